@@ -1,0 +1,186 @@
+//! The validated configuration: what the proxy runs with.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diff_engine::RuleSpec;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data listener (`listen`, `--listen`).
+    pub listen: SocketAddr,
+    /// Admin listener: metrics, health, report, control (`admin`, `--admin`).
+    pub admin: SocketAddr,
+    pub primary: Upstream,
+    pub candidate: Candidate,
+    /// Share of eligible requests mirrored, 0–100 (`mirror_percent`, `--mirror-percent`).
+    pub mirror_percent: f64,
+    /// How requests are sampled (`sample_by`).
+    pub sample_by: SampleBy,
+    pub limits: Limits,
+    pub breaker: Breaker,
+    /// Default compare rules (`[compare]`).
+    pub compare: RuleSpec,
+    /// Default budget (`[budget]`).
+    pub budget: Budget,
+    /// `[[routes]]` in order; first match wins; unmatched requests use route `default`.
+    pub routes: Vec<Route>,
+    pub tls: Option<Tls>,
+    pub log: Log,
+    pub report: Report,
+    pub admin_auth: AdminAuth,
+    /// Grace period for in-flight exchanges on SIGTERM/SIGINT (`shutdown_grace`).
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upstream {
+    /// Base URL: scheme `http` or `https`, authority, optional path prefix.
+    pub url: http::Uri,
+    pub connect_timeout: Duration,
+    /// Time to response headers; past it v1 → 504, v2 → counted `timeout`.
+    pub timeout: Duration,
+    pub pool_idle_timeout: Duration,
+    pub pool_max_idle_per_host: usize,
+    /// Extra CA (PEM) to trust for `https` upstreams.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mTLS.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub upstream: Upstream,
+    /// Append Envoy-style `-shadow` to the Host/authority sent to v2.
+    pub shadow_host_suffix: bool,
+    /// Headers added (or replaced) on mirrored requests.
+    pub add_headers: Vec<(String, String)>,
+    /// Headers removed from mirrored requests.
+    pub remove_headers: Vec<String>,
+    /// Path prefix rewrite on mirrored requests: `from` → `to`.
+    pub rewrite_path_prefix: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleBy {
+    Random,
+    Header(String),
+    Cookie(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Mirrors in flight at once, all routes (`limits.max_in_flight_mirrors`).
+    pub max_in_flight_mirrors: usize,
+    /// Bytes of each side's response body kept for comparison (`limits.max_capture_bytes`).
+    pub max_capture_bytes: usize,
+    /// Bytes of a request body copied for the mirror (`limits.max_request_body_bytes`).
+    pub max_request_body_bytes: usize,
+    /// Comparison jobs waiting for a worker (`limits.compare_queue`).
+    pub compare_queue: usize,
+    /// Comparison worker threads (`limits.compare_workers`).
+    pub compare_workers: usize,
+    /// Bytes held by all pending comparisons together (`limits.max_pending_bytes`).
+    pub max_pending_bytes: usize,
+    /// Decoded (decompressed) body cap (`limits.max_decoded_bytes`).
+    pub max_decoded_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Breaker {
+    /// Consecutive candidate failures that open the breaker; 0 disables it.
+    pub failure_threshold: u32,
+    /// How long mirroring stays off before a probe.
+    pub backoff: Duration,
+    /// Count v2 5xx responses as failures.
+    pub trip_on_5xx: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    /// Allowed mismatch ratio, e.g. 0.001 = 0.1 %.
+    pub ratio: f64,
+    pub window: Duration,
+    /// Comparisons needed in the window before `budget_exceeded` can be 1.
+    pub min_samples: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// The `route` label. Unique; `default` is reserved.
+    pub name: String,
+    pub path_prefix: Option<String>,
+    /// Template such as `/orders/{id}`; `{x}` matches one non-empty segment.
+    pub path_template: Option<String>,
+    /// Empty = any method.
+    pub methods: Vec<http::Method>,
+    /// Overrides the global `mirror_percent`.
+    pub mirror_percent: Option<f64>,
+    /// Mirror unsafe methods (POST, PUT, …) on this route.
+    pub allow_unsafe_methods: bool,
+    /// Overrides the global `sample_by`.
+    pub sample_by: Option<SampleBy>,
+    /// Global `[compare]` with this route's keys laid over it.
+    pub compare: RuleSpec,
+    /// Global `[budget]` with this route's keys laid over it.
+    pub budget: Budget,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Log {
+    pub format: LogFormat,
+    /// A tracing `EnvFilter` directive, e.g. `info` or `shadowdiff=debug`.
+    pub level: String,
+    pub access_log: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Recent mismatches kept in memory for `/api/mismatches` and the report page.
+    pub max_exemplars: usize,
+    /// Headers redacted in exemplars (on top of Authorization, Cookie, Set-Cookie).
+    pub redact_headers: Vec<String>,
+    /// JSON Pointer patterns whose values are redacted in exemplars.
+    pub redact_paths: Vec<String>,
+    /// Optional JSONL sink of mismatches, rotated by size.
+    pub jsonl_path: Option<PathBuf>,
+    pub jsonl_max_bytes: u64,
+    pub jsonl_max_files: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AdminAuth {
+    /// File holding the bearer token for admin mutations.
+    pub token_file: Option<PathBuf>,
+    /// Environment variable holding the bearer token.
+    pub token_env: Option<String>,
+}
+
+/// Values given on the command line; each `Some` replaces the file's value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub admin: Option<String>,
+    pub primary: Option<String>,
+    pub candidate: Option<String>,
+    pub mirror_percent: Option<f64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+    pub access_log: Option<bool>,
+}

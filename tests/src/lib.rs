@@ -1,0 +1,1 @@
+//! Test support: in-process upstreams and a proxy under test.
