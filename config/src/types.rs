@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use diff_engine::RuleSpec;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Data listener (`listen`, `--listen`).
     pub listen: SocketAddr,

@@ -1,0 +1,42 @@
+//! Built-in defaults, in one place. `shadowdiff.example.toml` and `README.md` repeat them; a
+//! test checks the example file against these.
+
+use std::time::Duration;
+
+pub const LISTEN: &str = "127.0.0.1:8080";
+pub const ADMIN: &str = "127.0.0.1:9901";
+/// 10 %, not 100 %: pointing shadowdiff at production should not double the candidate's load
+/// by surprise. Raise it deliberately.
+pub const MIRROR_PERCENT: f64 = 10.0;
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+pub const PRIMARY_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const PRIMARY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The candidate is held to tighter timeouts: waiting on it only costs memory and queue slots.
+pub const CANDIDATE_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const CANDIDATE_TIMEOUT: Duration = Duration::from_secs(5);
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+pub const POOL_MAX_IDLE_PER_HOST: usize = 256;
+
+const MIB: u64 = 1 << 20;
+pub const MAX_IN_FLIGHT_MIRRORS: usize = 1024;
+pub const MAX_CAPTURE_BYTES: u64 = MIB;
+pub const MAX_REQUEST_BODY_BYTES: u64 = MIB;
+pub const COMPARE_QUEUE: usize = 1024;
+pub const COMPARE_WORKERS: usize = 1;
+pub const MAX_COMPARE_WORKERS: usize = 64;
+pub const MAX_PENDING_BYTES: u64 = 64 * MIB;
+pub const MAX_DECODED_BYTES: u64 = 8 * MIB;
+
+pub const FAILURE_THRESHOLD: u32 = 5;
+pub const BACKOFF: Duration = Duration::from_secs(10);
+
+pub const BUDGET_RATIO: f64 = 0.001;
+pub const BUDGET_WINDOW: Duration = Duration::from_secs(300);
+pub const BUDGET_MIN_SAMPLES: u64 = 100;
+
+pub const LOG_LEVEL: &str = "info";
+
+pub const MAX_EXEMPLARS: usize = 256;
+pub const JSONL_MAX_BYTES: u64 = 64 * MIB;
+pub const JSONL_MAX_FILES: usize = 5;

@@ -1,0 +1,123 @@
+//! [`ConfigError`]: every message names the key (or flag) it is about.
+//!
+//! TOML and serde errors carry a byte span but not the table they occurred in, so
+//! [`ConfigError::from_toml`] maps the span back to a key path with [`crate::locate`].
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::locate;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A key the schema does not have, usually a typo. `table` is the table's key path
+    /// (`candidate`, `routes[1].compare`), empty at the top level.
+    #[error("unknown key `{key}` {}{} ({expected})", in_table(table), fmt_at(at))]
+    UnknownKey {
+        key: String,
+        table: String,
+        at: Option<Location>,
+        expected: String,
+    },
+    /// Not valid TOML, or a value of the wrong type (`timeout = 5`). `key` is the key path
+    /// when it could be found.
+    #[error("{}{message}{}", key.as_deref().map(|k| format!("{k}: ")).unwrap_or_else(|| "TOML: ".into()), fmt_at(at))]
+    Parse {
+        key: Option<String>,
+        message: String,
+        at: Option<Location>,
+    },
+    /// A value that is out of range, malformed, missing or inconsistent with another.
+    /// `key` is a key path (`routes[1].mirror_percent`) or a flag (`--mirror-percent`).
+    #[error("{key}: {why}")]
+    Invalid { key: String, why: String },
+}
+
+/// Where in the file an error is, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)
+    }
+}
+
+fn fmt_at(location: &Option<Location>) -> String {
+    location.map(|l| format!(" at {l}")).unwrap_or_default()
+}
+
+fn in_table(table: &str) -> String {
+    if table.is_empty() {
+        "at the top level".into()
+    } else {
+        format!("in [{table}]")
+    }
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: impl Into<String>, why: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            why: why.into(),
+        }
+    }
+
+    /// The key path or flag this error is about, if any.
+    pub fn key(&self) -> Option<String> {
+        match self {
+            Self::Read { .. } => None,
+            Self::UnknownKey { key, table, .. } if table.is_empty() => Some(key.clone()),
+            Self::UnknownKey { key, table, .. } => Some(format!("{table}.{key}")),
+            Self::Parse { key, .. } => key.clone(),
+            Self::Invalid { key, .. } => Some(key.clone()),
+        }
+    }
+
+    /// Map a TOML/serde error on `text` to a message that names the key.
+    pub(crate) fn from_toml(err: &toml::de::Error, text: &str) -> Self {
+        let span = err.span();
+        let at = span.as_ref().map(|s| location(text, s.start));
+        let path = span.and_then(|s| locate::key_at(text, s.start));
+        let message = err.message().trim_end().to_owned();
+        if let (Some(rest), Some(path)) = (message.strip_prefix("unknown field `"), &path) {
+            if let Some((key, expected)) = rest.split_once('`') {
+                return Self::UnknownKey {
+                    key: key.to_owned(),
+                    table: path.parent(),
+                    at,
+                    expected: expected.trim_start_matches(", ").to_owned(),
+                };
+            }
+        }
+        Self::Parse {
+            key: path.map(|p| p.to_string()),
+            message: tidy(&message),
+            at,
+        }
+    }
+}
+
+/// serde names our private structs in type errors (`expected struct RawUpstream`); say "table".
+fn tidy(message: &str) -> String {
+    match message.find("expected struct Raw") {
+        Some(i) => format!("{}expected a table", &message[..i]),
+        None => message.to_owned(),
+    }
+}
+
+fn location(text: &str, offset: usize) -> Location {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Location { line, column }
+}

@@ -1,0 +1,254 @@
+//! Stage 2: raw structs + command-line overrides → validated [`Config`].
+//!
+//! Each value is taken from the flag if given, else the file, else the default, and checked
+//! under the name of wherever it came from (`--mirror-percent` or `mirror_percent`).
+
+mod rules;
+mod upstream;
+
+use crate::check::{self, invalid, Result};
+use crate::defaults as d;
+use crate::raw::{RawAdminAuth, RawConfig, RawLimits, RawLog, RawReport, RawTls};
+use crate::{AdminAuth, Breaker, Config, Limits, Log, LogFormat, Overrides, Report, SampleBy, Tls};
+
+/// The source of a value: a file key or a flag, used as the key in errors.
+type Sourced<T> = Option<(T, String)>;
+
+/// The flag's value if given, else the file's.
+fn layer<T>(file: Option<T>, file_key: &str, flag: Option<T>, flag_key: &str) -> Sourced<T> {
+    match flag {
+        Some(v) => Some((v, flag_key.to_owned())),
+        None => file.map(|v| (v, file_key.to_owned())),
+    }
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = crate::ConfigError;
+
+    /// Validate a file's contents without command-line overrides.
+    fn try_from(raw: RawConfig) -> Result<Config> {
+        build(raw, &Overrides::default())
+    }
+}
+
+pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
+    let listen = addr(
+        layer(raw.listen, "listen", ov.listen.clone(), "--listen"),
+        d::LISTEN,
+    )?;
+    let admin_src = layer(raw.admin, "admin", ov.admin.clone(), "--admin");
+    let admin_key = admin_src
+        .as_ref()
+        .map_or("admin".to_owned(), |(_, k)| k.clone());
+    let admin = addr(admin_src, d::ADMIN)?;
+    if listen == admin {
+        return invalid(
+            &admin_key,
+            format!("must differ from listen, both are {admin}"),
+        );
+    }
+
+    let mirror_percent = match layer(
+        raw.mirror_percent,
+        "mirror_percent",
+        ov.mirror_percent,
+        "--mirror-percent",
+    ) {
+        Some((v, key)) => check::percent(&key, v)?,
+        None => d::MIRROR_PERCENT,
+    };
+    let sample_by = match raw.sample_by {
+        Some(text) => check::sample_by("sample_by", &text)?,
+        None => SampleBy::Random,
+    };
+    let primary = upstream::primary(raw.primary, ov)?;
+    let candidate = upstream::candidate(raw.candidate, ov)?;
+    let compare = rules::compare("compare", &raw.compare, &Default::default())?;
+    let budget = rules::budget("budget", &raw.budget, &rules::default_budget())?;
+    let routes = rules::routes(raw.routes, &compare, &budget)?;
+
+    Ok(Config {
+        listen,
+        admin,
+        primary,
+        candidate,
+        mirror_percent,
+        sample_by,
+        limits: limits(raw.limits)?,
+        breaker: Breaker {
+            failure_threshold: raw
+                .breaker
+                .failure_threshold
+                .unwrap_or(d::FAILURE_THRESHOLD),
+            backoff: check::positive_duration(
+                "breaker.backoff",
+                raw.breaker.backoff.as_ref(),
+                d::BACKOFF,
+            )?,
+            trip_on_5xx: raw.breaker.trip_on_5xx.unwrap_or(false),
+        },
+        compare,
+        budget,
+        routes,
+        tls: tls(raw.tls, ov)?,
+        log: log(raw.log, ov)?,
+        report: report(raw.report)?,
+        admin_auth: admin_auth(raw.admin_auth)?,
+        shutdown_grace: check::duration(
+            "shutdown_grace",
+            raw.shutdown_grace.as_ref(),
+            d::SHUTDOWN_GRACE,
+        )?,
+    })
+}
+
+fn addr(src: Sourced<String>, default: &str) -> Result<std::net::SocketAddr> {
+    match src {
+        Some((text, key)) => check::socket_addr(&key, &text),
+        None => check::socket_addr("(default)", default),
+    }
+}
+
+fn limits(raw: RawLimits) -> Result<Limits> {
+    let count = |key: &str, v: Option<usize>, default: usize, max: usize| {
+        check::in_range(&format!("limits.{key}"), v.unwrap_or(default), 1, max)
+    };
+    let limits = Limits {
+        max_in_flight_mirrors: count(
+            "max_in_flight_mirrors",
+            raw.max_in_flight_mirrors,
+            d::MAX_IN_FLIGHT_MIRRORS,
+            usize::MAX,
+        )?,
+        max_capture_bytes: check::mem_size(
+            "limits.max_capture_bytes",
+            raw.max_capture_bytes.as_ref(),
+            d::MAX_CAPTURE_BYTES,
+        )?,
+        max_request_body_bytes: check::mem_size(
+            "limits.max_request_body_bytes",
+            raw.max_request_body_bytes.as_ref(),
+            d::MAX_REQUEST_BODY_BYTES,
+        )?,
+        compare_queue: count(
+            "compare_queue",
+            raw.compare_queue,
+            d::COMPARE_QUEUE,
+            usize::MAX,
+        )?,
+        compare_workers: count(
+            "compare_workers",
+            raw.compare_workers,
+            d::COMPARE_WORKERS,
+            d::MAX_COMPARE_WORKERS,
+        )?,
+        max_pending_bytes: check::mem_size(
+            "limits.max_pending_bytes",
+            raw.max_pending_bytes.as_ref(),
+            d::MAX_PENDING_BYTES,
+        )?,
+        max_decoded_bytes: check::mem_size(
+            "limits.max_decoded_bytes",
+            raw.max_decoded_bytes.as_ref(),
+            d::MAX_DECODED_BYTES,
+        )?,
+    };
+    // One comparison holds two captures (v1 and v2): a smaller total could never admit one.
+    let need = limits.max_capture_bytes.saturating_mul(2);
+    if limits.max_pending_bytes < need {
+        return invalid(
+            "limits.max_pending_bytes",
+            format!(
+                "must be at least 2 × limits.max_capture_bytes ({need} bytes), got {}",
+                limits.max_pending_bytes
+            ),
+        );
+    }
+    Ok(limits)
+}
+
+fn tls(raw: RawTls, ov: &Overrides) -> Result<Option<Tls>> {
+    let cert = layer(raw.cert, "tls.cert", ov.tls_cert.clone(), "--tls-cert");
+    let key = layer(raw.key, "tls.key", ov.tls_key.clone(), "--tls-key");
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some((cert, ck)), Some((key, kk))) => Ok(Some(Tls {
+            cert: check::path(&ck, Some(cert))?.unwrap_or_default(),
+            key: check::path(&kk, Some(key))?.unwrap_or_default(),
+        })),
+        (Some((_, ck)), None) => invalid(&ck, "requires a private key too (tls.key or --tls-key)"),
+        (None, Some((_, kk))) => {
+            invalid(&kk, "requires a certificate too (tls.cert or --tls-cert)")
+        }
+    }
+}
+
+fn log(raw: RawLog, ov: &Overrides) -> Result<Log> {
+    let format = match layer(
+        raw.format,
+        "log.format",
+        ov.log_format.clone(),
+        "--log-format",
+    ) {
+        None => LogFormat::Text,
+        Some((f, _)) if f == "text" => LogFormat::Text,
+        Some((f, _)) if f == "json" => LogFormat::Json,
+        Some((f, key)) => {
+            return invalid(&key, format!("must be \"text\" or \"json\", got \"{f}\""))
+        }
+    };
+    // The directive grammar belongs to tracing-subscriber, which the proxy parses it with.
+    let level = match layer(raw.level, "log.level", ov.log_level.clone(), "--log-level") {
+        None => d::LOG_LEVEL.to_owned(),
+        Some((l, key)) if l.trim().is_empty() => return invalid(&key, "must not be empty"),
+        Some((l, _)) => l.trim().to_owned(),
+    };
+    Ok(Log {
+        format,
+        level,
+        access_log: ov.access_log.or(raw.access_log).unwrap_or(false),
+    })
+}
+
+fn report(raw: RawReport) -> Result<Report> {
+    let redact_paths = raw.redact_paths.unwrap_or_default();
+    rules::engine_paths("report.redact_paths", &redact_paths)?;
+    Ok(Report {
+        max_exemplars: raw.max_exemplars.unwrap_or(d::MAX_EXEMPLARS),
+        redact_headers: check::header_names(
+            "report.redact_headers",
+            &raw.redact_headers.unwrap_or_default(),
+        )?,
+        redact_paths,
+        jsonl_path: check::path("report.jsonl_path", raw.jsonl_path)?,
+        jsonl_max_bytes: check::size(
+            "report.jsonl_max_bytes",
+            raw.jsonl_max_bytes.as_ref(),
+            d::JSONL_MAX_BYTES,
+        )?,
+        jsonl_max_files: check::in_range(
+            "report.jsonl_max_files",
+            raw.jsonl_max_files.unwrap_or(d::JSONL_MAX_FILES),
+            1,
+            usize::MAX,
+        )?,
+    })
+}
+
+fn admin_auth(raw: RawAdminAuth) -> Result<AdminAuth> {
+    if raw.token_file.is_some() && raw.token_env.is_some() {
+        return invalid("admin_auth", "set token_file or token_env, not both");
+    }
+    if let Some(name) = &raw.token_env {
+        if name.is_empty() || name.contains(['=', '\0']) {
+            return invalid(
+                "admin_auth.token_env",
+                format!("`{name}` is not an environment variable name"),
+            );
+        }
+    }
+    Ok(AdminAuth {
+        token_file: check::path("admin_auth.token_file", raw.token_file)?,
+        token_env: raw.token_env,
+    })
+}

@@ -1,0 +1,150 @@
+//! `[primary]` and `[candidate]`.
+
+use std::time::Duration;
+
+use http::HeaderValue;
+
+use super::layer;
+use crate::check::{self, invalid, Result};
+use crate::defaults as d;
+use crate::raw::{RawCandidate, RawUpstream};
+use crate::{Candidate, Overrides, Upstream};
+
+pub(super) fn primary(raw: RawUpstream, ov: &Overrides) -> Result<Upstream> {
+    let timeouts = (d::PRIMARY_CONNECT_TIMEOUT, d::PRIMARY_TIMEOUT);
+    upstream("primary", raw, ov.primary.clone(), timeouts)
+}
+
+pub(super) fn candidate(raw: RawCandidate, ov: &Overrides) -> Result<Candidate> {
+    let timeouts = (d::CANDIDATE_CONNECT_TIMEOUT, d::CANDIDATE_TIMEOUT);
+    let upstream = upstream("candidate", raw.upstream(), ov.candidate.clone(), timeouts)?;
+
+    let mut add_headers = Vec::new();
+    for (name, value) in raw.add_headers.unwrap_or_default() {
+        let key = format!("candidate.add_headers.{name}");
+        let name = check::header_name(&key, &name)?;
+        // The proxy owns framing and connection management; overriding them breaks the exchange.
+        if MANAGED.contains(&name.as_str()) {
+            return invalid(
+                &key,
+                format!("`{name}` is managed by the proxy and cannot be set"),
+            );
+        }
+        if HeaderValue::from_str(&value).is_err() {
+            return invalid(&key, format!("`{value}` is not a valid header value"));
+        }
+        if add_headers.iter().any(|(n, _)| *n == name) {
+            return invalid(
+                &key,
+                format!("`{name}` is set twice (header names ignore case)"),
+            );
+        }
+        add_headers.push((name, value));
+    }
+
+    let remove_headers = check::header_names(
+        "candidate.remove_headers",
+        &raw.remove_headers.unwrap_or_default(),
+    )?;
+    if let Some(name) = remove_headers
+        .iter()
+        .find(|r| add_headers.iter().any(|(a, _)| a == *r))
+    {
+        return invalid(
+            "candidate.remove_headers",
+            format!("`{name}` is also in candidate.add_headers; keep it in one of them"),
+        );
+    }
+
+    let rewrite_path_prefix = match raw.rewrite_path_prefix {
+        None => None,
+        Some(rw) => {
+            let part = |name: &str, v: Option<String>| {
+                let key = format!("candidate.rewrite_path_prefix.{name}");
+                match v {
+                    None => invalid(&key, "required"),
+                    Some(p) if !p.starts_with('/') => {
+                        invalid(&key, format!("must start with '/', got \"{p}\""))
+                    }
+                    Some(p) => Ok(p),
+                }
+            };
+            Some((part("from", rw.from)?, part("to", rw.to)?))
+        }
+    };
+
+    Ok(Candidate {
+        upstream,
+        shadow_host_suffix: raw.shadow_host_suffix.unwrap_or(false),
+        add_headers,
+        remove_headers,
+        rewrite_path_prefix,
+    })
+}
+
+/// Headers `add_headers` may not set: hop-by-hop and framing. (`host` is allowed: v2 may be a
+/// virtual host that needs its own name.)
+const MANAGED: [&str; 7] = [
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn upstream(
+    name: &str,
+    raw: RawUpstream,
+    url_flag: Option<String>,
+    (connect_default, timeout_default): (Duration, Duration),
+) -> Result<Upstream> {
+    let key = |k: &str| format!("{name}.{k}");
+    let url = match layer(raw.url, &key("url"), url_flag, &format!("--{name}")) {
+        Some((text, k)) => check::upstream_url(&k, &text)?,
+        None => {
+            return invalid(
+                &key("url"),
+                format!("required (set it in [{name}] or with --{name})"),
+            )
+        }
+    };
+    let client_cert = check::path(&key("client_cert"), raw.client_cert)?;
+    let client_key = check::path(&key("client_key"), raw.client_key)?;
+    match (&client_cert, &client_key) {
+        (Some(_), None) => {
+            return invalid(
+                &key("client_cert"),
+                format!("requires {name}.client_key too"),
+            )
+        }
+        (None, Some(_)) => {
+            return invalid(
+                &key("client_key"),
+                format!("requires {name}.client_cert too"),
+            )
+        }
+        _ => {}
+    }
+    Ok(Upstream {
+        url,
+        connect_timeout: check::positive_duration(
+            &key("connect_timeout"),
+            raw.connect_timeout.as_ref(),
+            connect_default,
+        )?,
+        timeout: check::positive_duration(&key("timeout"), raw.timeout.as_ref(), timeout_default)?,
+        pool_idle_timeout: check::duration(
+            &key("pool_idle_timeout"),
+            raw.pool_idle_timeout.as_ref(),
+            d::POOL_IDLE_TIMEOUT,
+        )?,
+        pool_max_idle_per_host: raw
+            .pool_max_idle_per_host
+            .unwrap_or(d::POOL_MAX_IDLE_PER_HOST),
+        ca_file: check::path(&key("ca_file"), raw.ca_file)?,
+        client_cert,
+        client_key,
+    })
+}

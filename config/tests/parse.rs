@@ -1,0 +1,341 @@
+//! Values arrive where they should: defaults, every key, precedence, route inheritance.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use config::{Budget, Config, LogFormat, Overrides, SampleBy, Tls};
+use diff_engine::{RuleSpec, SortRule, ToleranceRule};
+
+const URLS: &str = r#"
+[primary]
+url = "http://127.0.0.1:8081"
+[candidate]
+url = "http://127.0.0.1:8082"
+"#;
+
+fn parse(text: &str) -> Config {
+    Config::from_toml_str(text, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+#[test]
+fn defaults() {
+    let c = parse(URLS);
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.admin.to_string(), "127.0.0.1:9901");
+    assert_eq!(c.mirror_percent, 10.0);
+    assert_eq!(c.sample_by, SampleBy::Random);
+    assert_eq!(c.shutdown_grace, secs(30));
+
+    assert_eq!(c.primary.url, "http://127.0.0.1:8081/");
+    assert_eq!(c.primary.connect_timeout, secs(2));
+    assert_eq!(c.primary.timeout, secs(30));
+    assert_eq!(c.primary.pool_idle_timeout, secs(90));
+    assert_eq!(c.primary.pool_max_idle_per_host, 256);
+    assert_eq!(
+        (c.primary.ca_file.as_ref(), c.primary.client_cert.as_ref()),
+        (None, None)
+    );
+
+    let v2 = &c.candidate;
+    assert_eq!(v2.upstream.connect_timeout, secs(1));
+    assert_eq!(v2.upstream.timeout, secs(5));
+    assert_eq!(v2.upstream.pool_idle_timeout, secs(90));
+    assert_eq!(v2.upstream.pool_max_idle_per_host, 256);
+    assert!(!v2.shadow_host_suffix);
+    assert!(v2.add_headers.is_empty() && v2.remove_headers.is_empty());
+    assert_eq!(v2.rewrite_path_prefix, None);
+
+    let l = &c.limits;
+    assert_eq!(
+        (l.max_in_flight_mirrors, l.compare_queue, l.compare_workers),
+        (1024, 1024, 1)
+    );
+    assert_eq!(
+        (l.max_capture_bytes, l.max_request_body_bytes),
+        (1 << 20, 1 << 20)
+    );
+    assert_eq!(
+        (l.max_pending_bytes, l.max_decoded_bytes),
+        (64 << 20, 8 << 20)
+    );
+
+    assert_eq!(
+        (c.breaker.failure_threshold, c.breaker.backoff),
+        (5, secs(10))
+    );
+    assert!(!c.breaker.trip_on_5xx);
+    assert_eq!(c.compare, RuleSpec::default());
+    assert_eq!(
+        c.budget,
+        Budget {
+            ratio: 0.001,
+            window: secs(300),
+            min_samples: 100
+        }
+    );
+    assert!(c.routes.is_empty());
+    assert_eq!(c.tls, None);
+    assert_eq!(
+        (c.log.format, c.log.level.as_str(), c.log.access_log),
+        (LogFormat::Text, "info", false)
+    );
+    assert_eq!(c.report.max_exemplars, 256);
+    assert!(c.report.redact_headers.is_empty() && c.report.redact_paths.is_empty());
+    assert_eq!(c.report.jsonl_path, None);
+    assert_eq!(
+        (c.report.jsonl_max_bytes, c.report.jsonl_max_files),
+        (64 << 20, 5)
+    );
+    assert_eq!(c.admin_auth, Default::default());
+}
+
+#[test]
+fn every_key_is_read() {
+    let c = parse(include_str!("full.toml"));
+    assert_eq!(c.listen.to_string(), "0.0.0.0:80");
+    assert_eq!(c.admin.to_string(), "[::1]:9000");
+    assert_eq!(c.mirror_percent, 2.5);
+    assert_eq!(c.sample_by, SampleBy::Header("x-user-id".into()));
+    assert_eq!(c.shutdown_grace, secs(90));
+
+    let v1 = &c.primary;
+    assert_eq!(v1.url, "https://v1.internal:8443/base");
+    assert_eq!(
+        (v1.connect_timeout, v1.timeout),
+        (Duration::from_millis(250), secs(10))
+    );
+    assert_eq!(
+        (v1.pool_idle_timeout, v1.pool_max_idle_per_host),
+        (secs(60), 8)
+    );
+    assert_eq!(v1.ca_file, Some(PathBuf::from("/ca1.pem")));
+    assert_eq!(v1.client_cert, Some(PathBuf::from("/c1.pem")));
+    assert_eq!(v1.client_key, Some(PathBuf::from("/k1.pem")));
+
+    let v2 = &c.candidate;
+    assert_eq!(v2.upstream.url, "http://v2.internal:8080/");
+    assert_eq!(v2.upstream.connect_timeout, Duration::from_millis(500));
+    assert_eq!(
+        (v2.upstream.timeout, v2.upstream.pool_idle_timeout),
+        (secs(3), secs(0))
+    );
+    assert_eq!(v2.upstream.pool_max_idle_per_host, 4);
+    assert_eq!(v2.upstream.ca_file, Some(PathBuf::from("/ca2.pem")));
+    assert_eq!(v2.upstream.client_cert, Some(PathBuf::from("/c2.pem")));
+    assert_eq!(v2.upstream.client_key, Some(PathBuf::from("/k2.pem")));
+    assert!(v2.shadow_host_suffix);
+    assert_eq!(
+        v2.add_headers,
+        vec![("x-shadow".to_owned(), "1".to_owned())]
+    );
+    assert_eq!(v2.remove_headers, vec!["x-debug".to_owned()]);
+    assert_eq!(
+        v2.rewrite_path_prefix,
+        Some(("/api/v1".into(), "/api/v2".into()))
+    );
+
+    let l = &c.limits;
+    assert_eq!(
+        (l.max_in_flight_mirrors, l.compare_queue, l.compare_workers),
+        (10, 20, 4)
+    );
+    assert_eq!(
+        (l.max_capture_bytes, l.max_request_body_bytes),
+        (65_536, 512)
+    );
+    assert_eq!(
+        (l.max_pending_bytes, l.max_decoded_bytes),
+        (10_000_000, 2 << 20)
+    );
+
+    assert_eq!(
+        (c.breaker.failure_threshold, c.breaker.backoff),
+        (0, secs(3600))
+    );
+    assert!(c.breaker.trip_on_5xx);
+
+    let global = RuleSpec {
+        ignore_paths: vec!["/meta/**".into()],
+        ignore_headers: vec!["etag".into()],
+        compare_headers: Some(vec!["content-type".into()]),
+        tolerances: vec![ToleranceRule {
+            path: "/price".into(),
+            abs: 0.01,
+            rel: 0.001,
+        }],
+        timestamps: vec!["/created_at".into()],
+        unordered_arrays: vec!["/tags".into()],
+        sort_arrays_by: vec![SortRule {
+            path: "/items".into(),
+            key: "id".into(),
+        }],
+    };
+    assert_eq!(c.compare, global);
+    assert_eq!(
+        c.budget,
+        Budget {
+            ratio: 0.01,
+            window: secs(600),
+            min_samples: 7
+        }
+    );
+
+    let [orders, health] = &c.routes[..] else {
+        panic!("two routes: {:?}", c.routes)
+    };
+    assert_eq!(orders.name, "orders");
+    assert_eq!(orders.path_prefix.as_deref(), Some("/orders"));
+    assert_eq!(orders.path_template.as_deref(), Some("/orders/{id}"));
+    assert_eq!(orders.methods, vec![http::Method::GET, http::Method::POST]);
+    assert_eq!(orders.mirror_percent, Some(50.0));
+    assert!(orders.allow_unsafe_methods);
+    assert_eq!(orders.sample_by, Some(SampleBy::Cookie("session".into())));
+    assert_eq!(orders.compare.ignore_paths, vec!["/etag".to_owned()]);
+    assert_eq!(orders.budget.ratio, 0.5);
+    assert_eq!(health.name, "health");
+    assert!(health.methods.is_empty() && !health.allow_unsafe_methods);
+    assert_eq!(
+        (health.mirror_percent, health.sample_by.as_ref()),
+        (None, None)
+    );
+
+    assert_eq!(
+        c.tls,
+        Some(Tls {
+            cert: "/tls.pem".into(),
+            key: "/tls-key.pem".into()
+        })
+    );
+    assert_eq!(
+        (c.log.format, c.log.level.as_str(), c.log.access_log),
+        (LogFormat::Json, "shadowdiff=debug", true)
+    );
+    let r = &c.report;
+    assert_eq!(r.max_exemplars, 3);
+    assert_eq!(r.redact_headers, vec!["x-api-key".to_owned()]);
+    assert_eq!(r.redact_paths, vec!["/user/email".to_owned()]);
+    assert_eq!(r.jsonl_path, Some(PathBuf::from("/var/log/mm.jsonl")));
+    assert_eq!((r.jsonl_max_bytes, r.jsonl_max_files), (1 << 30, 9));
+    assert_eq!(c.admin_auth.token_env.as_deref(), Some("ADMIN_TOKEN"));
+    assert_eq!(c.admin_auth.token_file, None);
+}
+
+#[test]
+fn routes_inherit_compare_and_budget_per_key() {
+    let text = format!(
+        r#"{URLS}
+[compare]
+ignore_paths = ["/a"]
+timestamps = ["/t"]
+compare_headers = ["content-type"]
+[budget]
+ratio = 0.02
+window = "1m"
+[[routes]]
+name = "r"
+path_prefix = "/"
+[routes.compare]
+ignore_paths = ["/b", "/c"]
+compare_headers = []
+[routes.budget]
+min_samples = 5
+[[routes]]
+name = "plain"
+path_prefix = "/p"
+"#
+    );
+    let c = parse(&text);
+    let r = &c.routes[0];
+    // Present keys replace the global value whole; absent keys inherit it.
+    assert_eq!(
+        r.compare.ignore_paths,
+        vec!["/b".to_owned(), "/c".to_owned()]
+    );
+    assert_eq!(r.compare.timestamps, vec!["/t".to_owned()]);
+    assert_eq!(r.compare.compare_headers, Some(vec![]));
+    assert_eq!(
+        r.budget,
+        Budget {
+            ratio: 0.02,
+            window: secs(60),
+            min_samples: 5
+        }
+    );
+    assert_eq!(c.routes[1].compare, c.compare);
+    assert_eq!(c.routes[1].budget, c.budget);
+}
+
+#[test]
+fn precedence_defaults_then_file_then_flags() {
+    let file = format!(
+        "listen = \"127.0.0.1:1\"\nmirror_percent = 20.0\n{URLS}\n[log]\nformat = \"json\"\naccess_log = true\n"
+    );
+    let from_file = parse(&file);
+    assert_eq!(from_file.listen.to_string(), "127.0.0.1:1");
+    assert_eq!(from_file.admin.to_string(), "127.0.0.1:9901"); // default
+    assert_eq!(from_file.mirror_percent, 20.0);
+
+    let flags = Overrides {
+        listen: Some("127.0.0.1:2".into()),
+        admin: Some("127.0.0.1:3".into()),
+        primary: Some("https://flag-v1:1".into()),
+        candidate: Some("http://flag-v2:2/x".into()),
+        mirror_percent: Some(0.5),
+        tls_cert: Some("/c.pem".into()),
+        tls_key: Some("/k.pem".into()),
+        log_format: Some("text".into()),
+        log_level: Some("debug".into()),
+        access_log: Some(false),
+    };
+    let c = Config::from_toml_str(&file, &flags).expect("valid");
+    assert_eq!(c.listen.to_string(), "127.0.0.1:2");
+    assert_eq!(c.admin.to_string(), "127.0.0.1:3");
+    assert_eq!(c.primary.url, "https://flag-v1:1/");
+    assert_eq!(c.candidate.upstream.url, "http://flag-v2:2/x");
+    assert_eq!(c.mirror_percent, 0.5);
+    assert_eq!(
+        c.tls,
+        Some(Tls {
+            cert: "/c.pem".into(),
+            key: "/k.pem".into()
+        })
+    );
+    assert_eq!(
+        (c.log.format, c.log.level.as_str(), c.log.access_log),
+        (LogFormat::Text, "debug", false)
+    );
+
+    // URLs from flags alone are enough: no file at all.
+    let only_flags = Config::load(None, &flags).expect("valid");
+    assert_eq!(only_flags.limits, c.limits);
+}
+
+#[test]
+fn example_file_parses_to_the_defaults() {
+    let example = parse(Config::to_toml_example());
+    assert_eq!(example, parse(URLS));
+}
+
+#[test]
+fn load_reads_a_file_and_names_a_missing_one() {
+    let path = std::env::temp_dir().join(format!("shadowdiff-config-{}.toml", std::process::id()));
+    std::fs::write(&path, URLS).expect("write temp file");
+    let loaded = Config::load(Some(&path), &Overrides::default());
+    std::fs::remove_file(&path).ok();
+    assert_eq!(loaded.expect("valid"), parse(URLS));
+
+    let err = Config::load(
+        Some(std::path::Path::new("/nonexistent/sd.toml")),
+        &Overrides::default(),
+    )
+    .expect_err("missing file");
+    assert!(
+        err.to_string()
+            .starts_with("reading /nonexistent/sd.toml: "),
+        "{err}"
+    );
+}
