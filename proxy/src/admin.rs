@@ -1,0 +1,130 @@
+//! The admin listener, separate from the data port (loopback by default).
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/metrics` | Prometheus text exposition |
+//! | GET | `/healthz/live` | 200 while the process runs |
+//! | GET | `/healthz/ready` | 200 once both listeners are bound, 503 while draining |
+//! | GET | `/api/summary` | per-route totals, skips by reason, windowed rate and budget |
+//! | GET | `/api/mismatches?route=R&limit=N` | recent mismatch exemplars, newest first |
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::state::Shared;
+use crate::summary;
+
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future<Output = ()>) {
+    let builder = crate::server::http_builder();
+    tokio::pin!(stop);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let shared = shared.clone();
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(route(&shared, req).await) }
+            });
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+}
+
+async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            summary::refresh_budget_gauges(shared);
+            let mut r = Response::new(Full::new(Bytes::from(shared.metrics.encode())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        (&Method::GET, "/healthz/live") => text(StatusCode::OK, "live\n"),
+        (&Method::GET, "/healthz/ready") => {
+            if shared.is_ready() {
+                text(StatusCode::OK, "ready\n")
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+            }
+        }
+        (&Method::GET, "/api/summary") => json(StatusCode::OK, &summary::summary(shared)),
+        (&Method::GET, "/api/mismatches") => {
+            let q = Query::parse(req.uri().query());
+            let limit = q
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(50usize)
+                .min(1000);
+            json(
+                StatusCode::OK,
+                &shared.exemplars.recent(q.get("route"), limit),
+            )
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+pub fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
+    match serde_json::to_vec_pretty(value) {
+        Ok(body) => {
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            *r.status_mut() = status;
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"),
+    }
+}
+
+/// `a=1&b=2` without percent-decoding beyond `+`/`%20` (route names are plain tokens).
+struct Query<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> Query<'a> {
+    fn parse(q: Option<&'a str>) -> Self {
+        Self(
+            q.unwrap_or("")
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&'a str> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+}

@@ -1,0 +1,253 @@
+//! The command line: flags, subcommands, and the process around the proxy (logging, signals,
+//! exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use config::{Config, LogFormat, Overrides};
+
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SHADOWDIFF_COMMIT"),
+    ")"
+);
+
+/// Shadow-traffic mirroring proxy: serves every response from v1 (primary), mirrors a share of
+/// requests to v2 (candidate), compares the two, and exports drift to Prometheus.
+///
+/// Precedence: built-in defaults < config file (--config) < flags.
+#[derive(Debug, Parser)]
+#[command(name = "shadowdiff", version = VERSION, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Data listener address [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Admin listener (metrics, health, report, control) [default: 127.0.0.1:9901]
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<String>,
+    /// v1 base URL; every response the client gets comes from here (required, flag or config)
+    #[arg(long, value_name = "URL")]
+    pub primary: Option<String>,
+    /// v2 base URL; mirrored requests go here (required, flag or config)
+    #[arg(long, value_name = "URL")]
+    pub candidate: Option<String>,
+    /// Share of eligible requests mirrored, 0-100, fractions allowed [default: 10]
+    #[arg(long, value_name = "P")]
+    pub mirror_percent: Option<f64>,
+    /// TOML config file (see config/README.md for every key)
+    #[arg(long, value_name = "FILE", env = "SHADOWDIFF_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// TLS certificate chain (PEM) for the data listener
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for the data listener
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Log format [default: text]
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    /// Log filter, e.g. `info` or `shadowdiff=debug` [default: info]
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log one line per request (route, statuses, durations) [default: off]
+    #[arg(long)]
+    pub access_log: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run sample v1 and v2 services and the proxy in process, drive traffic, print a report
+    Demo {
+        /// Exit after the report instead of serving until Ctrl-C
+        #[arg(long)]
+        once: bool,
+        /// Requests to drive
+        #[arg(long, default_value_t = 400)]
+        requests: usize,
+    },
+    /// Validate a config file: exit 0 if it is good, 2 with the reason if not
+    CheckConfig {
+        /// The TOML file
+        file: PathBuf,
+    },
+    /// Run one of the demo's sample services (for compose stacks and manual tests)
+    SampleService {
+        /// Which one: v1, or v2 with deliberate differences
+        #[arg(value_enum)]
+        role: crate::demo::Role,
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+    },
+    /// Probe a health endpoint: exit 0 on 200 (for container HEALTHCHECKs without a shell)
+    Healthcheck {
+        /// URL to probe
+        #[arg(long, default_value = "http://127.0.0.1:9901/healthz/ready")]
+        url: String,
+    },
+}
+
+impl RunArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen.clone(),
+            admin: self.admin.clone(),
+            primary: self.primary.clone(),
+            candidate: self.candidate.clone(),
+            mirror_percent: self.mirror_percent,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            log_format: self.log_format.map(|f| match f {
+                LogFormatArg::Text => "text".to_string(),
+                LogFormatArg::Json => "json".to_string(),
+            }),
+            log_level: self.log_level.clone(),
+            access_log: self.access_log.then_some(true),
+        }
+    }
+}
+
+/// Parse the command line and run; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { file }) => {
+            match Config::load(Some(&file), &Overrides::default()) {
+                Ok(c) => {
+                    println!(
+                        "{}: ok ({} route(s); primary {}, candidate {})",
+                        file.display(),
+                        c.routes.len(),
+                        c.primary.url,
+                        c.candidate.upstream.url
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", file.display());
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Some(Command::Demo { once, requests }) => {
+            exit(runtime().and_then(|rt| rt.block_on(crate::demo::run(once, requests))))
+        }
+        Some(Command::SampleService { role, listen }) => {
+            init_logging(LogFormat::Text, "info");
+            exit(
+                runtime()
+                    .and_then(|rt| rt.block_on(crate::demo::sample::serve_forever(role, listen))),
+            )
+        }
+        Some(Command::Healthcheck { url }) => {
+            exit(runtime().and_then(|rt| rt.block_on(healthcheck(&url))))
+        }
+        None => {
+            let config = match Config::load(cli.run.config.as_deref(), &cli.run.overrides()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("shadowdiff: configuration error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(config.log.format, &config.log.level);
+            exit(runtime().and_then(|rt| {
+                rt.block_on(serve(config, cli.run.config.clone(), cli.run.overrides()))
+            }))
+        }
+    }
+}
+
+fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shadowdiff: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One I/O worker per core: the comparison pool has its own threads, so this is all proxying.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("shadowdiff-io")
+        .build()
+        .context("starting the runtime")
+}
+
+pub fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Run the proxy until SIGTERM or SIGINT; SIGHUP re-reads the config file.
+async fn serve(config: Config, file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let shared = crate::Shared::new(config.clone())?;
+    let running = crate::start(shared.clone()).await?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            // Flags given at start still win over the re-read file.
+            _ = hup.recv() => match Config::load(file.as_deref(), &overrides) {
+                Ok(c) => match shared.reload(c) {
+                    Ok(()) => tracing::info!("configuration reloaded"),
+                    Err(e) => tracing::error!(error = %e, "reload rejected; keeping the old configuration"),
+                },
+                Err(e) => tracing::error!(error = %e, "reload rejected; keeping the old configuration"),
+            },
+        }
+    }
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn healthcheck(url: &str) -> anyhow::Result<()> {
+    use http_body_util::Empty;
+    let uri: http::Uri = url.parse().context("parsing --url")?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let resp = tokio::time::timeout(std::time::Duration::from_secs(3), client.get(uri))
+        .await
+        .context("timed out")?
+        .context("request failed")?;
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "{url} answered {}",
+        resp.status()
+    );
+    Ok(())
+}

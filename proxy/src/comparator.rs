@@ -1,0 +1,213 @@
+//! The comparison pool: a few dedicated threads behind a bounded queue, off the I/O runtime, so
+//! diffing a megabyte of JSON never stalls proxying. A full queue sheds the comparison (counted
+//! `queue_full`) instead of growing.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use http::{HeaderMap, Method};
+
+use diff_engine::{CompareLimits, Outcome, Response, Verdict};
+
+use crate::capture::CapturedBody;
+use crate::exemplars::{Exemplar, ExemplarDiff, Exemplars};
+use crate::metrics::Metrics;
+use crate::route::RouteRuntime;
+use crate::verdict::SkipReason;
+
+/// One side of a pair, as captured.
+pub struct Side {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: CapturedBody,
+    pub elapsed: Duration,
+}
+
+pub struct Job {
+    pub route: Arc<RouteRuntime>,
+    pub method: Method,
+    pub path: String,
+    pub primary: Side,
+    pub candidate: Side,
+}
+
+pub struct ComparePool {
+    tx: Option<Sender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    metrics: Arc<Metrics>,
+}
+
+/// What workers share.
+struct Worker {
+    rx: Receiver<Job>,
+    limits: CompareLimits,
+    metrics: Arc<Metrics>,
+    exemplars: Arc<Exemplars>,
+}
+
+impl ComparePool {
+    pub fn new(
+        workers: usize,
+        queue: usize,
+        limits: CompareLimits,
+        metrics: Arc<Metrics>,
+        exemplars: Arc<Exemplars>,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = crossbeam_channel::bounded(queue);
+        let mut handles = Vec::with_capacity(workers);
+        for i in 0..workers.max(1) {
+            let w = Worker {
+                rx: rx.clone(),
+                limits,
+                metrics: metrics.clone(),
+                exemplars: exemplars.clone(),
+            };
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("shadowdiff-compare-{i}"))
+                    .spawn(move || w.run())?,
+            );
+        }
+        Ok(Self {
+            tx: Some(tx),
+            workers: handles,
+            metrics,
+        })
+    }
+
+    /// Queue a job, or hand it back when the queue is full (or the pool is closing).
+    pub fn submit(&self, job: Job) -> Result<(), (Job, SkipReason)> {
+        let Some(tx) = &self.tx else {
+            return Err((job, SkipReason::Shutdown));
+        };
+        match tx.try_send(job) {
+            Ok(()) => {
+                self.metrics.compare_queue_depth.set(tx.len() as i64);
+                Ok(())
+            }
+            Err(TrySendError::Full(job)) => Err((job, SkipReason::QueueFull)),
+            Err(TrySendError::Disconnected(job)) => Err((job, SkipReason::Shutdown)),
+        }
+    }
+
+    pub fn depth(&self) -> usize {
+        self.tx.as_ref().map_or(0, Sender::len)
+    }
+
+    /// Stop taking jobs, let the workers finish what is queued, wait for them.
+    pub fn close(&mut self) {
+        self.tx = None;
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for ComparePool {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Worker {
+    fn run(self) {
+        while let Ok(job) = self.rx.recv() {
+            self.metrics.compare_queue_depth.set(self.rx.len() as i64);
+            let started = Instant::now();
+            // A bug in the engine must cost one comparison, not the worker.
+            let verdict =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.compare(&job)));
+            self.metrics
+                .compare_duration
+                .observe(started.elapsed().as_secs_f64());
+            match verdict {
+                Ok(v) => record(&job, &v, &self.exemplars),
+                Err(_) => {
+                    tracing::error!(route = %job.route.name, path = %job.path, "comparison panicked; skipped")
+                }
+            }
+        }
+    }
+
+    fn compare(&self, job: &Job) -> Verdict {
+        let p = job.primary.body.contiguous();
+        let c = job.candidate.body.contiguous();
+        let primary = Response {
+            status: job.primary.status,
+            headers: &job.primary.headers,
+            body: &p,
+        };
+        let candidate = Response {
+            status: job.candidate.status,
+            headers: &job.candidate.headers,
+            body: &c,
+        };
+        diff_engine::compare(&primary, &candidate, &job.route.rules, &self.limits)
+    }
+}
+
+/// Count a verdict and keep an exemplar of a mismatch.
+pub fn record(job: &Job, verdict: &Verdict, exemplars: &Exemplars) {
+    let route = &job.route;
+    let m = &route.metrics;
+    match &verdict.outcome {
+        Outcome::Match(_) => {
+            m.matched.inc();
+            route.stats.record(false, std::iter::empty());
+        }
+        Outcome::Mismatch(parts) => {
+            m.mismatched.inc();
+            for p in parts {
+                m.mismatch_parts[*p as usize].inc();
+            }
+            route
+                .stats
+                .record(true, verdict.differences.iter().map(|d| display_path(d)));
+            exemplars.push(exemplar(job, verdict));
+        }
+        Outcome::Skipped(r) => m.skip(SkipReason::from_engine(*r)),
+    }
+}
+
+/// Where a difference is, as a person reads it: the pointer for bodies, `status`, `header:name`.
+fn display_path(d: &diff_engine::Difference) -> &str {
+    match d.part {
+        diff_engine::Part::Status => "(status)",
+        diff_engine::Part::Headers | diff_engine::Part::Body => {
+            if d.path.is_empty() {
+                "(body)"
+            } else {
+                &d.path
+            }
+        }
+    }
+}
+
+fn exemplar(job: &Job, verdict: &Verdict) -> Exemplar {
+    let time_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Exemplar {
+        time_ms,
+        route: job.route.name.clone(),
+        method: job.method.to_string(),
+        path: job.path.clone(),
+        primary_status: job.primary.status,
+        candidate_status: job.candidate.status,
+        differences: verdict
+            .differences
+            .iter()
+            .map(|d| ExemplarDiff {
+                part: d.part.as_str(),
+                path: d.path.clone(),
+                kind: d.kind.as_str(),
+                primary: d.primary.clone(),
+                candidate: d.candidate.clone(),
+            })
+            .collect(),
+        truncated: verdict.truncated,
+        note: verdict.note.clone(),
+    }
+}

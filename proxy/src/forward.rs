@@ -1,0 +1,150 @@
+//! The v1 path: route, maybe start a mirror, forward to v1, stream v1's answer back through a tee.
+//!
+//! Nothing here waits for v2. The mirror task is spawned before v1 is called and only ever
+//! receives copies; a candidate error has no way back into this function.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use tokio::sync::oneshot;
+
+use crate::capture::{Capture, TeeBody};
+use crate::headers::{add_forwarded, strip_hop_by_hop};
+use crate::mirror::{self, MirrorJob, PrimaryHead};
+use crate::state::Shared;
+
+/// v1's streamed body, or a short error body of the proxy's own.
+pub type ProxyBody = Either<TeeBody<Incoming>, Full<Bytes>>;
+
+/// How the client reached us, for `X-Forwarded-Proto`.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound {
+    pub peer: SocketAddr,
+    pub proto: &'static str,
+}
+
+pub async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    inbound: Inbound,
+) -> Response<ProxyBody> {
+    let snap = shared.snapshot.load_full();
+    let route = snap.route_for(req.method(), req.uri().path()).clone();
+    route.metrics.requests.inc();
+
+    let (mut parts, body) = req.into_parts();
+    // HTTP/2 clients send :authority, not Host; v1 still deserves the name the client used.
+    if !parts.headers.contains_key(header::HOST) {
+        if let Some(host) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            parts.headers.insert(header::HOST, host);
+        }
+    }
+    strip_hop_by_hop(&mut parts.headers);
+    add_forwarded(&mut parts.headers, inbound.peer.ip(), inbound.proto);
+
+    let planned = mirror::plan(&shared, &snap, &route, &parts.method, &parts.headers);
+    let mut request_capture = None;
+    let primary_tx = planned.map(|planned| {
+        let request_body = (!http_body::Body::is_end_stream(&body)).then(|| {
+            let (cap, rx) =
+                Capture::new(snap.config.limits.max_request_body_bytes, &shared.pending);
+            request_capture = Some(cap);
+            rx
+        });
+        let (tx, primary) = oneshot::channel();
+        let job = MirrorJob {
+            planned,
+            shared: shared.clone(),
+            snap: snap.clone(),
+            route: route.clone(),
+            method: parts.method.clone(),
+            path_and_query: parts.uri.path_and_query().cloned(),
+            headers: parts.headers.clone(),
+            request_body,
+            primary,
+        };
+        tokio::spawn(job.run());
+        tx
+    });
+
+    parts.uri = match snap.primary.uri(parts.uri.path_and_query()) {
+        Ok(uri) => uri,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "shadowdiff: request target cannot be forwarded\n",
+            )
+        }
+    };
+    // The upstream leg speaks its own protocol version; the pool picks it.
+    parts.version = Version::HTTP_11;
+    let upstream_req = Request::from_parts(parts, TeeBody::new(body, request_capture));
+
+    let started = Instant::now();
+    let sent = tokio::time::timeout(
+        snap.primary.timeout,
+        snap.primary_client.request(upstream_req),
+    )
+    .await;
+    let m = &route.metrics;
+    let resp = match sent {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) if e.is_connect() => {
+            m.primary_connect.inc();
+            tracing::warn!(error = %e, "primary unreachable");
+            return error(StatusCode::BAD_GATEWAY, "shadowdiff: primary unreachable\n");
+        }
+        Ok(Err(e)) => {
+            m.primary_other.inc();
+            tracing::warn!(error = %e, "primary failed");
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "shadowdiff: primary closed the connection or sent an invalid response\n",
+            );
+        }
+        Err(_) => {
+            m.primary_timeout.inc();
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "shadowdiff: primary timed out\n",
+            );
+        }
+    };
+    let elapsed = started.elapsed();
+    m.primary_duration.observe(elapsed.as_secs_f64());
+
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let capture = primary_tx.map(|tx| {
+        let (cap, body_rx) = Capture::new(snap.config.limits.max_capture_bytes, &shared.pending);
+        let head = PrimaryHead {
+            status: parts.status.as_u16(),
+            headers: parts.headers.clone(),
+            elapsed,
+            body: body_rx,
+        };
+        // The mirror task may have ended already (v2 failed): then nobody needs the copy.
+        tx.send(head).is_ok().then_some(cap)
+    });
+    Response::from_parts(parts, Either::Left(TeeBody::new(body, capture.flatten())))
+}
+
+/// A short plain-text response of the proxy's own.
+pub fn error(status: StatusCode, msg: &'static str) -> Response<ProxyBody> {
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::from_static(msg.as_bytes()))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}

@@ -1,0 +1,122 @@
+//! Hop-by-hop header handling (RFC 9110 §7.6.1) and forwarding headers.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Marks a mirrored request so v2 can tell shadow traffic apart.
+pub const MIRROR_HEADER: HeaderName = HeaderName::from_static("x-shadowdiff-mirror");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Fixed hop-by-hop fields; `Proxy-*` and whatever `Connection` names are handled separately.
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Remove hop-by-hop headers in place. Allocation-free when there is nothing to remove, which is
+/// the common case on the request path.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Fields named by Connection go first, while Connection is still there to read.
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if headers.keys().any(is_proxy_header) {
+        let proxy: Vec<HeaderName> = headers
+            .keys()
+            .filter(|n| is_proxy_header(n))
+            .cloned()
+            .collect();
+        for name in proxy {
+            headers.remove(name);
+        }
+    }
+    headers.remove(PROXY_CONNECTION);
+}
+
+fn is_proxy_header(name: &HeaderName) -> bool {
+    // `Proxy-Authorization`, `Proxy-Authenticate`, `Proxy-Connection`… are for this hop only.
+    name.as_str().starts_with("proxy-")
+}
+
+/// Append the client address to `X-Forwarded-For` and set `X-Forwarded-Proto`.
+pub fn add_forwarded(headers: &mut HeaderMap, client: std::net::IpAddr, proto: &'static str) {
+    let mut buf = client.to_string();
+    let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.is_empty() => {
+            buf.insert_str(0, ", ");
+            buf.insert_str(0, prev);
+            buf
+        }
+        _ => buf,
+    };
+    if let Ok(v) = HeaderValue::try_from(value) {
+        headers.insert(X_FORWARDED_FOR, v);
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn strips_fixed_named_and_proxy_headers_only() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret-hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret-hop", "1"),
+            ("te", "trailers"),
+            ("trailer", "x-checksum"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("proxy-authorization", "Basic abc"),
+            ("proxy-connection", "keep-alive"),
+            ("content-type", "application/json"),
+            ("x-request-id", "r1"),
+        ]);
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, vec!["content-type", "x-request-id"]);
+    }
+
+    #[test]
+    fn forwarded_for_appends_to_existing_chain() {
+        let mut h = map(&[("x-forwarded-for", "10.0.0.1")]);
+        add_forwarded(&mut h, "127.0.0.1".parse().unwrap(), "http");
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        let mut fresh = HeaderMap::new();
+        add_forwarded(&mut fresh, "::1".parse().unwrap(), "https");
+        assert_eq!(fresh["x-forwarded-for"], "::1");
+        assert_eq!(fresh["x-forwarded-proto"], "https");
+    }
+}

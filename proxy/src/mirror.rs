@@ -1,0 +1,315 @@
+//! The mirror: decide whether a request goes to v2, then send it from a background task that the
+//! client's response never waits for. Every planned mirror ends as a queued comparison or a
+//! counted skip.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderValue, Method, Request};
+use http_body_util::{BodyExt, Full, Limited};
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
+
+use crate::breaker::Admit;
+use crate::capture::{CaptureEnd, CaptureResult, CapturedBody};
+use crate::comparator::{Job, Side};
+use crate::headers::MIRROR_HEADER;
+use crate::route::RouteRuntime;
+use crate::state::{Shared, Snapshot};
+use crate::verdict::{CandidateErrorKind, SkipReason};
+
+/// v1's response head, sent to the mirror task once v1 answers; its body capture follows.
+pub struct PrimaryHead {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub elapsed: Duration,
+    pub body: oneshot::Receiver<CaptureResult>,
+}
+
+/// A request that passed every gate: sampled, allowed, breaker closed, a slot free. Holding it
+/// holds the in-flight slot.
+pub struct Planned {
+    _permit: OwnedSemaphorePermit,
+}
+
+pub fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Should this request be mirrored? Counts the reason when a wanted mirror is refused.
+pub fn plan(
+    shared: &Shared,
+    snap: &Snapshot,
+    route: &RouteRuntime,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Option<Planned> {
+    if route.percent() == 0.0 {
+        return None;
+    }
+    if !is_safe(method) && !route.allow_unsafe_methods {
+        route.metrics.skip(SkipReason::UnsafeMethod);
+        return None;
+    }
+    if !route.sampled(headers) {
+        return None;
+    }
+    if shared.breaker.admit() == Admit::No {
+        route.metrics.skip(SkipReason::BreakerOpen);
+        return None;
+    }
+    match snap.in_flight.clone().try_acquire_owned() {
+        Ok(permit) => Some(Planned { _permit: permit }),
+        Err(_) => {
+            route.metrics.skip(SkipReason::Overloaded);
+            None
+        }
+    }
+}
+
+/// Everything the mirror task needs, detached from the client's request.
+pub struct MirrorJob {
+    pub planned: Planned,
+    pub shared: Arc<Shared>,
+    pub snap: Arc<Snapshot>,
+    pub route: Arc<RouteRuntime>,
+    pub method: Method,
+    pub path_and_query: Option<PathAndQuery>,
+    pub headers: HeaderMap,
+    /// `None` when the request had no body.
+    pub request_body: Option<oneshot::Receiver<CaptureResult>>,
+    pub primary: oneshot::Receiver<PrimaryHead>,
+}
+
+/// Keeps the in-flight gauge honest however the task ends.
+struct InFlight<'a>(&'a prometheus::IntGauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl MirrorJob {
+    pub async fn run(mut self) {
+        let shared = self.shared.clone();
+        let gauge = &shared.metrics.mirrors_in_flight;
+        gauge.inc();
+        let _in_flight = InFlight(gauge);
+        if let Err(reason) = self.exchange().await {
+            self.route.metrics.skip(reason);
+        }
+    }
+
+    async fn exchange(&mut self) -> Result<(), SkipReason> {
+        let body = self.request_body().await?;
+        let request = self.candidate_request(body)?;
+        self.route.metrics.mirrored.inc();
+        let candidate = self.send(request).await;
+        let primary = self.primary_side().await;
+        let m = &self.route.metrics;
+        m.status_pair(
+            primary.as_ref().ok().map(|p| p.status),
+            candidate.as_ref().ok().map(|c| c.status),
+        );
+        let (primary, candidate) = (primary?, candidate?);
+        m.latency_delta
+            .observe(candidate.elapsed.as_secs_f64() - primary.elapsed.as_secs_f64());
+        let path = self
+            .path_and_query
+            .as_ref()
+            .map_or("/", |p| p.path())
+            .to_string();
+        let job = Job {
+            route: self.route.clone(),
+            method: self.method.clone(),
+            path,
+            primary,
+            candidate,
+        };
+        self.shared
+            .compare
+            .submit(job)
+            .map_err(|(_, reason)| reason)
+    }
+
+    async fn request_body(&mut self) -> Result<Bytes, SkipReason> {
+        let Some(rx) = self.request_body.take() else {
+            return Ok(Bytes::new());
+        };
+        // The body streams to v1 first; give it as long as v1 gets.
+        let waited = tokio::time::timeout(self.snap.primary.timeout, rx).await;
+        match waited {
+            Ok(Ok(Ok(body))) => Ok(body.contiguous()),
+            Ok(Ok(Err(end))) => Err(capture_skip(end)),
+            Ok(Err(_)) => Err(SkipReason::PrimaryFailed),
+            Err(_) => Err(SkipReason::Timeout),
+        }
+    }
+
+    fn candidate_request(&self, body: Bytes) -> Result<Request<Full<Bytes>>, SkipReason> {
+        let uri = self
+            .snap
+            .candidate
+            .uri(self.path_and_query.as_ref())
+            .map_err(|_| SkipReason::CandidateFailed)?;
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = self.headers.clone();
+        req.headers_mut()
+            .insert(MIRROR_HEADER, HeaderValue::from_static("1"));
+        // v2 gets its own Host, or virtual hosting on its side would route the mirror elsewhere.
+        if let Ok(host) = HeaderValue::from_str(self.snap.candidate.authority().as_str()) {
+            req.headers_mut().insert(http::header::HOST, host);
+        }
+        Ok(req)
+    }
+
+    /// Send to v2 and read its body, all within the candidate timeout.
+    async fn send(&self, req: Request<Full<Bytes>>) -> Result<Side, SkipReason> {
+        let started = Instant::now();
+        let cap = self.snap.config.limits.max_capture_bytes;
+        let timeout = self.snap.candidate.timeout;
+        let result = tokio::time::timeout(timeout, async {
+            let resp = self
+                .snap
+                .candidate_client
+                .request(req)
+                .await
+                .map_err(|e| Failure::Request(Box::new(e)))?;
+            self.route
+                .metrics
+                .candidate_duration
+                .observe(started.elapsed().as_secs_f64());
+            let elapsed = started.elapsed();
+            let (parts, body) = resp.into_parts();
+            let bytes = Limited::new(body, cap)
+                .collect()
+                .await
+                .map_err(classify_body_error)?
+                .to_bytes();
+            Ok((parts, bytes, elapsed))
+        })
+        .await
+        .unwrap_or(Err(Failure::Timeout));
+        let breaker = &self.shared.breaker;
+        match result {
+            Ok((parts, bytes, elapsed)) => {
+                let status = parts.status.as_u16();
+                if status >= 500 {
+                    self.route
+                        .metrics
+                        .candidate_error(CandidateErrorKind::Status5xx);
+                    if self.snap.config.breaker.trip_on_5xx {
+                        breaker.failure();
+                    } else {
+                        breaker.success();
+                    }
+                } else {
+                    breaker.success();
+                }
+                let held = self
+                    .shared
+                    .pending
+                    .hold(bytes.len())
+                    .ok_or(SkipReason::Overloaded)?;
+                let mut headers = parts.headers;
+                crate::headers::strip_hop_by_hop(&mut headers);
+                Ok(Side {
+                    status,
+                    headers,
+                    body: CapturedBody::from_bytes(bytes, held),
+                    elapsed,
+                })
+            }
+            Err(Failure::TooLarge) => {
+                breaker.success();
+                Err(SkipReason::BodyTooLarge)
+            }
+            Err(f) => {
+                self.route.metrics.candidate_error(f.kind());
+                breaker.failure();
+                tracing::debug!(route = %self.route.name, error = %f, "candidate failed");
+                Err(SkipReason::CandidateFailed)
+            }
+        }
+    }
+
+    async fn primary_side(&mut self) -> Result<Side, SkipReason> {
+        // v1's response streams to the client at the client's pace; wait no longer than v1's own
+        // timeout for it to end.
+        let wait = self.snap.primary.timeout;
+        let waited = tokio::time::timeout(wait, async {
+            let head = (&mut self.primary)
+                .await
+                .map_err(|_| SkipReason::PrimaryFailed)?;
+            let body = head
+                .body
+                .await
+                .map_err(|_| SkipReason::PrimaryFailed)?
+                .map_err(capture_skip)?;
+            Ok(Side {
+                status: head.status,
+                headers: head.headers,
+                body,
+                elapsed: head.elapsed,
+            })
+        })
+        .await;
+        waited.unwrap_or(Err(SkipReason::Timeout))
+    }
+}
+
+fn capture_skip(end: CaptureEnd) -> SkipReason {
+    match end {
+        CaptureEnd::TooLarge => SkipReason::BodyTooLarge,
+        CaptureEnd::Overloaded => SkipReason::Overloaded,
+        CaptureEnd::Failed | CaptureEnd::Aborted => SkipReason::PrimaryFailed,
+    }
+}
+
+/// How an exchange with v2 failed, before it is reduced to a label.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("request: {0}")]
+    Request(Box<hyper_util::client::legacy::Error>),
+    #[error("body: {0}")]
+    Body(Box<dyn std::error::Error + Send + Sync>),
+    #[error("timed out")]
+    Timeout,
+    #[error("body over the capture cap")]
+    TooLarge,
+}
+
+impl Failure {
+    fn kind(&self) -> CandidateErrorKind {
+        match self {
+            Failure::Timeout => CandidateErrorKind::Timeout,
+            Failure::Request(e) if e.is_connect() => CandidateErrorKind::Connect,
+            Failure::Request(e) => hyper_kind(std::error::Error::source(e.as_ref())),
+            Failure::Body(e) => hyper_kind(Some(e.as_ref())),
+            // Counted as a skip, not an error; never reached through `kind`.
+            Failure::TooLarge => CandidateErrorKind::Protocol,
+        }
+    }
+}
+
+/// Reset when the connection broke, protocol when v2 sent something that is not HTTP.
+fn hyper_kind(source: Option<&(dyn std::error::Error + 'static)>) -> CandidateErrorKind {
+    match source.and_then(|e| e.downcast_ref::<hyper::Error>()) {
+        Some(h) if h.is_parse() || h.is_parse_status() || h.is_user() => {
+            CandidateErrorKind::Protocol
+        }
+        _ => CandidateErrorKind::Reset,
+    }
+}
+
+fn classify_body_error(e: Box<dyn std::error::Error + Send + Sync>) -> Failure {
+    if e.is::<http_body_util::LengthLimitError>() {
+        Failure::TooLarge
+    } else {
+        Failure::Body(e)
+    }
+}

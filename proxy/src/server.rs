@@ -1,0 +1,152 @@
+//! Listeners: accept loops for the data and admin ports, and graceful shutdown.
+//!
+//! The data listener speaks HTTP/1.1 (keep-alive) and HTTP/2 with prior knowledge (h2c) on the
+//! same port. Shutdown: stop accepting, let in-flight exchanges finish within the grace period,
+//! then close the comparison pool (queued comparisons finish).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::admin;
+use crate::forward::{self, Inbound};
+use crate::state::Shared;
+
+/// Headers must arrive within this long (slowloris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running proxy: its bound addresses and a handle to stop it.
+pub struct Running {
+    pub listen: SocketAddr,
+    pub admin: SocketAddr,
+    pub shared: Arc<Shared>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stop accepting, drain, and wait until everything has ended.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Bind both listeners and serve until `shutdown` resolves (or [`Running::shutdown`]).
+pub async fn start(shared: Arc<Shared>) -> anyhow::Result<Running> {
+    let (listen_addr, admin_addr, grace) = {
+        let snap = shared.snapshot.load();
+        (
+            snap.config.listen,
+            snap.config.admin,
+            snap.config.shutdown_grace,
+        )
+    };
+    let data = TcpListener::bind(listen_addr)
+        .await
+        .with_context(|| format!("binding data listener {listen_addr}"))?;
+    let admin_l = TcpListener::bind(admin_addr)
+        .await
+        .with_context(|| format!("binding admin listener {admin_addr}"))?;
+    let listen = data.local_addr()?;
+    let admin = admin_l.local_addr()?;
+    tracing::info!(%listen, %admin, "listening");
+
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let admin_task = tokio::spawn(admin::serve(
+        admin_l,
+        shared.clone(),
+        wait_for(stop_rx.clone()),
+    ));
+    let data_task = tokio::spawn(serve_data(data, shared.clone(), wait_for(stop_rx), grace));
+    shared.ready.store(true, Ordering::Release);
+    let s = shared.clone();
+    let task = tokio::spawn(async move {
+        let _ = data_task.await;
+        s.ready.store(false, Ordering::Release);
+        let _ = admin_task.await;
+    });
+    Ok(Running {
+        listen,
+        admin,
+        shared,
+        stop,
+        task,
+    })
+}
+
+async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+pub fn http_builder() -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    b.http2().timer(TokioTimer::new());
+    b
+}
+
+async fn serve_data(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stop: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    let builder = http_builder();
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let inbound = Inbound {
+            peer,
+            proto: "http",
+        };
+        let svc = service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(forward::handle(shared, req, inbound).await) }
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!(grace = ?grace, "draining connections");
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; closing remaining connections");
+    }
+}

@@ -1,0 +1,181 @@
+//! What every request sees: long-lived parts ([`Shared`]) and the config-derived [`Snapshot`],
+//! swapped whole on reload so a request runs under one consistent config from start to end.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::Method;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use tokio::sync::Semaphore;
+
+use config::Config;
+use diff_engine::{CompareLimits, RuleSet};
+
+use crate::breaker::Breaker;
+use crate::capture::{ByteBudget, TeeBody};
+use crate::comparator::ComparePool;
+use crate::exemplars::Exemplars;
+use crate::metrics::Metrics;
+use crate::route::{Matcher, RouteRuntime, DEFAULT_ROUTE};
+use crate::stats::StatsRegistry;
+use crate::upstream::{self, Target};
+
+pub type PrimaryClient = Client<HttpConnector, TeeBody<Incoming>>;
+pub type CandidateClient = Client<HttpConnector, Full<Bytes>>;
+
+pub struct Shared {
+    pub metrics: Arc<Metrics>,
+    pub snapshot: ArcSwap<Snapshot>,
+    pub pending: Arc<ByteBudget>,
+    pub breaker: Breaker,
+    pub compare: ComparePool,
+    pub exemplars: Arc<Exemplars>,
+    pub stats: StatsRegistry,
+    pub ready: AtomicBool,
+}
+
+pub struct Snapshot {
+    pub config: Config,
+    pub routes: Vec<Arc<RouteRuntime>>,
+    pub default_route: Arc<RouteRuntime>,
+    pub primary: Target,
+    pub primary_client: PrimaryClient,
+    pub candidate: Target,
+    pub candidate_client: CandidateClient,
+    /// Mirrors in flight, all routes.
+    pub in_flight: Arc<Semaphore>,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> anyhow::Result<Arc<Self>> {
+        let metrics = Arc::new(Metrics::new()?);
+        let exemplars = Arc::new(Exemplars::new(config.report.max_exemplars));
+        let limits = CompareLimits {
+            max_decoded_bytes: config.limits.max_decoded_bytes,
+            ..CompareLimits::default()
+        };
+        let compare = ComparePool::new(
+            config.limits.compare_workers,
+            config.limits.compare_queue,
+            limits,
+            metrics.clone(),
+            exemplars.clone(),
+        )?;
+        let pending = ByteBudget::new(
+            config.limits.max_pending_bytes,
+            metrics.pending_bytes.clone(),
+        );
+        let breaker = Breaker::new(
+            config.breaker.failure_threshold,
+            config.breaker.backoff,
+            metrics.breaker_open.clone(),
+            metrics.breaker_trips.clone(),
+        );
+        let stats = StatsRegistry::default();
+        let snapshot = Snapshot::build(config, &metrics, &stats)?;
+        Ok(Arc::new(Self {
+            metrics,
+            snapshot: ArcSwap::from_pointee(snapshot),
+            pending,
+            breaker,
+            compare,
+            exemplars,
+            stats,
+            ready: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Install a new config; requests already running finish under the old one.
+    pub fn reload(&self, config: Config) -> anyhow::Result<()> {
+        let snap = Snapshot::build(config, &self.metrics, &self.stats)?;
+        self.snapshot.store(Arc::new(snap));
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    fn build(config: Config, metrics: &Metrics, stats: &StatsRegistry) -> anyhow::Result<Self> {
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for r in &config.routes {
+            let rules = RuleSet::compile(&r.compare)
+                .map_err(|e| anyhow::anyhow!("routes.{}.compare: {e}", r.name))?;
+            let rt = RouteRuntime::new(
+                &r.name,
+                Matcher::new(
+                    r.path_prefix.as_deref(),
+                    r.path_template.as_deref(),
+                    &r.methods,
+                ),
+                r.mirror_percent.unwrap_or(config.mirror_percent),
+                r.allow_unsafe_methods,
+                r.sample_by
+                    .clone()
+                    .unwrap_or_else(|| config.sample_by.clone()),
+                Arc::new(rules),
+                metrics.route(&r.name),
+                stats.get_or_create(&r.name, r.budget.window),
+            );
+            set_budget_gauge(&rt, r.budget.ratio);
+            routes.push(Arc::new(rt));
+        }
+        let rules =
+            RuleSet::compile(&config.compare).map_err(|e| anyhow::anyhow!("compare: {e}"))?;
+        let default_route = Arc::new(RouteRuntime::new(
+            DEFAULT_ROUTE,
+            Matcher::default(),
+            config.mirror_percent,
+            false,
+            config.sample_by.clone(),
+            Arc::new(rules),
+            metrics.route(DEFAULT_ROUTE),
+            stats.get_or_create(DEFAULT_ROUTE, config.budget.window),
+        ));
+        set_budget_gauge(&default_route, config.budget.ratio);
+        Ok(Self {
+            primary: Target::new(&config.primary)?,
+            primary_client: upstream::client(&config.primary),
+            candidate: Target::new(&config.candidate.upstream)?,
+            candidate_client: upstream::client(&config.candidate.upstream),
+            in_flight: Arc::new(Semaphore::new(config.limits.max_in_flight_mirrors)),
+            routes,
+            default_route,
+            config,
+        })
+    }
+
+    /// First configured route that matches, else `default`.
+    pub fn route_for(&self, method: &Method, path: &str) -> &Arc<RouteRuntime> {
+        self.routes
+            .iter()
+            .find(|r| r.matches(method, path))
+            .unwrap_or(&self.default_route)
+    }
+
+    /// All routes, `default` last.
+    pub fn all_routes(&self) -> impl Iterator<Item = &Arc<RouteRuntime>> {
+        self.routes
+            .iter()
+            .chain(std::iter::once(&self.default_route))
+    }
+
+    pub fn budget_for(&self, route: &str) -> &config::Budget {
+        self.config
+            .routes
+            .iter()
+            .find(|r| r.name == route)
+            .map_or(&self.config.budget, |r| &r.budget)
+    }
+}
+
+fn set_budget_gauge(route: &RouteRuntime, ratio: f64) {
+    route.metrics.mismatch_budget.set(ratio);
+}

@@ -1,0 +1,79 @@
+//! Upstream clients: one pooled hyper client per leg, and the URL each request is sent to.
+
+use std::time::Duration;
+
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::Uri;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use config::Upstream;
+
+/// Where a leg's requests go: scheme and authority, plus an optional path prefix.
+#[derive(Debug, Clone)]
+pub struct Target {
+    scheme: Scheme,
+    authority: Authority,
+    /// Without a trailing slash; empty when the URL has no path.
+    prefix: String,
+    pub timeout: Duration,
+}
+
+impl Target {
+    pub fn new(up: &Upstream) -> anyhow::Result<Self> {
+        let scheme = up.url.scheme().cloned().unwrap_or(Scheme::HTTP);
+        let authority = up
+            .url
+            .authority()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("upstream URL {} has no host", up.url))?;
+        let prefix = up.url.path().trim_end_matches('/').to_string();
+        Ok(Self {
+            scheme,
+            authority,
+            prefix,
+            timeout: up.timeout,
+        })
+    }
+
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// The upstream URI for a request's path and query.
+    pub fn uri(&self, pq: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+        let builder = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone());
+        match (pq, self.prefix.is_empty()) {
+            // The common case: no prefix, and a `PathAndQuery` clone is a reference count.
+            (Some(pq), true) => builder.path_and_query(pq.clone()).build(),
+            (pq, _) => {
+                let rest = pq.map_or("/", |p| p.as_str());
+                builder
+                    .path_and_query(format!("{}{}", self.prefix, rest))
+                    .build()
+            }
+        }
+    }
+}
+
+/// A pooled HTTP client: TCP_NODELAY, connect timeout, and an idle timeout that actually fires
+/// (hyper-util's pool needs a timer for that, or idle connections are only reaped on reuse).
+pub fn client<B>(up: &Upstream) -> Client<HttpConnector, B>
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(up.connect_timeout));
+    connector.set_keepalive(Some(Duration::from_secs(60)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(up.pool_idle_timeout)
+        .pool_max_idle_per_host(up.pool_max_idle_per_host)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(connector)
+}

@@ -1,0 +1,104 @@
+//! How a request's mirror ends: every eligible request ends as exactly one of match, mismatch,
+//! skipped(reason) or candidate error(kind). These enums are the closed label sets.
+
+/// Why a request was not mirrored, or a mirror was not compared (`reason` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SkipReason {
+    /// POST, PUT, PATCH, DELETE… on a route that does not allow unsafe methods.
+    UnsafeMethod,
+    /// A request or response body over its capture cap.
+    BodyTooLarge,
+    /// The in-flight mirror limit or the pending-bytes limit was reached.
+    Overloaded,
+    /// The comparison queue was full.
+    QueueFull,
+    /// The candidate circuit breaker is open.
+    BreakerOpen,
+    /// v1 failed or the client went away before v1's response was complete.
+    PrimaryFailed,
+    /// v2 failed (its error is also counted in `shadowdiff_candidate_errors_total`).
+    CandidateFailed,
+    /// v1's response did not complete in time for the comparison.
+    Timeout,
+    /// The process was shutting down.
+    Shutdown,
+    /// A body decoded past `limits.max_decoded_bytes` (never expanded further).
+    DecodedTooLarge,
+    /// A Content-Encoding the engine cannot decode.
+    UnsupportedEncoding,
+}
+
+impl SkipReason {
+    pub const ALL: [SkipReason; 11] = [
+        SkipReason::UnsafeMethod,
+        SkipReason::BodyTooLarge,
+        SkipReason::Overloaded,
+        SkipReason::QueueFull,
+        SkipReason::BreakerOpen,
+        SkipReason::PrimaryFailed,
+        SkipReason::CandidateFailed,
+        SkipReason::Timeout,
+        SkipReason::Shutdown,
+        SkipReason::DecodedTooLarge,
+        SkipReason::UnsupportedEncoding,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::UnsafeMethod => "unsafe_method",
+            SkipReason::BodyTooLarge => "body_too_large",
+            SkipReason::Overloaded => "overloaded",
+            SkipReason::QueueFull => "queue_full",
+            SkipReason::BreakerOpen => "breaker_open",
+            SkipReason::PrimaryFailed => "primary_failed",
+            SkipReason::CandidateFailed => "candidate_failed",
+            SkipReason::Timeout => "timeout",
+            SkipReason::Shutdown => "shutdown",
+            SkipReason::DecodedTooLarge => "decoded_too_large",
+            SkipReason::UnsupportedEncoding => "unsupported_encoding",
+        }
+    }
+
+    /// The proxy-level reason for an engine-level skip.
+    pub fn from_engine(r: diff_engine::SkipReason) -> Self {
+        match r {
+            diff_engine::SkipReason::DecodedTooLarge => SkipReason::DecodedTooLarge,
+            diff_engine::SkipReason::UnsupportedEncoding => SkipReason::UnsupportedEncoding,
+        }
+    }
+}
+
+/// How an exchange with v2 failed (`kind` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CandidateErrorKind {
+    /// TCP connect refused, unreachable, or the connect timeout passed.
+    Connect,
+    /// No complete response within the candidate timeout.
+    Timeout,
+    /// The connection broke after it was established (reset, closed mid-body).
+    Reset,
+    /// v2 spoke something that is not valid HTTP.
+    Protocol,
+    /// v2 answered 5xx (counted as an error only for the breaker's bookkeeping and this series).
+    Status5xx,
+}
+
+impl CandidateErrorKind {
+    pub const ALL: [CandidateErrorKind; 5] = [
+        CandidateErrorKind::Connect,
+        CandidateErrorKind::Timeout,
+        CandidateErrorKind::Reset,
+        CandidateErrorKind::Protocol,
+        CandidateErrorKind::Status5xx,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CandidateErrorKind::Connect => "connect",
+            CandidateErrorKind::Timeout => "timeout",
+            CandidateErrorKind::Reset => "reset",
+            CandidateErrorKind::Protocol => "protocol",
+            CandidateErrorKind::Status5xx => "status_5xx",
+        }
+    }
+}
