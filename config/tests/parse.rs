@@ -339,3 +339,12 @@ fn load_reads_a_file_and_names_a_missing_one() {
         "{err}"
     );
 }
+
+#[test]
+fn admin_token_file() {
+    let c = parse(&format!(
+        "{URLS}\n[admin_auth]\ntoken_file = \"/run/token\""
+    ));
+    assert_eq!(c.admin_auth.token_file, Some(PathBuf::from("/run/token")));
+    assert_eq!(c.admin_auth.token_env, None);
+}
