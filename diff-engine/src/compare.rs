@@ -1,5 +1,9 @@
 //! The verdict on one pair of responses: status, then headers, then body.
 
+use crate::body::{compare_body, BodyOutcome};
+use crate::diff::Collector;
+use crate::headers::diff_headers;
+use crate::json::DEFAULT_MAX_DEPTH;
 use crate::rules::RuleSet;
 
 /// One captured response, borrowed.
@@ -19,6 +23,9 @@ pub struct CompareLimits {
     pub max_differences: usize,
     /// Values shown in a difference are cut to this many characters.
     pub max_value_chars: usize,
+    /// JSON nested deeper than this (objects and arrays) is rejected as invalid, so no input
+    /// can exhaust the stack.
+    pub max_depth: usize,
 }
 
 impl Default for CompareLimits {
@@ -27,6 +34,7 @@ impl Default for CompareLimits {
             max_decoded_bytes: 8 << 20,
             max_differences: 32,
             max_value_chars: 120,
+            max_depth: DEFAULT_MAX_DEPTH,
         }
     }
 }
@@ -129,18 +137,19 @@ pub struct Verdict {
 }
 
 /// Compare v1's response (`primary`) with v2's (`candidate`) under `rules`.
+///
+/// A status or header mismatch wins over a skipped body: the outcome is `Mismatch` and the note
+/// says why the body was not compared.
 pub fn compare(
     primary: &Response<'_>,
     candidate: &Response<'_>,
     rules: &RuleSet,
     limits: &CompareLimits,
 ) -> Verdict {
-    let _ = (rules, limits);
-    let mut parts = Vec::new();
-    let mut differences = Vec::new();
+    let new_collector = || Collector::new(limits.max_differences, limits.max_value_chars);
+    let mut status = new_collector();
     if primary.status != candidate.status {
-        parts.push(Part::Status);
-        differences.push(Difference {
+        status.push(Difference {
             part: Part::Status,
             path: String::new(),
             kind: ChangeKind::Changed,
@@ -148,18 +157,41 @@ pub fn compare(
             candidate: Some(candidate.status.to_string()),
         });
     }
-    if primary.body != candidate.body {
-        parts.push(Part::Body);
+    let mut headers = new_collector();
+    diff_headers(primary.headers, candidate.headers, rules, &mut headers);
+    let mut body = new_collector();
+    let body_verdict = compare_body(primary, candidate, rules, limits, &mut body);
+
+    let mut parts = Vec::new();
+    let mut differences = Vec::new();
+    let mut truncated = false;
+    for (part, collector) in [
+        (Part::Status, status),
+        (Part::Headers, headers),
+        (Part::Body, body),
+    ] {
+        if collector.found() {
+            parts.push(part);
+        }
+        let (diffs, cut) = collector.into_parts();
+        truncated |= cut;
+        differences.extend(diffs);
     }
-    let outcome = if parts.is_empty() {
-        Outcome::Match(MatchKind::Identical)
-    } else {
-        Outcome::Mismatch(parts)
+    if differences.len() > limits.max_differences {
+        differences.truncate(limits.max_differences);
+        truncated = true;
+    }
+    let outcome = match (parts.is_empty(), body_verdict.outcome) {
+        (false, _) => Outcome::Mismatch(parts),
+        (true, BodyOutcome::Equal(kind)) => Outcome::Match(kind),
+        (true, BodyOutcome::Skipped(reason)) => Outcome::Skipped(reason),
+        // A differing body always records a difference; this arm is for completeness.
+        (true, BodyOutcome::Differ) => Outcome::Mismatch(vec![Part::Body]),
     };
     Verdict {
         outcome,
         differences,
-        truncated: false,
-        note: None,
+        truncated,
+        note: body_verdict.note,
     }
 }

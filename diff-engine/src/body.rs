@@ -1,0 +1,194 @@
+//! The body policy: decode, then identical bytes, then by kind (JSON canonically, text and
+//! binary as bytes). Invalid input always ends in a verdict with a note, never a panic.
+
+use crate::canonical::digest_value;
+use crate::compare::{
+    ChangeKind, CompareLimits, Difference, MatchKind, Part, Response, SkipReason,
+};
+use crate::decode::{self, DecodeError};
+use crate::diff::{diff_values, Collector};
+use crate::display::{binary_preview, text_preview, value_text};
+use crate::json::{self, Value};
+use crate::media::{self, BodyKind};
+use crate::rules::RuleSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyOutcome {
+    Equal(MatchKind),
+    Differ,
+    Skipped(SkipReason),
+}
+
+pub(crate) struct BodyVerdict {
+    pub(crate) outcome: BodyOutcome,
+    pub(crate) note: Option<String>,
+}
+
+impl BodyVerdict {
+    fn new(outcome: BodyOutcome, note: Option<String>) -> Self {
+        Self { outcome, note }
+    }
+}
+
+pub(crate) fn compare_body(
+    p: &Response<'_>,
+    c: &Response<'_>,
+    rules: &RuleSet,
+    limits: &CompareLimits,
+    out: &mut Collector,
+) -> BodyVerdict {
+    let (pc, cc) = (decode::codings(p.headers), decode::codings(c.headers));
+    // The common case: same bytes in the same coding, nothing to decode or parse.
+    if p.body == c.body && pc == cc {
+        return BodyVerdict::new(BodyOutcome::Equal(MatchKind::Identical), None);
+    }
+    let decoded = |side: &str, body, codings: Result<Vec<_>, _>| {
+        codings
+            .and_then(|cs| decode::decode(body, &cs, limits.max_decoded_bytes))
+            .map_err(|e| (side.to_owned(), e))
+    };
+    let (pd, cd) = match (
+        decoded("primary", p.body, pc),
+        decoded("candidate", c.body, cc),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) if !matches!(e.1, DecodeError::Corrupt(_)) => {
+            return skipped(&e.0, &e.1, limits)
+        }
+        (a, b) => return undecodable(p.body, c.body, a.err(), b.err(), limits, out),
+    };
+    if pd == cd {
+        return BodyVerdict::new(BodyOutcome::Equal(MatchKind::Identical), None);
+    }
+    match media::kind(p.headers, &pd).max(media::kind(c.headers, &cd)) {
+        BodyKind::Json => json_bodies(&pd, &cd, rules, limits, out),
+        kind => bytes_differ(&pd, &cd, kind, limits, out, None),
+    }
+}
+
+fn skipped(side: &str, e: &DecodeError, limits: &CompareLimits) -> BodyVerdict {
+    let (reason, note) = match e {
+        DecodeError::Unsupported(name) => (
+            SkipReason::UnsupportedEncoding,
+            format!("{side} Content-Encoding `{name}` is not supported"),
+        ),
+        _ => (
+            SkipReason::DecodedTooLarge,
+            format!(
+                "{side} body decodes past {} bytes",
+                limits.max_decoded_bytes
+            ),
+        ),
+    };
+    BodyVerdict::new(BodyOutcome::Skipped(reason), Some(note))
+}
+
+/// At least one side failed to decode: the bodies differ (identical raw input was a match).
+fn undecodable(
+    a: &[u8],
+    b: &[u8],
+    ea: Option<(String, DecodeError)>,
+    eb: Option<(String, DecodeError)>,
+    limits: &CompareLimits,
+    out: &mut Collector,
+) -> BodyVerdict {
+    let why = |e: Option<(String, DecodeError)>| match e {
+        Some((side, DecodeError::Corrupt(msg))) => Some(format!("{side} body: {msg}")),
+        _ => None,
+    };
+    let notes: Vec<String> = [why(ea), why(eb)].into_iter().flatten().collect();
+    bytes_differ(a, b, BodyKind::Binary, limits, out, Some(notes.join("; ")))
+}
+
+fn json_bodies(
+    a: &[u8],
+    b: &[u8],
+    rules: &RuleSet,
+    limits: &CompareLimits,
+    out: &mut Collector,
+) -> BodyVerdict {
+    let max = limits.max_value_chars;
+    match (
+        json::parse(a, limits.max_depth),
+        json::parse(b, limits.max_depth),
+    ) {
+        (Ok(x), Ok(y)) => {
+            if digest_value(&x) == digest_value(&y) {
+                return BodyVerdict::new(BodyOutcome::Equal(MatchKind::Canonical), None);
+            }
+            diff_values(&x, &y, rules, out);
+            match out.found() {
+                true => BodyVerdict::new(BodyOutcome::Differ, None),
+                false => BodyVerdict::new(BodyOutcome::Equal(MatchKind::Rules), None),
+            }
+        }
+        (Err(e), Ok(y)) => one_invalid("primary", &e, text_preview(a, max), &y, false, out),
+        (Ok(x), Err(e)) => one_invalid("candidate", &e, text_preview(b, max), &x, true, out),
+        (Err(ea), Err(eb)) => {
+            let note = format!(
+                "both bodies are invalid JSON (primary: {ea}; candidate: {eb}); compared as bytes"
+            );
+            bytes_differ(a, b, BodyKind::Text, limits, out, Some(note))
+        }
+    }
+}
+
+/// One side is JSON and the other is not: a type change at the root.
+fn one_invalid(
+    side: &str,
+    e: &json::JsonError,
+    invalid: String,
+    valid: &Value<'_>,
+    invalid_is_candidate: bool,
+    out: &mut Collector,
+) -> BodyVerdict {
+    let valid = value_text(valid, out.max_value_chars());
+    let (primary, candidate) = match invalid_is_candidate {
+        true => (valid, invalid),
+        false => (invalid, valid),
+    };
+    out.push(Difference {
+        part: Part::Body,
+        path: String::new(),
+        kind: ChangeKind::TypeChanged,
+        primary: Some(primary),
+        candidate: Some(candidate),
+    });
+    BodyVerdict::new(
+        BodyOutcome::Differ,
+        Some(format!("{side} body is not valid JSON: {e}")),
+    )
+}
+
+/// Bodies compared as bytes that differ: one root difference with previews.
+fn bytes_differ(
+    a: &[u8],
+    b: &[u8],
+    kind: BodyKind,
+    limits: &CompareLimits,
+    out: &mut Collector,
+    note: Option<String>,
+) -> BodyVerdict {
+    let show = |body: &[u8]| match kind {
+        BodyKind::Binary => binary_preview(body),
+        _ => text_preview(body, limits.max_value_chars),
+    };
+    out.push(Difference {
+        part: Part::Body,
+        path: String::new(),
+        kind: ChangeKind::Changed,
+        primary: Some(show(a)),
+        candidate: Some(show(b)),
+    });
+    let at = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    let first = format!("bodies differ from byte {at}");
+    let note = match note {
+        Some(n) if !n.is_empty() => format!("{n}; {first}"),
+        _ => first,
+    };
+    BodyVerdict::new(BodyOutcome::Differ, Some(note))
+}

@@ -1,0 +1,456 @@
+//! A strict RFC 8259 parser into a borrowed tree.
+//!
+//! Why not `serde_json::Value`: it rounds integer literals through `u64`/`i64`/`f64` (unless the
+//! crate-wide `arbitrary_precision` feature is on), keeps the last of duplicate keys silently,
+//! and sorts keys by UTF-8 bytes where RFC 8785 wants UTF-16 code units. This parser keeps
+//! integer literals as text, rejects duplicates, sorts members once, and borrows every string
+//! that has no escape. Depth is bounded, so recursion is bounded.
+
+use std::borrow::Cow;
+
+use thiserror::Error;
+
+use crate::keys::key_cmp;
+use crate::number::Number;
+use crate::pointer;
+
+/// Default nesting limit (objects and arrays), the same as serde_json's.
+pub const DEFAULT_MAX_DEPTH: usize = 128;
+
+/// Why a body is not acceptable JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum JsonError {
+    #[error("empty body")]
+    Empty,
+    #[error("invalid UTF-8 at byte {offset}")]
+    InvalidUtf8 { offset: usize },
+    #[error("{what} at byte {offset}")]
+    Syntax { what: &'static str, offset: usize },
+    #[error("number out of range (overflows a double) at byte {offset}")]
+    NumberOutOfRange { offset: usize },
+    #[error("lone surrogate \\u{code:04x} at byte {offset}")]
+    LoneSurrogate { code: u16, offset: usize },
+    #[error("nesting deeper than {limit} at byte {offset}")]
+    TooDeep { limit: usize, offset: usize },
+    #[error("duplicate key `{key}` at {}", pointer::display(.path))]
+    DuplicateKey { key: String, path: String },
+}
+
+/// A parsed JSON value. Object members are sorted by UTF-16 code units and unique, so derived
+/// equality is canonical equality.
+#[derive(Debug, Clone)]
+pub(crate) enum Value<'a> {
+    Null,
+    Bool(bool),
+    Number(Number<'a>),
+    String(Cow<'a, str>),
+    Array(Vec<Value<'a>>),
+    Object(Vec<(Cow<'a, str>, Value<'a>)>),
+}
+
+impl PartialEq for Value<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Number(a), Value::Number(b)) => a.same(b),
+            (Value::String(a), Value::String(b)) => a == b,
+            (Value::Array(a), Value::Array(b)) => a == b,
+            (Value::Object(a), Value::Object(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Value<'_> {
+    /// The member `key` of an object.
+    pub(crate) fn get(&self, key: &str) -> Option<&Value<'_>> {
+        match self {
+            Value::Object(members) => members
+                .binary_search_by(|(k, _)| key_cmp(k, key))
+                .ok()
+                .map(|i| &members[i].1),
+            _ => None,
+        }
+    }
+}
+
+/// Parses one JSON text (any value at top level, RFC 8259), nesting at most `max_depth`.
+pub(crate) fn parse(input: &[u8], max_depth: usize) -> Result<Value<'_>, JsonError> {
+    let src = std::str::from_utf8(input).map_err(|e| JsonError::InvalidUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    let mut p = Parser {
+        src,
+        b: src.as_bytes(),
+        pos: 0,
+        max_depth,
+    };
+    p.skip_ws();
+    if p.pos == p.b.len() {
+        return Err(JsonError::Empty);
+    }
+    let value = p.value(0)?;
+    p.skip_ws();
+    if p.pos != p.b.len() {
+        return Err(p.syntax(p.pos, "trailing characters after the JSON value"));
+    }
+    Ok(value)
+}
+
+struct Parser<'a> {
+    src: &'a str,
+    b: &'a [u8],
+    pos: usize,
+    max_depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn syntax(&self, offset: usize, what: &'static str) -> JsonError {
+        JsonError::Syntax { what, offset }
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value<'a>, JsonError> {
+        match self.b.get(self.pos) {
+            Some(b'{') => self.object(depth + 1),
+            Some(b'[') => self.array(depth + 1),
+            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b't') => self.literal("true", Value::Bool(true)),
+            Some(b'f') => self.literal("false", Value::Bool(false)),
+            Some(b'n') => self.literal("null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.syntax(self.pos, "expected a JSON value")),
+            None => Err(self.syntax(self.pos, "unexpected end of input")),
+        }
+    }
+
+    fn literal(&mut self, word: &'static str, v: Value<'a>) -> Result<Value<'a>, JsonError> {
+        if self.b[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(v)
+        } else {
+            Err(self.syntax(self.pos, "invalid literal"))
+        }
+    }
+
+    fn enter(&self, depth: usize) -> Result<(), JsonError> {
+        if depth > self.max_depth {
+            return Err(JsonError::TooDeep {
+                limit: self.max_depth,
+                offset: self.pos,
+            });
+        }
+        Ok(())
+    }
+
+    /// After a member or element: `,` continues (returns true), `close` ends (false).
+    fn separator(&mut self, close: u8, what: &'static str) -> Result<bool, JsonError> {
+        self.skip_ws();
+        match self.b.get(self.pos) {
+            Some(b',') => {
+                self.pos += 1;
+                self.skip_ws();
+                Ok(true)
+            }
+            Some(&c) if c == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(self.syntax(self.pos, what)),
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value<'a>, JsonError> {
+        self.enter(depth)?;
+        self.pos += 1;
+        self.skip_ws();
+        let mut items = Vec::new();
+        if self.b.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            let item = self
+                .value(depth)
+                .map_err(|e| in_path(e, &items.len().to_string()))?;
+            items.push(item);
+            if !self.separator(b']', "expected `,` or `]`")? {
+                return Ok(Value::Array(items));
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value<'a>, JsonError> {
+        self.enter(depth)?;
+        self.pos += 1;
+        self.skip_ws();
+        let mut members = Vec::new();
+        if self.b.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+            return Ok(Value::Object(members));
+        }
+        loop {
+            if self.b.get(self.pos) != Some(&b'"') {
+                return Err(self.syntax(self.pos, "expected a string key"));
+            }
+            let key = self.string()?;
+            self.skip_ws();
+            if self.b.get(self.pos) != Some(&b':') {
+                return Err(self.syntax(self.pos, "expected `:`"));
+            }
+            self.pos += 1;
+            self.skip_ws();
+            let value = self.value(depth).map_err(|e| in_path(e, &key))?;
+            members.push((key, value));
+            if !self.separator(b'}', "expected `,` or `}`")? {
+                break;
+            }
+        }
+        sort_members(&mut members)?;
+        Ok(Value::Object(members))
+    }
+
+    fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
+        let start = self.pos + 1;
+        let mut i = start;
+        // Fast path: no escape, borrow straight from the input.
+        loop {
+            match self.b.get(i) {
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok(Cow::Borrowed(&self.src[start..i]));
+                }
+                Some(b'\\') => break,
+                Some(&c) if c >= 0x20 => i += 1,
+                Some(_) => return Err(self.syntax(i, "control character in string")),
+                None => return Err(self.syntax(i, "unterminated string")),
+            }
+        }
+        let mut out = String::with_capacity(i - start + 16);
+        out.push_str(&self.src[start..i]);
+        loop {
+            match self.b.get(i) {
+                Some(b'"') => {
+                    self.pos = i + 1;
+                    return Ok(Cow::Owned(out));
+                }
+                Some(b'\\') => i = self.escape(i, &mut out)?,
+                Some(&c) if c >= 0x20 => {
+                    let run = i;
+                    while matches!(self.b.get(i), Some(&c) if c >= 0x20 && c != b'"' && c != b'\\')
+                    {
+                        i += 1;
+                    }
+                    out.push_str(&self.src[run..i]);
+                }
+                Some(_) => return Err(self.syntax(i, "control character in string")),
+                None => return Err(self.syntax(i, "unterminated string")),
+            }
+        }
+    }
+
+    /// Decodes the escape at `i` (a backslash) into `out`; returns the index after it.
+    fn escape(&self, i: usize, out: &mut String) -> Result<usize, JsonError> {
+        let c = match self.b.get(i + 1) {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => return self.unicode_escape(i, out),
+            _ => return Err(self.syntax(i, "invalid escape")),
+        };
+        out.push(c);
+        Ok(i + 2)
+    }
+
+    fn unicode_escape(&self, i: usize, out: &mut String) -> Result<usize, JsonError> {
+        let hi = self.hex4(i + 2)?;
+        let lone = JsonError::LoneSurrogate {
+            code: hi,
+            offset: i,
+        };
+        let (code, next) = match hi {
+            0xD800..=0xDBFF => {
+                if self.b.get(i + 6..i + 8) != Some(b"\\u") {
+                    return Err(lone);
+                }
+                let lo = self.hex4(i + 8)?;
+                if !(0xDC00..=0xDFFF).contains(&lo) {
+                    return Err(lone);
+                }
+                let c = 0x10000 + ((u32::from(hi) - 0xD800) << 10) + (u32::from(lo) - 0xDC00);
+                (c, i + 12)
+            }
+            0xDC00..=0xDFFF => return Err(lone),
+            _ => (u32::from(hi), i + 6),
+        };
+        out.push(char::from_u32(code).ok_or(lone)?);
+        Ok(next)
+    }
+
+    fn hex4(&self, at: usize) -> Result<u16, JsonError> {
+        let digits = self
+            .b
+            .get(at..at + 4)
+            .ok_or_else(|| self.syntax(at, "truncated \\u escape"))?;
+        let mut v = 0u16;
+        for &d in digits {
+            let n = (d as char)
+                .to_digit(16)
+                .ok_or_else(|| self.syntax(at, "invalid hex digit in \\u escape"))?;
+            v = v << 4 | n as u16;
+        }
+        Ok(v)
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.b.get(self.pos) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    fn number(&mut self) -> Result<Value<'a>, JsonError> {
+        let start = self.pos;
+        if self.b[self.pos] == b'-' {
+            self.pos += 1;
+        }
+        match self.b.get(self.pos) {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => _ = self.digits(),
+            _ => return Err(self.syntax(self.pos, "invalid number")),
+        }
+        let mut float = false;
+        if self.b.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            float = true;
+            if self.digits() == 0 {
+                return Err(self.syntax(self.pos, "expected a digit after `.`"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.b.get(self.pos) {
+            self.pos += 1;
+            float = true;
+            if let Some(b'+' | b'-') = self.b.get(self.pos) {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.syntax(self.pos, "expected a digit in the exponent"));
+            }
+        }
+        let text = &self.src[start..self.pos];
+        if !float {
+            return Ok(Value::Number(Number::Int(if text == "-0" {
+                "0"
+            } else {
+                text
+            })));
+        }
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Value::Number(Number::Float(f))),
+            _ => Err(JsonError::NumberOutOfRange { offset: start }),
+        }
+    }
+}
+
+/// Sorts members by UTF-16 code units and rejects duplicate keys.
+fn sort_members(members: &mut [(Cow<'_, str>, Value<'_>)]) -> Result<(), JsonError> {
+    members.sort_unstable_by(|a, b| key_cmp(&a.0, &b.0));
+    match members.windows(2).find(|w| w[0].0 == w[1].0) {
+        Some(w) => Err(JsonError::DuplicateKey {
+            key: w[0].0.to_string(),
+            path: String::new(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Prefixes the location of a duplicate key with the segment it was found under, as the
+/// recursion unwinds (the path is only built on that error).
+fn in_path(e: JsonError, segment: &str) -> JsonError {
+    match e {
+        JsonError::DuplicateKey { key, path } => {
+            let mut p = String::with_capacity(path.len() + segment.len() + 1);
+            p.push('/');
+            pointer::escape_into(segment, &mut p);
+            p.push_str(&path);
+            JsonError::DuplicateKey { key, path: p }
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(s: &str) -> String {
+        match parse(s.as_bytes(), DEFAULT_MAX_DEPTH) {
+            Ok(v) => panic!("accepted {s:?}: {v:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        assert_eq!(err(""), "empty body");
+        assert_eq!(err(" \n"), "empty body");
+        assert_eq!(err("{\"a\":1,\"a\":2}"), "duplicate key `a` at the root");
+        assert_eq!(
+            err("{\"x\":[0,{\"b~/\":{\"k\":1,\"k\":1}}]}"),
+            "duplicate key `k` at /x/1/b~0~1"
+        );
+        assert_eq!(err("[\"\\ud800\"]"), "lone surrogate \\ud800 at byte 2");
+        assert_eq!(
+            err("\"\\udc00\\ud800\""),
+            "lone surrogate \\udc00 at byte 1"
+        );
+        assert_eq!(
+            err("1e400"),
+            "number out of range (overflows a double) at byte 0"
+        );
+        assert_eq!(err("[1,]"), "expected a JSON value at byte 3");
+        assert_eq!(
+            err("01"),
+            "trailing characters after the JSON value at byte 1"
+        );
+        assert!(err(&"[".repeat(10_000)).starts_with("nesting deeper than 128"));
+    }
+
+    #[test]
+    fn rejects_invalid_utf8() {
+        let e = parse(b"[\"\xff\"]", DEFAULT_MAX_DEPTH).unwrap_err();
+        assert_eq!(e, JsonError::InvalidUtf8 { offset: 2 });
+    }
+
+    #[test]
+    fn keeps_integer_literals_exact() {
+        let v = parse(b"[12345678901234567890, -0, 1.0]", 8).unwrap();
+        let Value::Array(items) = v else { panic!() };
+        assert!(matches!(
+            items[0],
+            Value::Number(Number::Int("12345678901234567890"))
+        ));
+        assert!(matches!(items[1], Value::Number(Number::Int("0"))));
+        assert!(matches!(items[2], Value::Number(Number::Float(f)) if f == 1.0));
+    }
+
+    #[test]
+    fn depth_limit_is_inclusive() {
+        let ok = format!("{}{}", "[".repeat(128), "]".repeat(128));
+        assert!(parse(ok.as_bytes(), 128).is_ok());
+        let deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        assert!(parse(deep.as_bytes(), 128).is_err());
+    }
+}

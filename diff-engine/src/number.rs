@@ -1,0 +1,209 @@
+//! JSON numbers: integer literals kept exact, everything else an IEEE double printed the way
+//! ECMAScript's `Number.prototype.toString` prints it (RFC 8785 §3.2.2.3).
+
+/// A parsed JSON number.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Number<'a> {
+    /// An integer literal (no fraction, no exponent), as written; `-0` is stored as `0`.
+    /// Exact at any size: this is the one departure from plain RFC 8785.
+    Int(&'a str),
+    /// A literal with a fraction or an exponent, as the nearest finite double.
+    Float(f64),
+}
+
+/// Longest ES rendering: sign, 17 digits, point, `e+308`, or 21 integer digits.
+const NUM_BUF: usize = 32;
+
+/// A number's canonical text, on the stack.
+pub(crate) struct NumText {
+    buf: [u8; NUM_BUF],
+    len: usize,
+}
+
+impl NumText {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn push(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    fn push_all(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.push(b);
+        }
+    }
+}
+
+impl<'a> Number<'a> {
+    /// Canonical equality: two numbers are equal when they print the same.
+    pub(crate) fn same(&self, other: &Number<'_>) -> bool {
+        match (self, other) {
+            (Number::Int(a), Number::Int(b)) => a == b,
+            // Distinct doubles have distinct shortest forms; 0.0 == -0.0 and both print `0`.
+            (Number::Float(a), Number::Float(b)) => a == b,
+            (Number::Int(i), Number::Float(f)) | (Number::Float(f), Number::Int(i)) => {
+                es_format(*f).as_bytes() == i.as_bytes()
+            }
+        }
+    }
+
+    /// Approximate value, for tolerance rules only.
+    pub(crate) fn to_f64(self) -> f64 {
+        match self {
+            Number::Int(s) => s.parse().unwrap_or(f64::NAN),
+            Number::Float(f) => f,
+        }
+    }
+}
+
+/// Formats a finite double as ECMAScript `Number.prototype.toString` does.
+pub(crate) fn es_format(value: f64) -> NumText {
+    let mut out = NumText {
+        buf: [0; NUM_BUF],
+        len: 0,
+    };
+    if value == 0.0 || !value.is_finite() {
+        // -0 prints as 0; non-finite values never reach here (the parser rejects them).
+        out.push(b'0');
+        return out;
+    }
+    if value < 0.0 {
+        out.push(b'-');
+    }
+    let mut ryu_buf = ryu::Buffer::new();
+    let (digits, n) = shortest_digits(ryu_buf.format_finite(value.abs()));
+    layout(&mut out, digits.as_bytes(), n);
+    out
+}
+
+/// Splits ryu's output into significant digits `d1..dk` and the ES exponent `n`, such that the
+/// value is `0.d1..dk × 10^n`.
+fn shortest_digits(text: &str) -> (DigitBuf, i32) {
+    let (mantissa, exp) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let int_len = mantissa.find('.').unwrap_or(mantissa.len()) as i32;
+    let mut digits = DigitBuf::default();
+    let mut leading = 0;
+    for b in mantissa.bytes().filter(u8::is_ascii_digit) {
+        if digits.len == 0 && b == b'0' {
+            leading += 1;
+        } else {
+            digits.push(b);
+        }
+    }
+    digits.trim_trailing_zeros();
+    (digits, int_len + exp - leading)
+}
+
+#[derive(Default)]
+struct DigitBuf {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl DigitBuf {
+    fn push(&mut self, b: u8) {
+        if self.len < self.buf.len() {
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+    }
+
+    fn trim_trailing_zeros(&mut self) {
+        while self.len > 1 && self.buf[self.len - 1] == b'0' {
+            self.len -= 1;
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// ECMA-262 Number::toString steps 6-10, with `k` digits and exponent `n`.
+fn layout(out: &mut NumText, digits: &[u8], n: i32) {
+    let k = digits.len() as i32;
+    if k <= n && n <= 21 {
+        out.push_all(digits);
+        (0..n - k).for_each(|_| out.push(b'0'));
+    } else if 0 < n && n <= 21 {
+        out.push_all(&digits[..n as usize]);
+        out.push(b'.');
+        out.push_all(&digits[n as usize..]);
+    } else if -6 < n && n <= 0 {
+        out.push_all(b"0.");
+        (0..-n).for_each(|_| out.push(b'0'));
+        out.push_all(digits);
+    } else {
+        out.push(digits[0]);
+        if k > 1 {
+            out.push(b'.');
+            out.push_all(&digits[1..]);
+        }
+        out.push(b'e');
+        out.push(if n - 1 < 0 { b'-' } else { b'+' });
+        let mut itoa = [0u8; 4];
+        let mut e = (n - 1).unsigned_abs();
+        let mut i = itoa.len();
+        loop {
+            i -= 1;
+            itoa[i] = b'0' + (e % 10) as u8;
+            e /= 10;
+            if e == 0 {
+                break;
+            }
+        }
+        out.push_all(&itoa[i..]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn es(v: f64) -> String {
+        String::from_utf8_lossy(es_format(v).as_bytes()).into_owned()
+    }
+
+    #[test]
+    #[allow(clippy::excessive_precision)] // The RFC 8785 vector, digit for digit.
+    fn formats_like_ecmascript() {
+        let cases: &[(f64, &str)] = &[
+            (1.0, "1"),
+            (-0.0, "0"),
+            (0.5, "0.5"),
+            (333333333.33333329, "333333333.3333333"),
+            (1e30, "1e+30"),
+            (4.5, "4.5"),
+            (2e-3, "0.002"),
+            (1e-27, "1e-27"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (1e-6, "0.000001"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (-1.5e300, "-1.5e+300"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (9007199254740992.0, "9007199254740992"),
+            (0.1 + 0.2, "0.30000000000000004"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(es(*v), *want, "{v:e}");
+        }
+    }
+
+    #[test]
+    fn int_and_float_compare_by_text() {
+        assert!(Number::Int("1").same(&Number::Float(1.0)));
+        assert!(Number::Float(-0.0).same(&Number::Int("0")));
+        assert!(!Number::Int("12345678901234567890").same(&Number::Int("12345678901234567891")));
+        assert!(!Number::Int("12345678901234567891").same(&Number::Float(12345678901234567891.0)));
+    }
+}

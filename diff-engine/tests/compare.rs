@@ -1,0 +1,378 @@
+//! End-to-end behaviour of `compare`: outcomes, differences, notes.
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
+mod support;
+
+use diff_engine::{
+    compare, ChangeKind, CompareLimits, Difference, MatchKind, Outcome, Part, Response, RuleSet,
+    RuleSpec, SkipReason,
+};
+use support::{headers, json, json_headers, paths};
+
+const NONE: &RuleSpec = &RuleSpec {
+    ignore_paths: Vec::new(),
+    tolerances: Vec::new(),
+    timestamps: Vec::new(),
+    unordered_arrays: Vec::new(),
+    sort_arrays_by: Vec::new(),
+    ignore_headers: Vec::new(),
+    compare_headers: None,
+};
+
+#[test]
+fn identical_canonical_and_different() {
+    let v = json(r#"{"a":1}"#, r#"{"a":1}"#, NONE);
+    assert_eq!(v.outcome, Outcome::Match(MatchKind::Identical));
+    let v = json(
+        r#"{"b":[1.0,2],"a":1}"#,
+        "{ \"a\" : 1e0, \"b\" : [1, 2] }",
+        NONE,
+    );
+    assert_eq!(v.outcome, Outcome::Match(MatchKind::Canonical));
+    assert!(v.differences.is_empty());
+    let v = json(r#"{"a":1,"b":2}"#, r#"{"a":1,"b":3}"#, NONE);
+    assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]));
+    assert_eq!(
+        v.differences,
+        vec![Difference {
+            part: Part::Body,
+            path: "/b".into(),
+            kind: ChangeKind::Changed,
+            primary: Some("2".into()),
+            candidate: Some("3".into()),
+        }]
+    );
+}
+
+#[test]
+fn big_integers_differing_in_the_last_digit_differ() {
+    let v = json(
+        r#"{"id":12345678901234567890}"#,
+        r#"{"id":12345678901234567891}"#,
+        NONE,
+    );
+    assert_eq!(paths(&v), vec![("/id".into(), "changed")]);
+    // Plain JCS would print both as 12345678901234567000.
+    let v = json(
+        r#"{"id":12345678901234567890}"#,
+        r#"{"id":1.2345678901234567e19}"#,
+        NONE,
+    );
+    assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]));
+}
+
+#[test]
+fn added_removed_type_changed_in_traversal_order() {
+    let v = json(
+        r#"{"z":1,"a":{"x":[1,2,3],"k/~":"s"},"n":null}"#,
+        r#"{"a":{"x":[1,2],"k/~":5,"new":true},"n":{}}"#,
+        NONE,
+    );
+    assert_eq!(
+        paths(&v),
+        vec![
+            ("/a/k~1~0".into(), "type_changed"),
+            ("/a/new".into(), "added"),
+            ("/a/x/2".into(), "removed"),
+            ("/n".into(), "type_changed"),
+            ("/z".into(), "removed"),
+        ]
+    );
+    let added = &v.differences[1];
+    assert_eq!(
+        (added.primary.as_deref(), added.candidate.as_deref()),
+        (None, Some("true"))
+    );
+}
+
+#[test]
+fn differences_are_capped_and_values_truncated() {
+    let a: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+    let b: Vec<String> = (0..100).map(|i| (i + 1).to_string()).collect();
+    let v = json(
+        &format!("[{}]", a.join(",")),
+        &format!("[{}]", b.join(",")),
+        NONE,
+    );
+    assert_eq!(
+        v.differences.len(),
+        CompareLimits::default().max_differences
+    );
+    assert!(v.truncated);
+    assert_eq!(v.differences[31].path, "/31");
+
+    let long = "x".repeat(500);
+    let v = json(&format!(r#"{{"s":"{long}"}}"#), r#"{"s":"y"}"#, NONE);
+    let shown = v.differences[0].primary.as_deref().unwrap();
+    assert_eq!(shown.chars().count(), 121);
+    assert!(shown.starts_with("\"xxx") && shown.ends_with('…'));
+    assert!(!v.truncated);
+}
+
+#[test]
+fn status_and_headers_in_the_same_model() {
+    let rules = RuleSet::default();
+    let ha = headers(&[
+        ("content-type", "application/json"),
+        ("date", "x"),
+        ("vary", "a"),
+        ("vary", "b"),
+    ]);
+    let hb = headers(&[
+        ("content-type", "application/json"),
+        ("date", "y"),
+        ("vary", "b"),
+        ("vary", "a"),
+        ("x-new", "1"),
+    ]);
+    let v = compare(
+        &Response {
+            status: 200,
+            headers: &ha,
+            body: b"{}",
+        },
+        &Response {
+            status: 500,
+            headers: &hb,
+            body: b"{}",
+        },
+        &rules,
+        &CompareLimits::default(),
+    );
+    assert_eq!(
+        v.outcome,
+        Outcome::Mismatch(vec![Part::Status, Part::Headers])
+    );
+    let got: Vec<_> = v
+        .differences
+        .iter()
+        .map(|d| {
+            (
+                d.part.as_str(),
+                d.path.as_str(),
+                d.kind.as_str(),
+                d.primary.as_deref(),
+                d.candidate.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("status", "", "changed", Some("200"), Some("500")),
+            ("headers", "vary", "changed", Some("a, b"), Some("b, a")),
+            ("headers", "x-new", "added", None, Some("1")),
+        ]
+    );
+}
+
+#[test]
+fn header_rules() {
+    let spec = RuleSpec {
+        ignore_headers: vec!["X-New".into()],
+        ..RuleSpec::default()
+    };
+    let rules = RuleSet::compile(&spec).unwrap();
+    let ha = headers(&[
+        ("x-request-id", "1"),
+        ("x-b3-traceid", "1"),
+        ("x-shadowdiff-leg", "p"),
+    ]);
+    let hb = headers(&[
+        ("x-request-id", "2"),
+        ("x-new", "1"),
+        ("server", "v2"),
+        ("connection", "close"),
+    ]);
+    let v = compare(
+        &Response {
+            status: 200,
+            headers: &ha,
+            body: b"",
+        },
+        &Response {
+            status: 200,
+            headers: &hb,
+            body: b"",
+        },
+        &rules,
+        &CompareLimits::default(),
+    );
+    assert_eq!(v.outcome, Outcome::Match(MatchKind::Identical));
+    let only = RuleSet::compile(&RuleSpec {
+        compare_headers: Some(vec!["server".into()]),
+        ..RuleSpec::default()
+    })
+    .unwrap();
+    let v = compare(
+        &Response {
+            status: 200,
+            headers: &ha,
+            body: b"",
+        },
+        &Response {
+            status: 200,
+            headers: &hb,
+            body: b"",
+        },
+        &only,
+        &CompareLimits::default(),
+    );
+    assert_eq!(paths(&v), vec![("server".into(), "added")]);
+}
+
+#[test]
+fn bad_json_gets_a_verdict_with_a_reason() {
+    let v = json(r#"{"a":1}"#, r#"{"a":1,"a":2}"#, NONE);
+    assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]));
+    assert_eq!(paths(&v), vec![("".into(), "type_changed")]);
+    assert_eq!(
+        v.note.as_deref(),
+        Some("candidate body is not valid JSON: duplicate key `a` at the root")
+    );
+
+    let v = json("<html>oops</html>", r#"{"a":1}"#, NONE);
+    assert_eq!(
+        v.note.as_deref(),
+        Some("primary body is not valid JSON: expected a JSON value at byte 0")
+    );
+    assert_eq!(
+        v.differences[0].primary.as_deref(),
+        Some("<html>oops</html>")
+    );
+    assert_eq!(v.differences[0].candidate.as_deref(), Some(r#"{"a":1}"#));
+
+    let v = json("{", "[", NONE);
+    assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]));
+    assert!(v
+        .note
+        .unwrap()
+        .starts_with("both bodies are invalid JSON (primary: "));
+
+    let deep = "[".repeat(10_000);
+    let v = json(&deep, "[]", NONE);
+    assert!(v.note.unwrap().contains("nesting deeper than 128"));
+    let v = json(&deep, &deep, NONE);
+    assert_eq!(v.outcome, Outcome::Match(MatchKind::Identical));
+    let deeper = format!("{deep}]");
+    let v = json(&deep, &deeper, NONE);
+    assert!(v.note.unwrap().starts_with("both bodies are invalid JSON"));
+
+    let v = json("", "", NONE);
+    assert_eq!(v.outcome, Outcome::Match(MatchKind::Identical));
+    let v = json("", "{}", NONE);
+    assert_eq!(
+        v.note.as_deref(),
+        Some("primary body is not valid JSON: empty body")
+    );
+}
+
+#[test]
+fn invalid_utf8_and_lone_surrogates() {
+    let h = json_headers();
+    let rules = RuleSet::default();
+    let v = compare(
+        &Response {
+            status: 200,
+            headers: &h,
+            body: b"[\"\xc3\x28\"]",
+        },
+        &Response {
+            status: 200,
+            headers: &h,
+            body: b"[\"a\"]",
+        },
+        &rules,
+        &CompareLimits::default(),
+    );
+    assert_eq!(
+        v.note.as_deref(),
+        Some("primary body is not valid JSON: invalid UTF-8 at byte 2")
+    );
+    let v = json(r#"["\ud800"]"#, r#"["\ud800\udc00"]"#, NONE);
+    assert_eq!(
+        v.note.as_deref(),
+        Some("primary body is not valid JSON: lone surrogate \\ud800 at byte 2")
+    );
+}
+
+#[test]
+fn text_and_binary_bodies() {
+    let rules = RuleSet::default();
+    let text = headers(&[("content-type", "text/plain")]);
+    let v = compare(
+        &Response {
+            status: 200,
+            headers: &text,
+            body: b"hello world",
+        },
+        &Response {
+            status: 200,
+            headers: &text,
+            body: b"hello there",
+        },
+        &rules,
+        &CompareLimits::default(),
+    );
+    assert_eq!(v.differences[0].primary.as_deref(), Some("hello world"));
+    assert_eq!(v.note.as_deref(), Some("bodies differ from byte 6"));
+    // Text is compared as bytes: reformatted JSON inside text/plain is a difference.
+    let v = compare(
+        &Response {
+            status: 200,
+            headers: &text,
+            body: b"{\"a\":1}",
+        },
+        &Response {
+            status: 200,
+            headers: &text,
+            body: b"{\"a\": 1}",
+        },
+        &rules,
+        &CompareLimits::default(),
+    );
+    assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]));
+    let bin = headers(&[("content-type", "application/octet-stream")]);
+    let v = compare(
+        &Response {
+            status: 200,
+            headers: &bin,
+            body: &[0, 1, 2],
+        },
+        &Response {
+            status: 200,
+            headers: &bin,
+            body: &[0, 1],
+        },
+        &rules,
+        &CompareLimits::default(),
+    );
+    let shown = v.differences[0].primary.as_deref().unwrap();
+    assert!(shown.starts_with("3 bytes, blake3 "), "{shown}");
+    // No content type: sniffed as JSON.
+    let none = http::HeaderMap::new();
+    let v = compare(
+        &Response {
+            status: 200,
+            headers: &none,
+            body: b" {\"a\":1}",
+        },
+        &Response {
+            status: 200,
+            headers: &none,
+            body: b"{\"a\":1.0}",
+        },
+        &rules,
+        &CompareLimits::default(),
+    );
+    assert_eq!(v.outcome, Outcome::Match(MatchKind::Canonical));
+}
+
+#[test]
+fn skip_reasons_have_labels() {
+    assert_eq!(SkipReason::DecodedTooLarge.as_str(), "decoded_too_large");
+    assert_eq!(
+        SkipReason::UnsupportedEncoding.as_str(),
+        "unsupported_encoding"
+    );
+}

@@ -1,0 +1,134 @@
+//! Properties of canonicalization and diff over generated JSON.
+#![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
+
+mod support;
+
+use diff_engine::{canonical_digest, canonicalize, MatchKind, Outcome, RuleSpec};
+use proptest::prelude::*;
+
+/// A generated JSON document kept as a tree so it can be printed in several ways.
+#[derive(Debug, Clone)]
+enum J {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+    Arr(Vec<J>),
+    Obj(Vec<(String, J)>),
+}
+
+fn json_tree() -> impl Strategy<Value = J> {
+    let leaf = prop_oneof![
+        Just(J::Null),
+        any::<bool>().prop_map(J::Bool),
+        any::<i128>().prop_map(J::Int),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(J::Float),
+        any::<String>().prop_map(J::Str),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(J::Arr),
+            // Unique keys: duplicates are rejected on purpose.
+            prop::collection::btree_map(any::<String>(), inner, 0..6)
+                .prop_map(|m| J::Obj(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Prints `j`, with `ws` between tokens, rotating object members by `rot`.
+fn print(j: &J, ws: &str, rot: usize, out: &mut String) {
+    match j {
+        J::Null => out.push_str("null"),
+        J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        J::Int(i) => out.push_str(&i.to_string()),
+        J::Float(f) => out.push_str(&format!("{f:e}")),
+        J::Str(s) => out.push_str(&serde_json::to_string(s).unwrap()),
+        J::Arr(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(ws);
+                print(item, ws, rot, out);
+            }
+            out.push_str(ws);
+            out.push(']');
+        }
+        J::Obj(members) => {
+            out.push('{');
+            let n = members.len().max(1);
+            for i in 0..members.len() {
+                let (k, v) = &members[(i + rot) % n];
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(ws);
+                out.push_str(&serde_json::to_string(k).unwrap());
+                out.push_str(ws);
+                out.push(':');
+                print(v, ws, rot, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn text(j: &J, ws: &str, rot: usize) -> String {
+    let mut s = String::new();
+    print(j, ws, rot, &mut s);
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn canonicalization_is_idempotent(j in json_tree()) {
+        let once = canonicalize(text(&j, "", 0).as_bytes()).unwrap();
+        prop_assert_eq!(canonicalize(&once).unwrap(), once);
+    }
+
+    #[test]
+    fn key_order_and_whitespace_do_not_matter(j in json_tree(), rot in 0usize..5) {
+        let plain = canonicalize(text(&j, "", 0).as_bytes()).unwrap();
+        let shuffled = canonicalize(text(&j, " \n\t", rot).as_bytes()).unwrap();
+        prop_assert_eq!(plain, shuffled);
+    }
+
+    #[test]
+    fn diff_of_a_document_with_itself_is_empty(j in json_tree(), rot in 0usize..5) {
+        let v = support::json(&text(&j, "", 0), &text(&j, " ", rot), &RuleSpec::default());
+        prop_assert!(v.differences.is_empty());
+        prop_assert!(matches!(v.outcome, Outcome::Match(MatchKind::Identical | MatchKind::Canonical)));
+    }
+
+    #[test]
+    fn no_rules_empty_diff_iff_equal_digests(a in json_tree(), b in json_tree()) {
+        let (ta, tb) = (text(&a, "", 0), text(&b, "", 0));
+        let v = support::json(&ta, &tb, &RuleSpec::default());
+        let same = canonical_digest(ta.as_bytes()).unwrap() == canonical_digest(tb.as_bytes()).unwrap();
+        prop_assert_eq!(v.differences.is_empty(), same);
+        prop_assert_eq!(matches!(v.outcome, Outcome::Match(_)), same);
+    }
+
+    #[test]
+    fn big_integers_differing_in_the_last_digit_differ(n in 10u128.pow(16)..u128::MAX - 1) {
+        let a = canonicalize(format!("[{n}]").as_bytes()).unwrap();
+        let b = canonicalize(format!("[{}]", n + 1).as_bytes()).unwrap();
+        prop_assert_ne!(a, b);
+        let v = support::json(&format!("{{\"id\":{n}}}"), &format!("{{\"id\":{}}}", n + 1), &RuleSpec::default());
+        prop_assert_eq!(v.differences.len(), 1);
+    }
+
+    #[test]
+    fn floats_canonicalize_like_their_shortest_form(f in any::<f64>().prop_filter("finite", |f| f.is_finite())) {
+        // `{:e}` and the canonical text must denote the same double.
+        let canon = canonicalize(format!("{f:e}").as_bytes()).unwrap();
+        let back: f64 = std::str::from_utf8(&canon).unwrap().parse().unwrap();
+        prop_assert_eq!(back, if f == 0.0 { 0.0 } else { f });
+    }
+}

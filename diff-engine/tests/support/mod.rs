@@ -1,0 +1,55 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use diff_engine::{compare, CompareLimits, Response, RuleSet, RuleSpec, Verdict};
+use http::HeaderMap;
+
+pub fn json_headers() -> HeaderMap {
+    headers(&[("content-type", "application/json")])
+}
+
+pub fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (k, v) in pairs {
+        h.append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    h
+}
+
+/// Compares two JSON bodies (200, JSON content type) under `spec`.
+pub fn json(a: &str, b: &str, spec: &RuleSpec) -> Verdict {
+    let rules = RuleSet::compile(spec).unwrap();
+    let h = json_headers();
+    compare(
+        &Response {
+            status: 200,
+            headers: &h,
+            body: a.as_bytes(),
+        },
+        &Response {
+            status: 200,
+            headers: &h,
+            body: b.as_bytes(),
+        },
+        &rules,
+        &CompareLimits::default(),
+    )
+}
+
+/// The `(path, kind)` of each difference.
+pub fn paths(v: &Verdict) -> Vec<(String, &'static str)> {
+    v.differences
+        .iter()
+        .map(|d| (d.path.clone(), d.kind.as_str()))
+        .collect()
+}
+
+pub fn ignore(paths: &[&str]) -> RuleSpec {
+    RuleSpec {
+        ignore_paths: paths.iter().map(|p| p.to_string()).collect(),
+        ..RuleSpec::default()
+    }
+}
