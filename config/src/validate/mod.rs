@@ -41,7 +41,8 @@ pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
         .as_ref()
         .map_or("admin".to_owned(), |(_, k)| k.clone());
     let admin = addr(admin_src, d::ADMIN)?;
-    if listen == admin {
+    // Port 0 asks the OS for a free port, so two `:0` listeners never collide.
+    if listen == admin && listen.port() != 0 {
         return invalid(
             &admin_key,
             format!("must differ from listen, both are {admin}"),
