@@ -107,12 +107,18 @@ impl ConfigError {
     }
 }
 
-/// serde names our private structs in type errors (`expected struct RawUpstream`); say "table".
+/// Speak TOML, not serde: `map`/`sequence` are tables/arrays, and our private structs
+/// (`expected struct RawUpstream`) are tables.
 fn tidy(message: &str) -> String {
-    match message.find("expected struct Raw") {
+    let message = match message.find("expected struct Raw") {
         Some(i) => format!("{}expected a table", &message[..i]),
         None => message.to_owned(),
-    }
+    };
+    message
+        .replace("invalid type: map", "invalid type: table")
+        .replace("invalid type: sequence", "invalid type: array")
+        .replace("expected a sequence", "expected an array")
+        .replace("expected a map", "expected a table")
 }
 
 fn location(text: &str, offset: usize) -> Location {

@@ -47,8 +47,16 @@ pub(crate) fn key_at(text: &str, offset: usize) -> Option<KeyPath> {
     let root: Node = toml::from_str(text).ok()?;
     let mut keys = Vec::new();
     root.collect(&mut Vec::new(), &mut keys);
+    // An error on a `[table]` header points at its `[`, before the header's own keys: take the
+    // deepest key on that line instead.
+    let rest = text.get(offset..).unwrap_or_default();
+    let limit = if rest.starts_with('[') {
+        offset + rest.find('\n').unwrap_or(rest.len())
+    } else {
+        offset
+    };
     keys.into_iter()
-        .filter(|(start, _)| *start <= offset)
+        .filter(|(start, _)| *start <= limit)
         .max_by_key(|(start, _)| *start)
         .map(|(_, path)| KeyPath(path))
 }
@@ -158,6 +166,10 @@ tolerances = [{ path = "/a", abs = "oops" }]
         assert_eq!(
             at(text, "\"oops\"").as_deref(),
             Some("routes[1].compare.tolerances[0].abs")
+        );
+        assert_eq!(
+            at(text, "[routes.compare]").as_deref(),
+            Some("routes[1].compare")
         );
         assert_eq!(key_at("not toml [", 0), None);
     }

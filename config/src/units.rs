@@ -96,6 +96,9 @@ pub(crate) fn parse_size(raw: &RawSize) -> Result<u64, String> {
     if num.is_empty() {
         return Err(bad("expected a whole number"));
     }
+    if unit.starts_with(['.', ',']) {
+        return Err(bad("fractions are not allowed; use a smaller unit"));
+    }
     let unit = unit.trim_start().to_ascii_lowercase();
     let scale = if unit.is_empty() {
         1

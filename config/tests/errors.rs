@@ -96,6 +96,9 @@ fn wrong_types_name_the_key_and_position() {
         &e,
         "TOML: duplicate key `window` in table `budget` at line 10",
     );
+    // An error at a `[[header]]` names the header's table, not the key before it.
+    let e = err("", "[[budget]]\nratio = 0.1");
+    assert_starts(&e, "budget: invalid type: ");
     let e = err("listen = [", "");
     assert_starts(&e, "TOML: ");
 }
