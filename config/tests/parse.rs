@@ -348,3 +348,11 @@ fn admin_token_file() {
     assert_eq!(c.admin_auth.token_file, Some(PathBuf::from("/run/token")));
     assert_eq!(c.admin_auth.token_env, None);
 }
+
+#[test]
+fn listen_and_admin_may_both_ask_for_any_port() {
+    let c = parse(&format!(
+        "listen = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n{URLS}"
+    ));
+    assert_eq!((c.listen.port(), c.admin.port()), (0, 0));
+}
