@@ -77,18 +77,18 @@ impl ComparePool {
         })
     }
 
-    /// Queue a job, or hand it back when the queue is full (or the pool is closing).
-    pub fn submit(&self, job: Job) -> Result<(), (Job, SkipReason)> {
+    /// Queue a job, or say why not (queue full, pool closing); a refused job is dropped.
+    pub fn submit(&self, job: Job) -> Result<(), SkipReason> {
         let Some(tx) = &self.tx else {
-            return Err((job, SkipReason::Shutdown));
+            return Err(SkipReason::Shutdown);
         };
         match tx.try_send(job) {
             Ok(()) => {
                 self.metrics.compare_queue_depth.set(tx.len() as i64);
                 Ok(())
             }
-            Err(TrySendError::Full(job)) => Err((job, SkipReason::QueueFull)),
-            Err(TrySendError::Disconnected(job)) => Err((job, SkipReason::Shutdown)),
+            Err(TrySendError::Full(_)) => Err(SkipReason::QueueFull),
+            Err(TrySendError::Disconnected(_)) => Err(SkipReason::Shutdown),
         }
     }
 
@@ -164,7 +164,7 @@ pub fn record(job: &Job, verdict: &Verdict, exemplars: &Exemplars) {
             }
             route
                 .stats
-                .record(true, verdict.differences.iter().map(|d| display_path(d)));
+                .record(true, verdict.differences.iter().map(display_path));
             exemplars.push(exemplar(job, verdict));
         }
         Outcome::Skipped(r) => m.skip(SkipReason::from_engine(*r)),

@@ -128,10 +128,7 @@ impl MirrorJob {
             primary,
             candidate,
         };
-        self.shared
-            .compare
-            .submit(job)
-            .map_err(|(_, reason)| reason)
+        self.shared.compare.submit(job)
     }
 
     async fn request_body(&mut self) -> Result<Bytes, SkipReason> {

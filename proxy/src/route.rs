@@ -37,6 +37,7 @@ pub struct RouteRuntime {
 }
 
 impl RouteRuntime {
+    #[allow(clippy::too_many_arguments)] // one per route property; a builder would only rename them
     pub fn new(
         name: &str,
         matcher: Matcher,
