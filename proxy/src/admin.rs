@@ -7,6 +7,8 @@
 //! | GET | `/healthz/ready` | 200 once both listeners are bound, 503 while draining |
 //! | GET | `/api/summary` | per-route totals, skips by reason, windowed rate and budget |
 //! | GET | `/api/mismatches?route=R&limit=N` | recent mismatch exemplars, newest first |
+//! | PUT | `/api/mirror-percent` | `{"percent": P, "route": "optional"}`: live share; 0 is the brake |
+//! | POST | `/api/reload` | re-read the config file; a bad one is rejected and the old one kept |
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -82,6 +84,10 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
                 &shared.exemplars.recent(q.get("route"), limit),
             )
         }
+        (&Method::PUT, "/api/mirror-percent") => {
+            crate::control::set_mirror_percent(shared, req).await
+        }
+        (&Method::POST, "/api/reload") => crate::control::reload(shared, &req).await,
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }

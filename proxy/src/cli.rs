@@ -211,7 +211,12 @@ pub fn init_logging(format: LogFormat, level: &str) {
 /// Run the proxy until SIGTERM or SIGINT; SIGHUP re-reads the config file.
 async fn serve(config: Config, file: Option<PathBuf>, overrides: Overrides) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let shared = crate::Shared::new(config.clone())?;
+    let shared = crate::Shared::new(config)?;
+    *shared
+        .reload_source
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        crate::control::ReloadSource { file, overrides };
     let running = crate::start(shared.clone()).await?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -221,13 +226,11 @@ async fn serve(config: Config, file: Option<PathBuf>, overrides: Overrides) -> a
             _ = term.recv() => break,
             _ = int.recv() => break,
             // Flags given at start still win over the re-read file.
-            _ = hup.recv() => match Config::load(file.as_deref(), &overrides) {
-                Ok(c) => match shared.reload(c) {
-                    Ok(()) => tracing::info!("configuration reloaded"),
-                    Err(e) => tracing::error!(error = %e, "reload rejected; keeping the old configuration"),
-                },
-                Err(e) => tracing::error!(error = %e, "reload rejected; keeping the old configuration"),
-            },
+            _ = hup.recv() => {
+                if let Err(e) = crate::control::reload_from_source(&shared) {
+                    tracing::error!(error = %e, "reload rejected; keeping the old configuration");
+                }
+            }
         }
     }
     tracing::info!("shutting down");

@@ -14,6 +14,7 @@ pub mod breaker;
 pub mod capture;
 pub mod cli;
 pub mod comparator;
+pub mod control;
 pub mod demo;
 pub mod exemplars;
 pub mod forward;

@@ -2,7 +2,7 @@
 //! swapped whole on reload so a request runs under one consistent config from start to end.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -19,6 +19,7 @@ use diff_engine::{CompareLimits, RuleSet};
 use crate::breaker::Breaker;
 use crate::capture::{ByteBudget, TeeBody};
 use crate::comparator::ComparePool;
+use crate::control::{ReloadSource, Token};
 use crate::exemplars::Exemplars;
 use crate::metrics::Metrics;
 use crate::route::{Matcher, RouteRuntime, DEFAULT_ROUTE};
@@ -37,6 +38,9 @@ pub struct Shared {
     pub exemplars: Arc<Exemplars>,
     pub stats: StatsRegistry,
     pub ready: AtomicBool,
+    /// File and flags to re-read on `POST /api/reload` and SIGHUP.
+    pub reload_source: Mutex<ReloadSource>,
+    pub admin_token: Token,
 }
 
 pub struct Snapshot {
@@ -77,6 +81,8 @@ impl Shared {
             metrics.breaker_trips.clone(),
         );
         let stats = StatsRegistry::default();
+        let admin_token = Token::default();
+        admin_token.load(&config.admin_auth)?;
         let snapshot = Snapshot::build(config, &metrics, &stats)?;
         Ok(Arc::new(Self {
             metrics,
@@ -87,6 +93,8 @@ impl Shared {
             exemplars,
             stats,
             ready: AtomicBool::new(false),
+            reload_source: Mutex::new(ReloadSource::default()),
+            admin_token,
         }))
     }
 
