@@ -24,7 +24,7 @@ pub struct CompareLimits {
     /// Values shown in a difference are cut to this many characters.
     pub max_value_chars: usize,
     /// JSON nested deeper than this (objects and arrays) is rejected as invalid, so no input
-    /// can exhaust the stack.
+    /// can exhaust the stack. Values above [`crate::MAX_DEPTH_CEILING`] are clamped to it.
     pub max_depth: usize,
 }
 
@@ -136,6 +136,26 @@ pub struct Verdict {
     pub note: Option<String>,
 }
 
+/// The parts that differ and their differences in part order, capped at `max` in total.
+fn merge(collectors: [Collector; 3], max: usize) -> (Vec<Part>, Vec<Difference>, bool) {
+    let mut parts = Vec::new();
+    let mut differences = Vec::new();
+    let mut truncated = false;
+    for (part, collector) in Part::ALL.into_iter().zip(collectors) {
+        if collector.found() {
+            parts.push(part);
+        }
+        let (diffs, cut) = collector.into_parts();
+        truncated |= cut;
+        differences.extend(diffs);
+    }
+    if differences.len() > max {
+        differences.truncate(max);
+        truncated = true;
+    }
+    (parts, differences, truncated)
+}
+
 /// Compare v1's response (`primary`) with v2's (`candidate`) under `rules`.
 ///
 /// A status or header mismatch wins over a skipped body: the outcome is `Mismatch` and the note
@@ -162,25 +182,7 @@ pub fn compare(
     let mut body = new_collector();
     let body_verdict = compare_body(primary, candidate, rules, limits, &mut body);
 
-    let mut parts = Vec::new();
-    let mut differences = Vec::new();
-    let mut truncated = false;
-    for (part, collector) in [
-        (Part::Status, status),
-        (Part::Headers, headers),
-        (Part::Body, body),
-    ] {
-        if collector.found() {
-            parts.push(part);
-        }
-        let (diffs, cut) = collector.into_parts();
-        truncated |= cut;
-        differences.extend(diffs);
-    }
-    if differences.len() > limits.max_differences {
-        differences.truncate(limits.max_differences);
-        truncated = true;
-    }
+    let (parts, differences, truncated) = merge([status, headers, body], limits.max_differences);
     let outcome = match (parts.is_empty(), body_verdict.outcome) {
         (false, _) => Outcome::Mismatch(parts),
         (true, BodyOutcome::Equal(kind)) => Outcome::Match(kind),

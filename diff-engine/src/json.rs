@@ -17,6 +17,10 @@ use crate::pointer;
 /// Default nesting limit (objects and arrays), the same as serde_json's.
 pub const DEFAULT_MAX_DEPTH: usize = 128;
 
+/// Hard ceiling on any configured depth: parse, diff and print recurse once per level, and
+/// this keeps the deepest recursion well inside a 2 MiB thread stack.
+pub const MAX_DEPTH_CEILING: usize = 512;
+
 /// Why a body is not acceptable JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum JsonError {
@@ -84,7 +88,7 @@ pub(crate) fn parse(input: &[u8], max_depth: usize) -> Result<Value<'_>, JsonErr
         src,
         b: src.as_bytes(),
         pos: 0,
-        max_depth,
+        max_depth: max_depth.min(MAX_DEPTH_CEILING),
     };
     p.skip_ws();
     if p.pos == p.b.len() {

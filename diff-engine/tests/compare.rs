@@ -376,3 +376,28 @@ fn skip_reasons_have_labels() {
         "unsupported_encoding"
     );
 }
+
+#[test]
+fn configured_depth_is_clamped() {
+    let limits = CompareLimits {
+        max_depth: usize::MAX,
+        ..CompareLimits::default()
+    };
+    let h = json_headers();
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let v = compare(
+        &Response {
+            status: 200,
+            headers: &h,
+            body: deep.as_bytes(),
+        },
+        &Response {
+            status: 200,
+            headers: &h,
+            body: b"[]",
+        },
+        &RuleSet::default(),
+        &limits,
+    );
+    assert!(v.note.unwrap().contains("nesting deeper than 512"));
+}
