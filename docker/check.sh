@@ -73,6 +73,7 @@ run "k8s manifests against Kubernetes 1.37 schemas (strict)" k8s_schema
 run "kustomize build docker/k8s + strict schema check" kustomize_validate
 run "hadolint Dockerfile" hadolint Dockerfile
 run "dashboard JSON parses" python3 -m json.tool grafana/shadowdiff-dashboard.json /dev/null
+run "dashboard JSON matches grafana/build-dashboard.py" python3 grafana/build-dashboard.py --check
 for c in $(python3 checks/kit.py --list); do
   run "kit: $c" python3 checks/kit.py "$c"
 done

@@ -44,6 +44,7 @@ FAMILIES = {
     "shadowdiff_pending_bytes": "gauge",
     "shadowdiff_compare_duration_seconds": "histogram",
     "shadowdiff_build_info": "gauge",
+    "shadowdiff_mirror_percent": "gauge",
 }
 LABELS = {
     "shadowdiff_requests_total": {"route"},
@@ -60,6 +61,7 @@ LABELS = {
     "shadowdiff_mismatch_budget": {"route"},
     "shadowdiff_budget_exceeded": {"route"},
     "shadowdiff_build_info": {"version", "commit"},
+    "shadowdiff_mirror_percent": {"route"},
 }
 CONFIG_KEYS = {
     "": {"listen", "admin", "mirror_percent", "sample_by", "shutdown_grace", "primary", "candidate",
