@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod route;
 pub mod server;
+pub mod shaping;
 pub mod state;
 pub mod stats;
 pub mod summary;

@@ -7,14 +7,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Method, Request};
+use http::{HeaderMap, Method, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use crate::breaker::Admit;
 use crate::capture::{CaptureEnd, CaptureResult, CapturedBody};
 use crate::comparator::{Job, Side};
-use crate::headers::MIRROR_HEADER;
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::verdict::{CandidateErrorKind, SkipReason};
@@ -146,22 +145,11 @@ impl MirrorJob {
     }
 
     fn candidate_request(&self, body: Bytes) -> Result<Request<Full<Bytes>>, SkipReason> {
-        let uri = self
-            .snap
-            .candidate
-            .uri(self.path_and_query.as_ref())
-            .map_err(|_| SkipReason::CandidateFailed)?;
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = uri;
-        *req.headers_mut() = self.headers.clone();
-        req.headers_mut()
-            .insert(MIRROR_HEADER, HeaderValue::from_static("1"));
-        // v2 gets its own Host, or virtual hosting on its side would route the mirror elsewhere.
-        if let Ok(host) = HeaderValue::from_str(self.snap.candidate.authority().as_str()) {
-            req.headers_mut().insert(http::header::HOST, host);
-        }
-        Ok(req)
+        let pq = self.path_and_query.as_ref();
+        self.snap
+            .shaping
+            .request(&self.snap.candidate, &self.method, pq, &self.headers, body)
+            .map_err(|_| SkipReason::CandidateFailed)
     }
 
     /// Send to v2 and read its body, all within the candidate timeout.

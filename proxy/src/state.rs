@@ -23,6 +23,7 @@ use crate::control::{ReloadSource, Token};
 use crate::exemplars::Exemplars;
 use crate::metrics::Metrics;
 use crate::route::{Matcher, RouteRuntime, DEFAULT_ROUTE};
+use crate::shaping::Shaping;
 use crate::stats::StatsRegistry;
 use crate::upstream::{self, Target};
 
@@ -51,6 +52,8 @@ pub struct Snapshot {
     pub primary_client: PrimaryClient,
     pub candidate: Target,
     pub candidate_client: CandidateClient,
+    /// How the mirrored copy is shaped (`[candidate]` host, headers, path).
+    pub shaping: Shaping,
     /// Mirrors in flight, all routes.
     pub in_flight: Arc<Semaphore>,
 }
@@ -153,6 +156,7 @@ impl Snapshot {
             primary_client: upstream::client(&config.primary),
             candidate: Target::new(&config.candidate.upstream)?,
             candidate_client: upstream::client(&config.candidate.upstream),
+            shaping: Shaping::new(&config.candidate)?,
             in_flight: Arc::new(Semaphore::new(config.limits.max_in_flight_mirrors)),
             routes,
             default_route,
