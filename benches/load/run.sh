@@ -1,0 +1,423 @@
+#!/usr/bin/env bash
+# Proxy load harness: shadowdiff against nginx (reverse proxy, mirror module) in one run.
+#
+#   bash benches/load/run.sh [--quick] [--rounds N] [--duration S] [--rate Q] [--connections C]
+#                            [--threads N] [--no-pin] [--no-oha] [--no-install] [--no-build]
+#                            [--out FILE]
+#
+# Installs what is missing (nginx and wrk with apt-get as root, oha with `cargo install`, bounded
+# by OHA_INSTALL_TIMEOUT seconds and optional), builds the release binary (CARGO_TARGET_DIR is
+# honoured; SHADOWDIFF_BIN=path skips the build), starts nginx origins, nginx proxies and
+# shadowdiff instances on free 127.0.0.1 ports in a temp dir, measures every scenario in
+# alternating rounds with wrk (closed loop) and oha (fixed rate), and prints a markdown table of
+# medians that is also written to benches/load/results.md. Everything it starts is stopped on
+# exit. See benches/README.md, "Proxy load harness".
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+export PATH="$PATH:/usr/sbin:/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
+
+ROUNDS=3
+DURATION=10
+RATE=5000
+CONNS=32
+OHA_CONNS=64
+SD_THREADS=1
+PIN=1
+USE_OHA=1
+INSTALL=1
+BUILD=1
+SLOW_DELAY=2
+OUT="$HERE/results.md"
+OHA_INSTALL_TIMEOUT=${OHA_INSTALL_TIMEOUT:-900}
+CMDLINE="bash benches/load/run.sh${*:+ $*}"
+
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --quick) ROUNDS=1; DURATION=3 ;;
+        --rounds) ROUNDS=$2; shift ;;
+        --duration) DURATION=$2; shift ;;
+        --rate) RATE=$2; shift ;;
+        --connections) CONNS=$2; shift ;;
+        --threads) SD_THREADS=$2; shift ;;
+        --no-pin) PIN=0 ;;
+        --no-oha) USE_OHA=0 ;;
+        --no-install) INSTALL=0 ;;
+        --no-build) BUILD=0 ;;
+        --out) OUT=$2; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+for n in ROUNDS DURATION RATE CONNS SD_THREADS; do
+    [[ ${!n} =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: $n must be a positive integer" >&2; exit 2; }
+done
+
+log() { printf '[load %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- tools
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+    [[ $INSTALL == 1 ]] || die "nginx and wrk are required (apt-get install -y nginx wrk)"
+    [[ $EUID == 0 ]] || die "nginx/wrk missing and not root: run 'apt-get install -y nginx wrk' first"
+    log "installing nginx and wrk (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 600 apt-get update -qq
+    timeout 900 apt-get install -y -qq nginx wrk >/dev/null
+fi
+command -v python3 >/dev/null || die "python3 is required"
+command -v curl >/dev/null || die "curl is required"
+if [[ $USE_OHA == 1 ]] && ! command -v oha >/dev/null; then
+    if [[ $INSTALL == 1 ]] && command -v cargo >/dev/null; then
+        log "installing oha (cargo install oha --locked, at most ${OHA_INSTALL_TIMEOUT}s)"
+        if ! timeout "$OHA_INSTALL_TIMEOUT" cargo install oha --locked >/tmp/shadowdiff-oha-install.log 2>&1; then
+            log "oha install failed or was too slow (see /tmp/shadowdiff-oha-install.log): fixed-rate columns skipped"
+        fi
+    fi
+    command -v oha >/dev/null || USE_OHA=0
+fi
+[[ $USE_OHA == 1 ]] || log "oha not available: closed-loop (wrk) numbers only"
+
+# ---------------------------------------------------------------- binary
+if [[ -n ${SHADOWDIFF_BIN:-} ]]; then
+    BIN=$SHADOWDIFF_BIN
+else
+    TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+    BIN=$TARGET_DIR/release/shadowdiff
+    if [[ $BUILD == 1 ]]; then
+        log "building shadowdiff (release, CARGO_TARGET_DIR=$TARGET_DIR)"
+        (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release -p shadowdiff -q)
+    fi
+fi
+[[ -x $BIN ]] || die "no shadowdiff binary at $BIN"
+
+# ---------------------------------------------------------------- temp dir, cleanup
+TMP=$(mktemp -d /tmp/shadowdiff-load.XXXXXX)
+chmod 755 "$TMP"
+PIDS=()
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local pid
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        local alive=0
+        for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [[ $alive == 0 ]] && break
+        sleep 0.2
+    done
+    for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [[ ${KEEP_TMP:-0} == 1 || $rc != 0 ]]; then
+        log "logs kept in $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# CPU placement: with PIN=1 and at least 2 CPUs the load tool runs on CPU 0 and everything under
+# test (origins, the proxy, the slow origin) on the last CPU, so no proxy steals the load
+# generator's core and every proxy pays for its origins out of the same single core.
+NCPU=$(nproc)
+LOAD=()
+SRV=()
+if [[ $PIN == 1 && $NCPU -ge 2 ]] && command -v taskset >/dev/null; then
+    LOAD=(taskset -c 0)
+    SRV=(taskset -c "$((NCPU - 1))")
+    PLACEMENT="load tool on CPU 0; origins, proxies and the slow origin on CPU $((NCPU - 1))"
+else
+    PIN=0
+    PLACEMENT="no pinning (all processes share all $NCPU CPUs)"
+fi
+
+# ---------------------------------------------------------------- ports
+read -r -a PORTS <<<"$(python3 - <<'EOF'
+import socket
+socks = []
+for _ in range(20):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+)"
+P_V1=${PORTS[0]} P_V2=${PORTS[1]} P_V2R=${PORTS[2]} P_SLOW=${PORTS[3]}
+P_NGX=${PORTS[4]} P_NGXM=${PORTS[5]} P_NGXMS=${PORTS[6]}
+P_SD0=${PORTS[7]} P_SD20=${PORTS[8]} P_SD100=${PORTS[9]} P_SD100R=${PORTS[10]} P_SD100S=${PORTS[11]}
+A_SD0=${PORTS[12]} A_SD20=${PORTS[13]} A_SD100=${PORTS[14]} A_SD100R=${PORTS[15]} A_SD100S=${PORTS[16]}
+
+# ---------------------------------------------------------------- documents
+WWW=$TMP/www
+mkdir -p "$WWW/v1" "$WWW/v2" "$WWW/v2r"
+cp "$HERE/doc.json" "$WWW/v1/doc.json"
+cp "$HERE/doc.json" "$WWW/v2/doc.json"
+cp "$HERE/reordered.json" "$WWW/v2r/doc.json"
+# Same Last-Modified on both sides, no ETag: v1 and v2 differ only where the scenario says so.
+touch -d '2024-01-01 00:00:00 UTC' "$WWW"/*/doc.json
+chmod -R a+rX "$WWW"
+DOC_PATH=/doc.json
+
+# ---------------------------------------------------------------- nginx
+NGINX_USER=""
+[[ $EUID == 0 ]] && NGINX_USER="user root root;"
+
+nginx_conf() { # dir, then the http-block body on stdin
+    local dir=$1
+    mkdir -p "$dir/tmp"
+    {
+        cat <<EOF
+worker_processes 1;
+$NGINX_USER
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+worker_rlimit_nofile 65536;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    server_tokens off;
+    default_type application/json;
+    etag off;
+    keepalive_timeout 75s;
+    keepalive_requests 10000000;
+    open_file_cache max=64 valid=60s;
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+EOF
+        cat
+        echo "}"
+    } >"$dir/nginx.conf"
+}
+
+# Start an nginx in the foreground of a background job; its master's pid is $!.
+start_nginx() { # name
+    local dir=$TMP/$1
+    nginx -t -q -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' 2>"$dir/test.log" \
+        || die "nginx $1: bad config: $(cat "$dir/test.log")"
+    "${SRV[@]}" nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' >"$dir/stdout.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    echo "$pid" >"$dir/master.pid"
+}
+
+upstreams() { # v2 port for the candidate upstream
+    cat <<EOF
+    upstream v1 { server 127.0.0.1:$P_V1; keepalive 64; keepalive_requests 10000000; }
+    upstream v2 { server 127.0.0.1:$1; keepalive 64; keepalive_requests 10000000; }
+EOF
+}
+
+proxy_server() { # port, mirror (0|1)
+    local mirror=""
+    [[ $2 == 1 ]] && mirror="mirror /mirror; mirror_request_body on;"
+    cat <<EOF
+    server {
+        listen 127.0.0.1:$1 reuseport;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        location / { $mirror proxy_pass http://v1; }
+        location = /mirror { internal; proxy_pass http://v2\$request_uri; }
+    }
+EOF
+}
+
+mkdir -p "$TMP/origin-v1" "$TMP/origin-v2" "$TMP/nginx-proxy" "$TMP/nginx-mirror" "$TMP/nginx-mirror-slow"
+nginx_conf "$TMP/origin-v1" <<EOF
+    server { listen 127.0.0.1:$P_V1 reuseport backlog=4096; root $WWW/v1; }
+EOF
+nginx_conf "$TMP/origin-v2" <<EOF
+    server { listen 127.0.0.1:$P_V2 reuseport backlog=4096; root $WWW/v2; }
+    server { listen 127.0.0.1:$P_V2R reuseport backlog=4096; root $WWW/v2r; }
+EOF
+{ upstreams "$P_V2"; proxy_server "$P_NGX" 0; } | nginx_conf "$TMP/nginx-proxy"
+{ upstreams "$P_V2"; proxy_server "$P_NGXM" 1; } | nginx_conf "$TMP/nginx-mirror"
+{ upstreams "$P_SLOW"; proxy_server "$P_NGXMS" 1; } | nginx_conf "$TMP/nginx-mirror-slow"
+
+for n in origin-v1 origin-v2 nginx-proxy nginx-mirror nginx-mirror-slow; do start_nginx "$n"; done
+"${SRV[@]}" python3 "$HERE/slow_origin.py" "$P_SLOW" "$WWW/v1/doc.json" "$SLOW_DELAY" \
+    >"$TMP/slow-origin.log" 2>&1 &
+PIDS+=("$!")
+
+# ---------------------------------------------------------------- shadowdiff
+start_sd() { # name port admin candidate-port percent
+    TOKIO_WORKER_THREADS=$SD_THREADS "${SRV[@]}" "$BIN" \
+        --listen "127.0.0.1:$2" --admin "127.0.0.1:$3" \
+        --primary "http://127.0.0.1:$P_V1" --candidate "http://127.0.0.1:$4" \
+        --mirror-percent "$5" --log-level warn >"$TMP/$1.log" 2>&1 &
+    PIDS+=("$!")
+    echo "$!" >"$TMP/$1.pid"
+}
+start_sd sd0 "$P_SD0" "$A_SD0" "$P_V2" 0
+start_sd sd20 "$P_SD20" "$A_SD20" "$P_V2" 20
+start_sd sd100 "$P_SD100" "$A_SD100" "$P_V2" 100
+start_sd sd100r "$P_SD100R" "$A_SD100R" "$P_V2R" 100
+start_sd sd100slow "$P_SD100S" "$A_SD100S" "$P_SLOW" 100
+
+wait_http() { # url, seconds
+    local i
+    for ((i = 0; i < $2 * 10; i++)); do
+        curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "$1 did not answer within $2 s (logs in $TMP)"
+}
+for p in $P_V1 $P_V2 $P_V2R $P_NGX $P_NGXM; do wait_http "http://127.0.0.1:$p$DOC_PATH" 10; done
+for a in $A_SD0 $A_SD20 $A_SD100 $A_SD100R $A_SD100S; do wait_http "http://127.0.0.1:$a/healthz/ready" 10; done
+wait_http "http://127.0.0.1:$P_SD100$DOC_PATH" 10
+# The slow origin answers in SLOW_DELAY seconds; only check that it listens.
+for ((i = 0; i < 50; i++)); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $P_SLOW), 1)" 2>/dev/null && break
+    sleep 0.1
+done
+# Both documents must be the same JSON, and v2r's bytes must differ (else scenario 4 is moot).
+python3 - "$WWW/v1/doc.json" "$WWW/v2r/doc.json" <<'EOF'
+import json, sys
+a, b = (open(p, "rb").read() for p in sys.argv[1:])
+assert json.loads(a) == json.loads(b) and a != b, "reordered.json must be doc.json reordered"
+EOF
+
+# ---------------------------------------------------------------- measurement helpers
+# Kernel clock ticks (utime + stime) of a process and, for nginx, its workers.
+cpu_ticks() { # pid...
+    local total=0 pid t
+    for pid in "$@"; do
+        t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+        total=$((total + t))
+    done
+    echo "$total"
+}
+pids_of() { # name -> master/process pid plus children (nginx workers)
+    local pid
+    pid=$(cat "$TMP/$1.pid" 2>/dev/null || cat "$TMP/$1/master.pid")
+    echo "$pid" $(pgrep -P "$pid" || true)
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# requests mirrored compared mismatched skipped, from a shadowdiff admin port
+sd_counts() {
+    curl -fsS --max-time 5 "http://127.0.0.1:$1/metrics" | awk '
+        /^shadowdiff_requests_total/ { r += $NF }
+        /^shadowdiff_mirrored_requests_total/ { mi += $NF }
+        /^shadowdiff_comparisons_total/ { c += $NF; if ($0 ~ /result="mismatch"/) mm += $NF }
+        /^shadowdiff_mirror_skipped_total/ { s += $NF }
+        END { printf "%d %d %d %d %d\n", r, mi, c, mm, s }'
+}
+
+RAW=$TMP/raw.tsv
+printf 'round\tscenario\ttool\trps\tp50_us\tp99_us\tp999_us\tcpu_us_per_req\trequests\terrors\tmirrored\tcompared\tmismatched\tskipped\n' >"$RAW"
+
+# One measurement: run the tool against url, diff the CPU and (for shadowdiff) the counters.
+measure() { # round scenario tool url cpu-owner admin-port-or-empty settle-seconds
+    local round=$1 scen=$2 tool=$3 url=$4 owner=$5 admin=$6 settle=$7
+    local pids c0 c1 m0=(0 0 0 0 0) m1=(0 0 0 0 0) out line
+    read -r -a pids <<<"$(pids_of "$owner")"
+    [[ -n $admin ]] && read -r -a m0 <<<"$(sd_counts "$admin")"
+    c0=$(cpu_ticks "${pids[@]}")
+    if [[ $tool == wrk ]]; then
+        out=$(timeout $((DURATION + 30)) "${LOAD[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s \
+            --latency -s "$HERE/report.lua" "$url" 2>&1) || true
+        line=$(grep '^RESULT ' <<<"$out" || true)
+        [[ -n $line ]] || { log "wrk failed on $scen: $out"; return 0; }
+        # shellcheck disable=SC2086
+        local requests duration_us errors status_errors timeouts p50 p99 p999 max
+        eval "$(sed 's/^RESULT //; s/ /;/g' <<<"$line")"
+        local rps
+        rps=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+    else
+        out=$(timeout $((DURATION + 30)) "${LOAD[@]}" oha -z "${DURATION}s" -q "$RATE" -c "$OHA_CONNS" \
+            --latency-correction --no-tui --output-format json "$url" 2>/dev/null) || true
+        local parsed
+        parsed=$(python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+s, p = d["summary"], d["latencyPercentiles"]
+codes = d.get("statusCodeDistribution", {})
+ok = sum(v for k, v in codes.items() if k.startswith("2"))
+total = sum(codes.values())
+errs = sum(d.get("errorDistribution", {}).values()) + (total - ok)
+us = lambda k: int(round((p.get(k) or 0) * 1e6))
+print(f"requests={total} rps={s[\"requestsPerSec\"]:.0f} p50={us(\"p50\")} p99={us(\"p99\")} p999={us(\"p99.9\")} errors={errs}")
+' <<<"$out" 2>/dev/null) || { log "oha failed on $scen"; return 0; }
+        local requests rps p50 p99 p999 errors
+        eval "$(tr ' ' ';' <<<"$parsed")"
+    fi
+    sleep "$settle"
+    c1=$(cpu_ticks "${pids[@]}")
+    [[ -n $admin ]] && read -r -a m1 <<<"$(sd_counts "$admin")"
+    local cpu_us="-"
+    if [[ $requests -gt 0 ]]; then
+        cpu_us=$(awk -v d="$((c1 - c0))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+    fi
+    local mirrored="-" compared="-" mismatched="-" skipped="-"
+    if [[ -n $admin ]]; then
+        mirrored=$((m1[1] - m0[1])) compared=$((m1[2] - m0[2]))
+        mismatched=$((m1[3] - m0[3])) skipped=$((m1[4] - m0[4]))
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$scen" "$tool" "$rps" \
+        "$p50" "$p99" "$p999" "$cpu_us" "$requests" "$errors" "$mirrored" "$compared" "$mismatched" \
+        "$skipped" >>"$RAW"
+    log "  $scen/$tool: ${rps} req/s p50=${p50}us p99=${p99}us p99.9=${p999}us cpu=${cpu_us}us/req errors=${errors}${admin:+ compared=$compared mismatched=$mismatched skipped=$skipped}"
+}
+
+# scenario name -> url, cpu owner, admin port
+declare -A URL OWNER ADMIN
+URL[direct]=http://127.0.0.1:$P_V1$DOC_PATH;            OWNER[direct]=origin-v1;          ADMIN[direct]=""
+URL[nginx]=http://127.0.0.1:$P_NGX$DOC_PATH;            OWNER[nginx]=nginx-proxy;         ADMIN[nginx]=""
+URL[nginx_mirror]=http://127.0.0.1:$P_NGXM$DOC_PATH;    OWNER[nginx_mirror]=nginx-mirror; ADMIN[nginx_mirror]=""
+URL[sd0]=http://127.0.0.1:$P_SD0$DOC_PATH;              OWNER[sd0]=sd0;                   ADMIN[sd0]=$A_SD0
+URL[sd20]=http://127.0.0.1:$P_SD20$DOC_PATH;            OWNER[sd20]=sd20;                 ADMIN[sd20]=$A_SD20
+URL[sd100]=http://127.0.0.1:$P_SD100$DOC_PATH;          OWNER[sd100]=sd100;               ADMIN[sd100]=$A_SD100
+URL[sd100_reordered]=http://127.0.0.1:$P_SD100R$DOC_PATH; OWNER[sd100_reordered]=sd100r;  ADMIN[sd100_reordered]=$A_SD100R
+URL[nginx_mirror_slow]=http://127.0.0.1:$P_NGXMS$DOC_PATH; OWNER[nginx_mirror_slow]=nginx-mirror-slow; ADMIN[nginx_mirror_slow]=""
+URL[sd100_slow]=http://127.0.0.1:$P_SD100S$DOC_PATH;    OWNER[sd100_slow]=sd100slow;      ADMIN[sd100_slow]=$A_SD100S
+
+FAST=(direct nginx nginx_mirror sd0 sd20 sd100 sd100_reordered)
+SLOW=(nginx_mirror_slow sd100_slow)
+TOOLS=(wrk)
+[[ $USE_OHA == 1 ]] && TOOLS+=(oha)
+
+# Warm every path once (connection pools, page cache), unmeasured.
+log "warming up"
+for s in "${FAST[@]}"; do
+    timeout 20 "${LOAD[@]}" wrk -t1 -c"$CONNS" -d1s "${URL[$s]}" >/dev/null 2>&1 || true
+done
+
+log "rounds=$ROUNDS duration=${DURATION}s wrk -c$CONNS, oha=$USE_OHA (-q $RATE -c $OHA_CONNS); $PLACEMENT; shadowdiff io threads=$SD_THREADS"
+for ((r = 1; r <= ROUNDS; r++)); do
+    log "round $r/$ROUNDS"
+    # Rotate the order every round so no scenario always runs first or right after another.
+    n=${#FAST[@]}
+    for ((k = 0; k < n; k++)); do
+        s=${FAST[$(((k + r - 1) % n))]}
+        for t in "${TOOLS[@]}"; do measure "$r" "$s" "$t" "${URL[$s]}" "${OWNER[$s]}" "${ADMIN[$s]}" 0.5; done
+    done
+    # Slow v2: let the mirrors still waiting on v2 finish before the next measurement.
+    for s in "${SLOW[@]}"; do
+        for t in "${TOOLS[@]}"; do
+            measure "$r" "$s" "$t" "${URL[$s]}" "${OWNER[$s]}" "${ADMIN[$s]}" "$((SLOW_DELAY + 2))"
+        done
+    done
+done
+
+# ---------------------------------------------------------------- report
+NGINX_VERSION=$(nginx -v 2>&1 | sed 's/^nginx version: //')
+WRK_VERSION=$(wrk -v 2>&1 | head -1 | awk '{print $2}')
+OHA_VERSION=$( [[ $USE_OHA == 1 ]] && oha --version 2>/dev/null | head -1 || echo "not used")
+SD_VERSION=$("$BIN" --version 2>/dev/null | head -1)
+CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
+export CMDLINE ROUNDS DURATION RATE CONNS OHA_CONNS SD_THREADS PLACEMENT NGINX_VERSION WRK_VERSION \
+    OHA_VERSION SD_VERSION CPU_MODEL NCPU SLOW_DELAY USE_OHA
+python3 "$HERE/summarize.py" "$RAW" >"$TMP/results.md"
+cp "$RAW" "$HERE/raw.tsv"
+cp "$TMP/results.md" "$OUT"
+cat "$TMP/results.md"
+log "written to $OUT (raw rows: $HERE/raw.tsv)"

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Turn the harness's raw rows (one per round, scenario and tool) into the markdown report.
+
+usage: summarize.py RAW.tsv   (settings come from the environment run.sh exports)
+
+Every number in the table is a median over rounds. Ratios are computed per round — both sides
+measured minutes apart in the same round — and the median of those per-round ratios is shown.
+"""
+import csv
+import os
+import platform
+import statistics
+import sys
+
+SCENARIOS = [
+    ("direct", "direct to origin (no proxy)"),
+    ("nginx", "nginx reverse proxy (keep-alive upstream)"),
+    ("nginx_mirror", "nginx + mirror 100 %"),
+    ("sd0", "shadowdiff 0 %"),
+    ("sd20", "shadowdiff 20 %, compared"),
+    ("sd100", "shadowdiff 100 %, compared, identical"),
+    ("sd100_reordered", "shadowdiff 100 %, compared, key order differs"),
+    ("nginx_mirror_slow", "nginx + mirror 100 %, v2 at 2 s"),
+    ("sd100_slow", "shadowdiff 100 %, v2 at 2 s"),
+]
+# Which baseline each scenario's ratio is taken against.
+BASELINE = {
+    "direct": "nginx",
+    "nginx": "nginx",
+    "nginx_mirror": "nginx",
+    "sd0": "nginx",
+    "sd20": "nginx",
+    "sd100": "nginx_mirror",
+    "sd100_reordered": "nginx_mirror",
+    "nginx_mirror_slow": "nginx_mirror",
+    "sd100_slow": "nginx_mirror_slow",
+}
+BASE_NAME = {"nginx": "nginx", "nginx_mirror": "nginx+mirror", "nginx_mirror_slow": "nginx+mirror (slow v2)"}
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def load(path):
+    rows = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            rows[(int(r["round"]), r["scenario"], r["tool"])] = r
+    return rows
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def col(rows, scen, tool, key):
+    return median([num(r[key]) for (_, s, t), r in rows.items() if s == scen and t == tool])
+
+
+def ratio(rows, a, b, tool, key, a_key=None):
+    """Median over rounds of a[key] / b[key], both from the same round."""
+    out = []
+    for (rnd, s, t), r in rows.items():
+        if s != a or t != tool:
+            continue
+        other = rows.get((rnd, b, tool))
+        x, y = num(r[a_key or key]), num(other[key]) if other else None
+        if x is not None and y:
+            out.append(x / y)
+    return median(out)
+
+
+def fmt_us(v):
+    if v is None:
+        return "–"
+    if v >= 10000:
+        return f"{v / 1000:.0f} ms"
+    if v >= 1000:
+        return f"{v / 1000:.2f} ms"
+    return f"{v:.0f} µs"
+
+
+def fmt(v, spec="{:.0f}"):
+    return "–" if v is None else spec.format(v)
+
+
+def main():
+    rows = load(sys.argv[1])
+    env = os.environ.get
+    tools = sorted({t for (_, _, t) in rows}, key=lambda t: ["wrk", "oha"].index(t))
+    rounds = len({r for (r, _, _) in rows})
+    out = []
+    w = out.append
+    w("## Results\n")
+    w(f"Command: `{env('CMDLINE', 'bash benches/load/run.sh')}` — {rounds} round(s) of "
+      f"{env('DURATION', '?')} s per scenario and tool, scenario order rotated every round. "
+      "Medians over rounds; ratios are medians of per-round ratios (both sides from the same round).\n")
+    w(f"- Machine: {env('NCPU', '?')} × {env('CPU_MODEL', '?')}, kernel {platform.release()}")
+    w(f"- nginx {env('NGINX_VERSION', '?')}, wrk {env('WRK_VERSION', '?')}, oha {env('OHA_VERSION', '?')}, "
+      f"{env('SD_VERSION', 'shadowdiff')}")
+    w(f"- Closed loop: `wrk -t1 -c{env('CONNS', '32')} -d{env('DURATION', '10')}s --latency` (+ `report.lua` for p99.9). "
+      f"Fixed rate: `oha -z {env('DURATION', '10')}s -q {env('RATE', '5000')} -c {env('OHA_CONNS', '64')} "
+      "--latency-correction --no-tui`." if env("USE_OHA") == "1" else
+      f"- Closed loop: `wrk -t1 -c{env('CONNS', '32')} -d{env('DURATION', '10')}s --latency` (+ `report.lua` for p99.9). "
+      "oha not available: no fixed-rate rows.")
+    w(f"- Placement: {env('PLACEMENT', '?')}. nginx proxies: `worker_processes 1`; shadowdiff: "
+      f"`TOKIO_WORKER_THREADS={env('SD_THREADS', '1')}` I/O thread(s) + the default 1 comparison worker.")
+    w("- Proxy CPU/request: utime+stime delta of the proxy process (nginx: master + worker) over the run "
+      "(+0.5 s settle; slow-v2 rows wait for the pending mirrors), divided by requests completed. "
+      "For the direct row it is the origin's CPU.")
+    w("- Document: 1265-byte JSON (`doc.json`); the key-order row serves `reordered.json` (same JSON, keys "
+      "reversed at every level, indented: 1933 bytes) from v2.\n")
+
+    for tool in tools:
+        title = "closed loop (wrk)" if tool == "wrk" else f"fixed rate (oha, {env('RATE', '?')} req/s offered)"
+        w(f"### {title}\n")
+        w("| scenario | req/s | p50 | p99 | p99.9 | proxy CPU µs/req | req/s ratio | CPU ratio | compared / requests | mismatched | errors |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for scen, label in SCENARIOS:
+            if not any(s == scen and t == tool for (_, s, t) in rows):
+                continue
+            base = BASELINE[scen]
+            rr = ratio(rows, scen, base, tool, "rps")
+            cr = ratio(rows, scen, base, tool, "cpu_us_per_req")
+            req = col(rows, scen, tool, "requests")
+            comp = col(rows, scen, tool, "compared")
+            share = f"{comp / req * 100:.0f} %" if comp is not None and req else "–"
+            rtxt = "–" if scen == base else f"{rr:.2f}× {BASE_NAME[base]}" if rr else "–"
+            ctxt = "–" if scen == base or scen == "direct" else f"{cr:.2f}×" if cr else "–"
+            w(f"| {label} | {fmt(col(rows, scen, tool, 'rps'))} | {fmt_us(col(rows, scen, tool, 'p50_us'))} "
+              f"| {fmt_us(col(rows, scen, tool, 'p99_us'))} | {fmt_us(col(rows, scen, tool, 'p999_us'))} "
+              f"| {fmt(col(rows, scen, tool, 'cpu_us_per_req'), '{:.1f}')} | {rtxt} | {ctxt} | {share} "
+              f"| {fmt(col(rows, scen, tool, 'mismatched'))} | {fmt(col(rows, scen, tool, 'errors'))} |")
+        w("")
+
+    # Targets (issue 6). Throughput and CPU from the closed loop; p99 from both.
+    lat_tool = "oha" if "oha" in tools else "wrk"
+    checks = []
+
+    def check(name, value, op, limit, unit="×"):
+        if value is None:
+            checks.append((name, "–", f"{op} {limit}{unit}", "not measured"))
+            return
+        ok = value >= limit if op == "≥" else value <= limit
+        checks.append((name, f"{value:.2f}{unit}", f"{op} {limit}{unit}", "met" if ok else "**not met**"))
+
+    check("100 % identical: req/s vs nginx+mirror", ratio(rows, "sd100", "nginx_mirror", "wrk", "rps"), "≥", 2.0)
+    for tool in tools:
+        check(f"100 % identical: p99 vs nginx+mirror ({tool})",
+              ratio(rows, "sd100", "nginx_mirror", tool, "p99_us"), "≤", 1.0)
+    check("100 % identical: CPU/request vs nginx+mirror",
+          ratio(rows, "sd100", "nginx_mirror", "wrk", "cpu_us_per_req"), "≤", 0.5)
+    check("100 % key order differs: req/s vs nginx+mirror",
+          ratio(rows, "sd100_reordered", "nginx_mirror", "wrk", "rps"), "≥", 1.5)
+    check("0 %: req/s vs nginx", ratio(rows, "sd0", "nginx", "wrk", "rps"), "≥", 1.1)
+    check("0 %: CPU/request vs nginx", ratio(rows, "sd0", "nginx", "wrk", "cpu_us_per_req"), "≤", 0.9)
+    for tool in tools:
+        check(f"v2 at 2 s: shadowdiff v1 p99 vs healthy v2 ({tool})",
+              ratio(rows, "sd100_slow", "sd100", tool, "p99_us"), "≤", 1.1)
+    w("### Targets (issue 6)\n")
+    w("| target | measured | wanted | |")
+    w("|---|---:|---:|---|")
+    for c in checks:
+        w(f"| {c[0]} | {c[1]} | {c[2]} | {c[3]} |")
+    w("")
+    w(f"For contrast, nginx + mirror's own p99 with v2 at 2 s vs healthy v2 ({lat_tool}): "
+      f"{fmt(ratio(rows, 'nginx_mirror_slow', 'nginx_mirror', lat_tool, 'p99_us'), '{:.0f}')}×.")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
