@@ -63,6 +63,7 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
             );
             r
         }
+        (&Method::GET, "/") => crate::report::page(),
         (&Method::GET, "/healthz/live") => text(StatusCode::OK, "live\n"),
         (&Method::GET, "/healthz/ready") => {
             if shared.is_ready() {

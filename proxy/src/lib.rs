@@ -21,12 +21,14 @@ pub mod forward;
 pub mod headers;
 pub mod metrics;
 pub mod mirror;
+pub mod report;
 pub mod route;
 pub mod server;
 pub mod shaping;
 pub mod state;
 pub mod stats;
 pub mod summary;
+pub mod tls;
 pub mod upstream;
 pub mod verdict;
 

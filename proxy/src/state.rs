@@ -9,7 +9,6 @@ use bytes::Bytes;
 use http::Method;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use tokio::sync::Semaphore;
 
@@ -25,10 +24,11 @@ use crate::metrics::Metrics;
 use crate::route::{Matcher, RouteRuntime, DEFAULT_ROUTE};
 use crate::shaping::Shaping;
 use crate::stats::StatsRegistry;
-use crate::upstream::{self, Target};
+use crate::tls::ServerTls;
+use crate::upstream::{self, Connector, Target};
 
-pub type PrimaryClient = Client<HttpConnector, TeeBody<Incoming>>;
-pub type CandidateClient = Client<HttpConnector, Full<Bytes>>;
+pub type PrimaryClient = Client<Connector, TeeBody<Incoming>>;
+pub type CandidateClient = Client<Connector, Full<Bytes>>;
 
 pub struct Shared {
     pub metrics: Arc<Metrics>,
@@ -42,6 +42,8 @@ pub struct Shared {
     /// File and flags to re-read on `POST /api/reload` and SIGHUP.
     pub reload_source: Mutex<ReloadSource>,
     pub admin_token: Token,
+    /// The data listener's TLS, when `[tls]` (or `--tls-cert`/`--tls-key`) is set at start.
+    pub server_tls: Option<ServerTls>,
 }
 
 pub struct Snapshot {
@@ -84,6 +86,7 @@ impl Shared {
             metrics.breaker_trips.clone(),
         );
         let stats = StatsRegistry::default();
+        let server_tls = config.tls.as_ref().map(ServerTls::new).transpose()?;
         let admin_token = Token::default();
         admin_token.load(&config.admin_auth)?;
         let snapshot = Snapshot::build(config, &metrics, &stats)?;
@@ -98,6 +101,7 @@ impl Shared {
             ready: AtomicBool::new(false),
             reload_source: Mutex::new(ReloadSource::default()),
             admin_token,
+            server_tls,
         }))
     }
 
@@ -108,6 +112,14 @@ impl Shared {
     /// Install a new config; requests already running finish under the old one.
     pub fn reload(&self, config: Config) -> anyhow::Result<()> {
         let snap = Snapshot::build(config, &self.metrics, &self.stats)?;
+        // New handshakes get the re-read certificate; open connections keep theirs.
+        match (&self.server_tls, &snap.config.tls) {
+            (Some(current), Some(tls)) => current.reload(tls)?,
+            (None, Some(_)) | (Some(_), None) => {
+                tracing::warn!("turning TLS on or off needs a restart; the listener keeps its mode")
+            }
+            (None, None) => {}
+        }
         self.snapshot.store(Arc::new(snap));
         Ok(())
     }
@@ -153,9 +165,9 @@ impl Snapshot {
         set_budget_gauge(&default_route, config.budget.ratio);
         Ok(Self {
             primary: Target::new(&config.primary)?,
-            primary_client: upstream::client(&config.primary),
+            primary_client: upstream::client(&config.primary)?,
             candidate: Target::new(&config.candidate.upstream)?,
-            candidate_client: upstream::client(&config.candidate.upstream),
+            candidate_client: upstream::client(&config.candidate.upstream)?,
             shaping: Shaping::new(&config.candidate)?,
             in_flight: Arc::new(Semaphore::new(config.limits.max_in_flight_mirrors)),
             routes,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::Uri;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -59,21 +60,33 @@ impl Target {
     }
 }
 
+/// The connector of both legs: plain TCP for `http://`, rustls for `https://` (SNI from the URL,
+/// ALPN h2 or http/1.1).
+pub type Connector = HttpsConnector<HttpConnector>;
+
 /// A pooled HTTP client: TCP_NODELAY, connect timeout, and an idle timeout that actually fires
 /// (hyper-util's pool needs a timer for that, or idle connections are only reaped on reuse).
-pub fn client<B>(up: &Upstream) -> Client<HttpConnector, B>
+pub fn client<B>(up: &Upstream) -> anyhow::Result<Client<Connector, B>>
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
 {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(up.connect_timeout));
-    connector.set_keepalive(Some(Duration::from_secs(60)));
-    Client::builder(TokioExecutor::new())
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(up.connect_timeout));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    // `https://` URLs need the TLS layer to see them.
+    http.enforce_http(false);
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(crate::tls::client_config(up)?)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(up.pool_idle_timeout)
         .pool_max_idle_per_host(up.pool_max_idle_per_host)
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
-        .build(connector)
+        .build(connector))
 }
