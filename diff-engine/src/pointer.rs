@@ -157,6 +157,28 @@ fn array_index(key: &str) -> Option<usize> {
     }
 }
 
+/// A JSON Pointer pattern for callers outside the engine (e.g. redacting report values):
+/// the same syntax and matching as the rules use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathPattern(Pattern);
+
+impl PathPattern {
+    pub fn parse(text: &str) -> Result<Self, crate::RuleError> {
+        Pattern::parse(text).map(Self).map_err(|why| crate::RuleError::BadPath { value: text.to_string(), why })
+    }
+
+    /// Whether an RFC 6901 pointer (as in `Difference::path`) matches; a malformed pointer never does.
+    pub fn matches_pointer(&self, pointer: &str) -> bool {
+        if pointer.is_empty() {
+            return self.0.matches(&[]);
+        }
+        let Some(rest) = pointer.strip_prefix('/') else { return false };
+        let Ok(keys) = rest.split('/').map(unescape).collect::<Result<Vec<_>, _>>() else { return false };
+        let steps: Vec<Step<'_>> = keys.iter().map(|k| Step::Key(k)).collect();
+        self.0.matches(&steps)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +222,16 @@ mod tests {
         assert!(Pattern::parse("a/b").is_err());
         assert!(Pattern::parse("/a~2").is_err());
         assert!(Pattern::parse("/a~").is_err());
+    }
+
+    #[test]
+    fn public_pattern_matches_rendered_pointers() {
+        let p = PathPattern::parse("/items/*/secret").unwrap();
+        assert!(p.matches_pointer("/items/0/secret"));
+        assert!(!p.matches_pointer("/items/0/public"));
+        assert!(!p.matches_pointer("/items/0/secret/x"));
+        assert!(PathPattern::parse("/a~1b").unwrap().matches_pointer("/a~1b"));
+        assert!(PathPattern::parse("/**").unwrap().matches_pointer(""));
+        assert!(PathPattern::parse("nope").is_err());
     }
 }

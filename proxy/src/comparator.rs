@@ -203,8 +203,8 @@ fn exemplar(job: &Job, verdict: &Verdict) -> Exemplar {
                 part: d.part.as_str(),
                 path: d.path.clone(),
                 kind: d.kind.as_str(),
-                primary: d.primary.clone(),
-                candidate: d.candidate.clone(),
+                primary: job.route.redact.show(d, &d.primary),
+                candidate: job.route.redact.show(d, &d.candidate),
             })
             .collect(),
         truncated: verdict.truncated,

@@ -5,6 +5,8 @@ use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 
+use crate::sink::JsonlSink;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Exemplar {
     /// Unix time in milliseconds.
@@ -32,6 +34,7 @@ pub struct ExemplarDiff {
 pub struct Exemplars {
     cap: usize,
     ring: Mutex<VecDeque<Exemplar>>,
+    sink: Option<Mutex<JsonlSink>>,
 }
 
 impl Exemplars {
@@ -39,10 +42,30 @@ impl Exemplars {
         Self {
             cap,
             ring: Mutex::new(VecDeque::with_capacity(cap.min(1024))),
+            sink: None,
         }
     }
 
+    /// Also append every record to the JSONL file `report.jsonl_path`, when set.
+    pub fn from_config(report: &config::Report) -> anyhow::Result<Self> {
+        let mut e = Self::new(report.max_exemplars);
+        if let Some(path) = &report.jsonl_path {
+            let sink = JsonlSink::open(path, report.jsonl_max_bytes, report.jsonl_max_files)?;
+            e.sink = Some(Mutex::new(sink));
+        }
+        Ok(e)
+    }
+
     pub fn push(&self, e: Exemplar) {
+        if let Some(sink) = &self.sink {
+            if let Err(err) = sink
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write(&e)
+            {
+                tracing::warn!(error = %err, "writing the mismatch JSONL sink");
+            }
+        }
         if self.cap == 0 {
             return;
         }

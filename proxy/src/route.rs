@@ -11,6 +11,7 @@ use config::SampleBy;
 use diff_engine::RuleSet;
 
 use crate::metrics::RouteMetrics;
+use crate::redact::Redactor;
 use crate::stats::RouteStats;
 
 /// The `route` label of requests no configured route matches.
@@ -34,6 +35,8 @@ pub struct RouteRuntime {
     pub rules: Arc<RuleSet>,
     pub metrics: RouteMetrics,
     pub stats: Arc<RouteStats>,
+    /// What mismatch records of this route may show (`[report]`, shared by all routes).
+    pub redact: Arc<Redactor>,
 }
 
 impl RouteRuntime {
@@ -47,6 +50,7 @@ impl RouteRuntime {
         rules: Arc<RuleSet>,
         metrics: RouteMetrics,
         stats: Arc<RouteStats>,
+        redact: Arc<Redactor>,
     ) -> Self {
         metrics.mirror_percent.set(percent);
         Self {
@@ -58,6 +62,7 @@ impl RouteRuntime {
             rules,
             metrics,
             stats,
+            redact,
         }
     }
 

@@ -21,6 +21,7 @@ use crate::comparator::ComparePool;
 use crate::control::{ReloadSource, Token};
 use crate::exemplars::Exemplars;
 use crate::metrics::Metrics;
+use crate::redact::Redactor;
 use crate::route::{Matcher, RouteRuntime, DEFAULT_ROUTE};
 use crate::shaping::Shaping;
 use crate::stats::StatsRegistry;
@@ -63,7 +64,7 @@ pub struct Snapshot {
 impl Shared {
     pub fn new(config: Config) -> anyhow::Result<Arc<Self>> {
         let metrics = Arc::new(Metrics::new()?);
-        let exemplars = Arc::new(Exemplars::new(config.report.max_exemplars));
+        let exemplars = Arc::new(Exemplars::from_config(&config.report)?);
         let limits = CompareLimits {
             max_decoded_bytes: config.limits.max_decoded_bytes,
             ..CompareLimits::default()
@@ -127,6 +128,7 @@ impl Shared {
 
 impl Snapshot {
     fn build(config: Config, metrics: &Metrics, stats: &StatsRegistry) -> anyhow::Result<Self> {
+        let redact = Arc::new(Redactor::new(&config.report)?);
         let mut routes = Vec::with_capacity(config.routes.len());
         for r in &config.routes {
             let rules = RuleSet::compile(&r.compare)
@@ -146,6 +148,7 @@ impl Snapshot {
                 Arc::new(rules),
                 metrics.route(&r.name),
                 stats.get_or_create(&r.name, r.budget.window),
+                redact.clone(),
             );
             set_budget_gauge(&rt, r.budget.ratio);
             routes.push(Arc::new(rt));
@@ -161,6 +164,7 @@ impl Snapshot {
             Arc::new(rules),
             metrics.route(DEFAULT_ROUTE),
             stats.get_or_create(DEFAULT_ROUTE, config.budget.window),
+            redact,
         ));
         set_budget_gauge(&default_route, config.budget.ratio);
         Ok(Self {

@@ -1,0 +1,107 @@
+//! What a mismatch record may show: values of secret headers and of configured JSON paths are
+//! replaced before a record is kept in memory, served, or written to the JSONL sink.
+
+use std::collections::HashSet;
+
+use diff_engine::{Difference, Part, PathPattern};
+
+/// Shown instead of a redacted value.
+pub const REDACTED: &str = "[redacted]";
+
+/// Always redacted, whatever the config says: credentials and sessions.
+const ALWAYS: [&str; 4] = [
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "proxy-authorization",
+];
+
+#[derive(Debug, Default)]
+pub struct Redactor {
+    headers: HashSet<String>,
+    paths: Vec<PathPattern>,
+}
+
+impl Redactor {
+    pub fn new(report: &config::Report) -> anyhow::Result<Self> {
+        let headers = ALWAYS
+            .iter()
+            .map(|h| h.to_string())
+            .chain(report.redact_headers.iter().map(|h| h.to_ascii_lowercase()))
+            .collect();
+        let paths = report
+            .redact_paths
+            .iter()
+            .map(|p| PathPattern::parse(p).map_err(|e| anyhow::anyhow!("report.redact_paths: {e}")))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { headers, paths })
+    }
+
+    /// Whether this difference's values must not be shown.
+    pub fn hides(&self, d: &Difference) -> bool {
+        match d.part {
+            Part::Status => false,
+            Part::Headers => self.headers.contains(&d.path.to_ascii_lowercase()),
+            Part::Body => self.paths.iter().any(|p| p.matches_pointer(&d.path)),
+        }
+    }
+
+    /// The value to show: the original, or the redaction marker (absent stays absent).
+    pub fn show(&self, d: &Difference, value: &Option<String>) -> Option<String> {
+        match value {
+            Some(_) if self.hides(d) => Some(REDACTED.to_string()),
+            v => v.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diff_engine::ChangeKind;
+
+    use super::*;
+
+    fn diff(part: Part, path: &str) -> Difference {
+        Difference {
+            part,
+            path: path.into(),
+            kind: ChangeKind::Changed,
+            primary: Some("a".into()),
+            candidate: Some("b".into()),
+        }
+    }
+
+    #[test]
+    fn secrets_and_configured_paths_are_hidden_and_nothing_else() {
+        let report = config::Config::from_toml_str(
+            "[primary]\nurl = \"http://a\"\n[candidate]\nurl = \"http://b\"\n[report]\nredact_headers = [\"X-Api-Key\"]\nredact_paths = [\"/users/*/email\"]\n",
+            &config::Overrides::default(),
+        )
+        .unwrap()
+        .report;
+        let r = Redactor::new(&report).unwrap();
+        for (part, path) in [
+            (Part::Headers, "set-cookie"),
+            (Part::Headers, "authorization"),
+            (Part::Headers, "x-api-key"),
+            (Part::Body, "/users/3/email"),
+        ] {
+            let d = diff(part, path);
+            assert_eq!(r.show(&d, &d.primary).as_deref(), Some(REDACTED), "{path}");
+        }
+        for (part, path) in [
+            (Part::Headers, "content-type"),
+            (Part::Body, "/users/3/name"),
+            (Part::Body, "/email"),
+            (Part::Status, ""),
+        ] {
+            let d = diff(part, path);
+            assert_eq!(r.show(&d, &d.primary).as_deref(), Some("a"), "{path}");
+        }
+        let absent = Difference {
+            primary: None,
+            ..diff(Part::Headers, "cookie")
+        };
+        assert_eq!(r.show(&absent, &absent.primary), None);
+    }
+}
