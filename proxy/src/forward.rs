@@ -103,6 +103,17 @@ pub async fn handle(
             tracing::warn!(error = %e, "primary unreachable");
             return error(StatusCode::BAD_GATEWAY, "shadowdiff: primary unreachable\n");
         }
+        // The client's request body broke off (it went away mid-upload, or sent a malformed
+        // chunk): v1 did nothing wrong, so this is not a primary error — counting it as one
+        // made every impatient client look like a v1 outage. Its mirror is skipped (the body
+        // capture failed) as `primary_failed`.
+        Ok(Err(e)) if request_body_failed(&e) => {
+            tracing::debug!(error = %e, "client request body failed");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "shadowdiff: request body ended early or was malformed\n",
+            );
+        }
         Ok(Err(e)) => {
             m.primary_other.inc();
             tracing::warn!(error = %e, "primary failed");
@@ -136,6 +147,23 @@ pub async fn handle(
         tx.send(head).is_ok().then_some(cap)
     });
     Response::from_parts(parts, Either::Left(TeeBody::new(body, capture.flatten())))
+}
+
+/// Did sending to v1 fail because the client's request body failed? hyper reports a failing
+/// outgoing body as a user error caused by that body's error — here the inbound `hyper::Error`.
+fn request_body_failed(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let user = s.downcast_ref::<hyper::Error>().filter(|h| h.is_user());
+        if user
+            .and_then(std::error::Error::source)
+            .is_some_and(|c| c.is::<hyper::Error>())
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// A short plain-text response of the proxy's own.
