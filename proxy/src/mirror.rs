@@ -90,15 +90,33 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Counts `shutdown` for a mirror whose task was dropped before it ended.
+struct Unfinished<'a>(Option<&'a crate::metrics::RouteMetrics>);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        // A panic unwinding through the task is a bug, not a shutdown.
+        if let Some(m) = self.0.filter(|_| !std::thread::panicking()) {
+            m.skip(SkipReason::Shutdown);
+        }
+    }
+}
+
 impl MirrorJob {
     pub async fn run(mut self) {
         let shared = self.shared.clone();
         let gauge = &shared.metrics.mirrors_in_flight;
         gauge.inc();
         let _in_flight = InFlight(gauge);
+        // Armed until the exchange has ended as an outcome. Only the runtime dropping this task
+        // (the process exiting past the shutdown grace) disarms it otherwise; that mirror must
+        // still end as exactly one outcome, not vanish.
+        let route = self.route.clone();
+        let mut unfinished = Unfinished(Some(&route.metrics));
         if let Err(reason) = self.exchange().await {
             self.route.metrics.skip(reason);
         }
+        unfinished.0 = None;
     }
 
     async fn exchange(&mut self) -> Result<(), SkipReason> {

@@ -7,8 +7,10 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -16,6 +18,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
 use crate::admin;
@@ -132,7 +135,7 @@ async fn serve_data(
             async move { Ok::<_, Infallible>(forward::handle(shared, req, inbound).await) }
         });
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+            .serve_connection_with_upgrades(TokioIo::new(FirstBytes::new(stream)), svc)
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -143,10 +146,116 @@ async fn serve_data(
     }
     drop(listener);
     tracing::info!(grace = ?grace, "draining connections");
-    if tokio::time::timeout(grace, graceful.shutdown())
+    let deadline = tokio::time::Instant::now() + grace;
+    if tokio::time::timeout_at(deadline, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("grace period over; closing remaining connections");
+    }
+    // Every exchange has ended, but their mirrors may still be waiting for v2 (at most the
+    // candidate timeout). Without this wait, `shutdown` returned with mirrors in flight and the
+    // process exited under them: pending comparisons vanished uncounted. What is still running at
+    // the deadline is counted `shutdown` when the runtime drops it (see `mirror::MirrorJob::run`).
+    let in_flight = &shared.metrics.mirrors_in_flight;
+    while in_flight.get() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if in_flight.get() > 0 {
+        tracing::warn!(
+            mirrors = in_flight.get(),
+            "grace period over with mirrors in flight"
+        );
+    }
+}
+
+/// The client's stream, with a deadline on its first bytes.
+///
+/// hyper's `header_read_timeout` only starts once the auto builder has told HTTP/1.1 from h2,
+/// and that needs bytes: a client that connected and sent nothing (or trickled a prefix of the
+/// h2 preface) held its connection and task forever. The deadline is armed until the bytes read
+/// stop looking like the h2 preface (HTTP/1.1: hyper's header timer takes over) or the whole
+/// preface has arrived.
+struct FirstBytes<S> {
+    inner: S,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    seen: usize,
+}
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+impl<S> FirstBytes<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            deadline: Some(Box::pin(tokio::time::sleep(HEADER_READ_TIMEOUT))),
+            seen: 0,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FirstBytes<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let Some(deadline) = this.deadline.as_mut() else {
+            return polled;
+        };
+        match polled {
+            Poll::Ready(Ok(())) => {
+                let new = &buf.filled()[before..];
+                let end = this.seen + new.len();
+                if !new.is_empty() {
+                    if end < H2_PREFACE.len() && H2_PREFACE[this.seen..end] == *new {
+                        this.seen = end;
+                    } else {
+                        this.deadline = None;
+                    }
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending if deadline.as_mut().poll(cx).is_ready() => {
+                Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no request within the header read timeout",
+                )))
+            }
+            other => other,
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for FirstBytes<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
