@@ -2,6 +2,8 @@
 //! for the proxy's metrics. Never fixed ports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod faults;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
