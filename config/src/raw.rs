@@ -164,6 +164,7 @@ pub(crate) struct RawRoute {
     pub methods: Option<Vec<String>>,
     pub mirror_percent: Option<f64>,
     pub allow_unsafe_methods: Option<bool>,
+    pub max_in_flight_mirrors: Option<usize>,
     pub sample_by: Option<String>,
     #[serde(default)]
     pub compare: RawCompare,

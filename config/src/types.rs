@@ -120,6 +120,8 @@ pub struct Route {
     pub mirror_percent: Option<f64>,
     /// Mirror unsafe methods (POST, PUT, …) on this route.
     pub allow_unsafe_methods: bool,
+    /// Mirrors of this route in flight at once, on top of the global limit; `None` = only the global one.
+    pub max_in_flight_mirrors: Option<usize>,
     /// Overrides the global `sample_by`.
     pub sample_by: Option<SampleBy>,
     /// Global `[compare]` with this route's keys laid over it.

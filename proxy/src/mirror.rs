@@ -30,6 +30,7 @@ pub struct PrimaryHead {
 /// holds the in-flight slot.
 pub struct Planned {
     _permit: OwnedSemaphorePermit,
+    _route_permit: Option<OwnedSemaphorePermit>,
 }
 
 pub fn is_safe(method: &Method) -> bool {
@@ -58,8 +59,24 @@ pub fn plan(
         route.metrics.skip(SkipReason::BreakerOpen);
         return None;
     }
+    // The route's own cap first, so one slow route cannot take every global slot.
+    let route_permit = match route
+        .in_flight
+        .clone()
+        .map(|s| s.try_acquire_owned())
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(_) => {
+            route.metrics.skip(SkipReason::Overloaded);
+            return None;
+        }
+    };
     match snap.in_flight.clone().try_acquire_owned() {
-        Ok(permit) => Some(Planned { _permit: permit }),
+        Ok(permit) => Some(Planned {
+            _permit: permit,
+            _route_permit: route_permit,
+        }),
         Err(_) => {
             route.metrics.skip(SkipReason::Overloaded);
             None

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use http::{HeaderMap, Method};
 use rand::Rng;
+use tokio::sync::Semaphore;
 
 use config::SampleBy;
 use diff_engine::RuleSet;
@@ -37,6 +38,8 @@ pub struct RouteRuntime {
     pub stats: Arc<RouteStats>,
     /// What mismatch records of this route may show (`[report]`, shared by all routes).
     pub redact: Arc<Redactor>,
+    /// This route's own in-flight mirror cap (`routes[].max_in_flight_mirrors`), if any.
+    pub in_flight: Option<Arc<Semaphore>>,
 }
 
 impl RouteRuntime {
@@ -63,7 +66,14 @@ impl RouteRuntime {
             metrics,
             stats,
             redact,
+            in_flight: None,
         }
+    }
+
+    /// Cap this route's mirrors in flight, within the global cap.
+    pub fn with_in_flight_cap(mut self, cap: Option<usize>) -> Self {
+        self.in_flight = cap.map(|n| Arc::new(Semaphore::new(n)));
+        self
     }
 
     pub fn percent(&self) -> f64 {

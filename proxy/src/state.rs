@@ -149,7 +149,8 @@ impl Snapshot {
                 metrics.route(&r.name),
                 stats.get_or_create(&r.name, r.budget.window),
                 redact.clone(),
-            );
+            )
+            .with_in_flight_cap(r.max_in_flight_mirrors);
             set_budget_gauge(&rt, r.budget.ratio);
             routes.push(Arc::new(rt));
         }

@@ -132,3 +132,53 @@ async fn keyed_sampling_is_deterministic_per_key() {
     proxy.running.shutdown().await;
     proxy2.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_route_in_flight_cap_keeps_a_slow_route_from_taking_every_slot() {
+    let v1 = Upstream::json("{}").await;
+    let v2 = Upstream::start(|s: shadowdiff_e2e::Seen| async move {
+        if s.path.starts_with("/slow") {
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        }
+        shadowdiff_e2e::json("{}")
+    })
+    .await;
+    let extra = "mirror_percent = 100\n[[routes]]\nname = \"slow\"\npath_prefix = \"/slow\"\nmax_in_flight_mirrors = 2\n";
+    let proxy = TestProxy::start(&v1.url(), &v2.url(), extra).await;
+    for _ in 0..6 {
+        assert_eq!(get(&proxy.url("/slow")).await.0, 200);
+    }
+    for _ in 0..6 {
+        get(&proxy.url("/fast")).await;
+    }
+    proxy.settle().await;
+    let m = proxy.metrics().await;
+    let skipped = |r| {
+        m.value(
+            "shadowdiff_mirror_skipped_total",
+            &[("route", r), ("reason", "overloaded")],
+        )
+    };
+    assert_eq!(
+        skipped("slow"),
+        4.0,
+        "two slots for the slow route, the rest shed"
+    );
+    assert_eq!(
+        m.value("shadowdiff_mirrored_requests_total", &[("route", "slow")]),
+        2.0
+    );
+    assert_eq!(
+        skipped("default"),
+        0.0,
+        "other routes keep their share of the global cap"
+    );
+    assert_eq!(
+        m.value(
+            "shadowdiff_mirrored_requests_total",
+            &[("route", "default")]
+        ),
+        6.0
+    );
+    proxy.running.shutdown().await;
+}

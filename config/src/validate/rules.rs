@@ -197,6 +197,10 @@ pub(super) fn routes(
                 .map(|p| check::percent(&key("mirror_percent"), p))
                 .transpose()?,
             allow_unsafe_methods: r.allow_unsafe_methods.unwrap_or(false),
+            max_in_flight_mirrors: match r.max_in_flight_mirrors {
+                Some(0) => return invalid(&key("max_in_flight_mirrors"), "must be at least 1"),
+                n => n,
+            },
             sample_by: r
                 .sample_by
                 .map(|s| check::sample_by(&key("sample_by"), &s))
