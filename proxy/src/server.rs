@@ -125,21 +125,46 @@ async fn serve_data(
             () = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
+        let tls = shared.server_tls.as_ref().map(|t| t.acceptor());
         let inbound = Inbound {
             peer,
-            proto: "http",
+            proto: if tls.is_some() { "https" } else { "http" },
         };
+        let shared = shared.clone();
         let svc = service_fn(move |req| {
             let shared = shared.clone();
             async move { Ok::<_, Infallible>(forward::handle(shared, req, inbound).await) }
         });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(FirstBytes::new(stream)), svc)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let result = match tls {
+                None => {
+                    watcher
+                        .watch(
+                            builder
+                                .serve_connection(TokioIo::new(FirstBytes::new(stream)), svc)
+                                .into_owned(),
+                        )
+                        .await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        // ALPN picks h2 or http/1.1; the auto builder reads the preface either way.
+                        Ok(Ok(tls)) => {
+                            watcher
+                                .watch(
+                                    builder
+                                        .serve_connection(TokioIo::new(FirstBytes::new(tls)), svc)
+                                        .into_owned(),
+                                )
+                                .await
+                        }
+                        Ok(Err(e)) => Err(e.into()),
+                        Err(_) => Err("TLS handshake timed out".into()),
+                    }
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
         });

@@ -22,12 +22,17 @@ fn certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
         .with_context(|| format!("reading certificates from {}", path.display()))?
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("parsing certificates in {}", path.display()))?;
-    anyhow::ensure!(!certs.is_empty(), "{} holds no PEM certificate", path.display());
+    anyhow::ensure!(
+        !certs.is_empty(),
+        "{} holds no PEM certificate",
+        path.display()
+    );
     Ok(certs)
 }
 
 fn key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path).with_context(|| format!("reading a PEM private key from {}", path.display()))
+    PrivateKeyDer::from_pem_file(path)
+        .with_context(|| format!("reading a PEM private key from {}", path.display()))
 }
 
 /// The data listener's TLS config: the certificate chain and key, ALPN `h2` then `http/1.1`.
@@ -66,7 +71,9 @@ pub fn client_config(up: &Upstream) -> anyhow::Result<ClientConfig> {
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(ca) = &up.ca_file {
         for cert in certs(ca)? {
-            roots.add(cert).with_context(|| format!("adding a CA from {}", ca.display()))?;
+            roots
+                .add(cert)
+                .with_context(|| format!("adding a CA from {}", ca.display()))?;
         }
     }
     let builder = ClientConfig::builder_with_provider(provider())

@@ -4,6 +4,8 @@
 
 pub mod faults;
 
+pub mod tls;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
