@@ -32,6 +32,6 @@ pub use compare::{
     Verdict,
 };
 pub use digest::raw_digest;
-pub use pointer::PathPattern;
 pub use json::{JsonError, DEFAULT_MAX_DEPTH, MAX_DEPTH_CEILING};
+pub use pointer::PathPattern;
 pub use rules::{RuleError, RuleSet, RuleSpec, SortRule, ToleranceRule};

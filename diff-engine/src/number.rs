@@ -79,25 +79,44 @@ pub(crate) fn es_format(value: f64) -> NumText {
     out
 }
 
-/// Splits ryu's output into significant digits `d1..dk` and the ES exponent `n`, such that the
-/// value is `0.d1..dk × 10^n`.
+/// Splits ryu's output (`ddd.ddd`, `0.000ddd`, `d.ddde-7`, `de16`) into significant digits
+/// `d1..dk` and the ES exponent `n`, such that the value is `0.d1..dk × 10^n`. One pass: this
+/// runs once per float and dominates float-heavy bodies.
 fn shortest_digits(text: &str) -> (DigitBuf, i32) {
-    let (mantissa, exp) = match text.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (text, 0),
-    };
-    let int_len = mantissa.find('.').unwrap_or(mantissa.len()) as i32;
+    let bytes = text.as_bytes();
     let mut digits = DigitBuf::default();
-    let mut leading = 0;
-    for b in mantissa.bytes().filter(u8::is_ascii_digit) {
-        if digits.len == 0 && b == b'0' {
-            leading += 1;
-        } else {
-            digits.push(b);
+    let (mut int_len, mut leading, mut in_fraction) = (0i32, 0i32, false);
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'0'..=b'9' => {
+                int_len += i32::from(!in_fraction);
+                if digits.len == 0 && b == b'0' {
+                    leading += 1;
+                } else {
+                    digits.push(b);
+                }
+            }
+            b'.' => in_fraction = true,
+            _ => break,
         }
+        i += 1;
     }
     digits.trim_trailing_zeros();
-    (digits, int_len + exp - leading)
+    (digits, int_len + exponent(&bytes[i..]) - leading)
+}
+
+/// The value of `e[+-]ddd` (empty input is 0).
+fn exponent(bytes: &[u8]) -> i32 {
+    let (negative, mut value) = (bytes.get(1) == Some(&b'-'), 0i32);
+    for &b in bytes.iter().filter(|b| b.is_ascii_digit()) {
+        value = value * 10 + i32::from(b - b'0');
+    }
+    if negative {
+        -value
+    } else {
+        value
+    }
 }
 
 #[derive(Default)]

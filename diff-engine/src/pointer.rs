@@ -164,7 +164,12 @@ pub struct PathPattern(Pattern);
 
 impl PathPattern {
     pub fn parse(text: &str) -> Result<Self, crate::RuleError> {
-        Pattern::parse(text).map(Self).map_err(|why| crate::RuleError::BadPath { value: text.to_string(), why })
+        Pattern::parse(text)
+            .map(Self)
+            .map_err(|why| crate::RuleError::BadPath {
+                value: text.to_string(),
+                why,
+            })
     }
 
     /// Whether an RFC 6901 pointer (as in `Difference::path`) matches; a malformed pointer never does.
@@ -172,8 +177,12 @@ impl PathPattern {
         if pointer.is_empty() {
             return self.0.matches(&[]);
         }
-        let Some(rest) = pointer.strip_prefix('/') else { return false };
-        let Ok(keys) = rest.split('/').map(unescape).collect::<Result<Vec<_>, _>>() else { return false };
+        let Some(rest) = pointer.strip_prefix('/') else {
+            return false;
+        };
+        let Ok(keys) = rest.split('/').map(unescape).collect::<Result<Vec<_>, _>>() else {
+            return false;
+        };
         let steps: Vec<Step<'_>> = keys.iter().map(|k| Step::Key(k)).collect();
         self.0.matches(&steps)
     }
@@ -230,7 +239,9 @@ mod tests {
         assert!(p.matches_pointer("/items/0/secret"));
         assert!(!p.matches_pointer("/items/0/public"));
         assert!(!p.matches_pointer("/items/0/secret/x"));
-        assert!(PathPattern::parse("/a~1b").unwrap().matches_pointer("/a~1b"));
+        assert!(PathPattern::parse("/a~1b")
+            .unwrap()
+            .matches_pointer("/a~1b"));
         assert!(PathPattern::parse("/**").unwrap().matches_pointer(""));
         assert!(PathPattern::parse("nope").is_err());
     }
