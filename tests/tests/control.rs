@@ -1,4 +1,5 @@
 //! Live control over the admin listener: the brake, per-route shares, reload, the bearer token.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
