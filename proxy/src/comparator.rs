@@ -2,7 +2,9 @@
 //! diffing a megabyte of JSON never stalls proxying. A full queue sheds the comparison (counted
 //! `queue_full`) instead of growing.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwapOption;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -34,8 +36,9 @@ pub struct Job {
 }
 
 pub struct ComparePool {
-    tx: Option<Sender<Job>>,
-    workers: Vec<JoinHandle<()>>,
+    /// Emptied by `close`; lock-free to read on every submit.
+    tx: ArcSwapOption<Sender<Job>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -71,15 +74,16 @@ impl ComparePool {
             );
         }
         Ok(Self {
-            tx: Some(tx),
-            workers: handles,
+            tx: ArcSwapOption::from_pointee(tx),
+            workers: Mutex::new(handles),
             metrics,
         })
     }
 
     /// Queue a job, or say why not (queue full, pool closing); a refused job is dropped.
     pub fn submit(&self, job: Job) -> Result<(), SkipReason> {
-        let Some(tx) = &self.tx else {
+        let tx = self.tx.load();
+        let Some(tx) = tx.as_deref() else {
             return Err(SkipReason::Shutdown);
         };
         match tx.try_send(job) {
@@ -93,13 +97,16 @@ impl ComparePool {
     }
 
     pub fn depth(&self) -> usize {
-        self.tx.as_ref().map_or(0, Sender::len)
+        self.tx.load().as_deref().map_or(0, Sender::len)
     }
 
-    /// Stop taking jobs, let the workers finish what is queued, wait for them.
-    pub fn close(&mut self) {
-        self.tx = None;
-        for h in self.workers.drain(..) {
+    /// Stop taking jobs (later ones are counted `shutdown`), let the workers finish what is
+    /// queued, and wait for them. Blocking: call it off the I/O runtime.
+    pub fn close(&self) {
+        self.tx.store(None);
+        let workers =
+            std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
+        for h in workers {
             let _ = h.join();
         }
     }

@@ -42,6 +42,9 @@ impl Running {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        // Connections and mirrors are done; queued comparisons finish before we return.
+        let shared = self.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || shared.compare.close()).await;
     }
 }
 

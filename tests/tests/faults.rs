@@ -611,3 +611,65 @@ async fn graceful_shutdown_finishes_in_flight_and_refuses_new_connections() {
     .await;
     assert_eq!(shared.metrics.pending_bytes.get(), 0);
 }
+
+/// Shutdown with comparisons still queued: they finish before `shutdown` returns, so every
+/// mirrored request is accounted for once the process may exit.
+#[tokio::test]
+async fn shutdown_finishes_queued_comparisons() {
+    // A large body in other key order: each comparison canonicalizes both sides.
+    let items: Vec<String> = (0..3000)
+        .map(|i| format!("{{\"id\":{i},\"name\":\"n{i}\",\"v\":{i}.5}}"))
+        .collect();
+    let reordered: Vec<String> = (0..3000)
+        .map(|i| format!("{{\"v\":{i}.5, \"name\":\"n{i}\", \"id\":{i}}}"))
+        .collect();
+    let a: &'static str = Box::leak(format!("[{}]", items.join(",")).into_boxed_str());
+    let b: &'static str = Box::leak(format!("[{}]", reordered.join(", ")).into_boxed_str());
+    let v1 = Upstream::json(a).await;
+    let v2 = Upstream::json(b).await;
+    let cfg = config(
+        &v1.url(),
+        &v2.url(),
+        "",
+        "",
+        "[limits]\ncompare_workers = 1\ncompare_queue = 64\n",
+    );
+    let proxy = TestProxy::from_toml(&cfg).await;
+    let tasks: Vec<_> = (0..24)
+        .map(|_| {
+            let url = proxy.url("/big");
+            tokio::spawn(async move { shadowdiff_e2e::get(&url).await.0 })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    let shared = proxy.running.shared.clone();
+    proxy.running.shutdown().await;
+    let m = scrape(&shared);
+    let mirrored = m.value("shadowdiff_mirrored_requests_total", &[ROUTE]);
+    let ended = comparisons(&m, "default", "match")
+        + comparisons(&m, "default", "mismatch")
+        + [
+            "queue_full",
+            "shutdown",
+            "primary_failed",
+            "candidate_failed",
+            "timeout",
+            "body_too_large",
+            "overloaded",
+        ]
+        .iter()
+        .map(|r| skipped(&m, "default", r))
+        .sum::<f64>();
+    assert!(mirrored > 0.0);
+    assert_eq!(
+        ended, mirrored,
+        "every mirror ended as one outcome by the time shutdown returned"
+    );
+    assert_eq!(
+        comparisons(&m, "default", "mismatch"),
+        0.0,
+        "reordered keys are equal"
+    );
+}
