@@ -176,6 +176,27 @@ pub fn record(job: &Job, verdict: &Verdict, exemplars: &Exemplars) {
         }
         Outcome::Skipped(r) => m.skip(SkipReason::from_engine(*r)),
     }
+    if route.access_log {
+        let skipped;
+        let verdict = match &verdict.outcome {
+            Outcome::Match(_) => "match",
+            Outcome::Mismatch(_) => "mismatch",
+            Outcome::Skipped(r) => {
+                skipped = format!("skipped:{}", SkipReason::from_engine(*r).as_str());
+                &skipped
+            }
+        };
+        crate::access::log(&crate::access::Line {
+            route: &route.name,
+            method: &job.method,
+            path: &job.path,
+            status: Some(job.primary.status),
+            primary: Some(job.primary.elapsed),
+            candidate_status: Some(job.candidate.status),
+            candidate: Some(job.candidate.elapsed),
+            verdict,
+        });
+    }
 }
 
 /// Where a difference is, as a person reads it: the pointer for bodies, `status`, `header:name`.

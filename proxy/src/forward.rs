@@ -13,10 +13,12 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
 
+use crate::access;
 use crate::capture::{Capture, TeeBody};
 use crate::headers::{add_forwarded, strip_hop_by_hop};
 use crate::mirror::{self, MirrorJob, PrimaryHead};
-use crate::state::Shared;
+use crate::route::RouteRuntime;
+use crate::state::{Shared, Snapshot};
 
 /// v1's streamed body, or a short error body of the proxy's own.
 pub type ProxyBody = Either<TeeBody<Incoming>, Full<Bytes>>;
@@ -36,7 +38,40 @@ pub async fn handle(
     let snap = shared.snapshot.load_full();
     let route = snap.route_for(req.method(), req.uri().path()).clone();
     route.metrics.requests.inc();
+    // Only paid for when the access log is on.
+    let access = route.access_log.then(|| {
+        (
+            req.method().clone(),
+            req.uri().path().to_string(),
+            Instant::now(),
+        )
+    });
+    let (resp, mirrored) = forward(&shared, &snap, &route, req, inbound).await;
+    // A mirrored request is logged when its verdict is known (comparator or mirror task).
+    if let (Some((method, path, started)), false) = (access, mirrored) {
+        access::log(&access::Line {
+            route: &route.name,
+            method: &method,
+            path: &path,
+            status: Some(resp.status().as_u16()),
+            primary: Some(started.elapsed()),
+            candidate_status: None,
+            candidate: None,
+            verdict: "not_mirrored",
+        });
+    }
+    resp
+}
 
+/// Forward to v1 (starting the mirror first when planned); the response, and whether a mirror
+/// was started.
+async fn forward(
+    shared: &Arc<Shared>,
+    snap: &Arc<Snapshot>,
+    route: &Arc<RouteRuntime>,
+    req: Request<Incoming>,
+    inbound: Inbound,
+) -> (Response<ProxyBody>, bool) {
     let (mut parts, body) = req.into_parts();
     // HTTP/2 clients send :authority, not Host; v1 still deserves the name the client used.
     if !parts.headers.contains_key(header::HOST) {
@@ -75,13 +110,17 @@ pub async fn handle(
         tokio::spawn(job.run());
         tx
     });
+    let mirrored = primary_tx.is_some();
 
     parts.uri = match snap.primary.uri(parts.uri.path_and_query()) {
         Ok(uri) => uri,
         Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "shadowdiff: request target cannot be forwarded\n",
+            return (
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "shadowdiff: request target cannot be forwarded\n",
+                ),
+                mirrored,
             )
         }
     };
@@ -101,7 +140,10 @@ pub async fn handle(
         Ok(Err(e)) if e.is_connect() => {
             m.primary_connect.inc();
             tracing::warn!(error = %e, "primary unreachable");
-            return error(StatusCode::BAD_GATEWAY, "shadowdiff: primary unreachable\n");
+            return (
+                error(StatusCode::BAD_GATEWAY, "shadowdiff: primary unreachable\n"),
+                mirrored,
+            );
         }
         // The client's request body broke off (it went away mid-upload, or sent a malformed
         // chunk): v1 did nothing wrong, so this is not a primary error — counting it as one
@@ -109,24 +151,33 @@ pub async fn handle(
         // capture failed) as `primary_failed`.
         Ok(Err(e)) if request_body_failed(&e) => {
             tracing::debug!(error = %e, "client request body failed");
-            return error(
-                StatusCode::BAD_REQUEST,
-                "shadowdiff: request body ended early or was malformed\n",
+            return (
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "shadowdiff: request body ended early or was malformed\n",
+                ),
+                mirrored,
             );
         }
         Ok(Err(e)) => {
             m.primary_other.inc();
             tracing::warn!(error = %e, "primary failed");
-            return error(
-                StatusCode::BAD_GATEWAY,
-                "shadowdiff: primary closed the connection or sent an invalid response\n",
+            return (
+                error(
+                    StatusCode::BAD_GATEWAY,
+                    "shadowdiff: primary closed the connection or sent an invalid response\n",
+                ),
+                mirrored,
             );
         }
         Err(_) => {
             m.primary_timeout.inc();
-            return error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "shadowdiff: primary timed out\n",
+            return (
+                error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "shadowdiff: primary timed out\n",
+                ),
+                mirrored,
             );
         }
     };
@@ -146,7 +197,8 @@ pub async fn handle(
         // The mirror task may have ended already (v2 failed): then nobody needs the copy.
         tx.send(head).is_ok().then_some(cap)
     });
-    Response::from_parts(parts, Either::Left(TeeBody::new(body, capture.flatten())))
+    let body = Either::Left(TeeBody::new(body, capture.flatten()));
+    (Response::from_parts(parts, body), mirrored)
 }
 
 /// Did sending to v1 fail because the client's request body failed? hyper reports a failing

@@ -9,6 +9,7 @@
 //! 6. [`comparator`] (its own threads, bounded queue) runs `diff_engine::compare`;
 //! 7. [`metrics`], [`stats`] and [`exemplars`] record the verdict; [`admin`] shows it.
 
+pub mod access;
 pub mod admin;
 pub mod breaker;
 pub mod capture;

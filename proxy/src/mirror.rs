@@ -132,6 +132,19 @@ impl MirrorJob {
         let mut unfinished = Unfinished(Some(&route.metrics));
         if let Err(reason) = self.exchange().await {
             self.route.metrics.skip(reason);
+            if self.route.access_log {
+                let path = self.path_and_query.as_ref().map_or("/", |p| p.path());
+                crate::access::log(&crate::access::Line {
+                    route: &self.route.name,
+                    method: &self.method,
+                    path,
+                    status: None,
+                    primary: None,
+                    candidate_status: None,
+                    candidate: None,
+                    verdict: &format!("skipped:{}", reason.as_str()),
+                });
+            }
         }
         unfinished.0 = None;
     }

@@ -40,6 +40,8 @@ pub struct RouteRuntime {
     pub redact: Arc<Redactor>,
     /// This route's own in-flight mirror cap (`routes[].max_in_flight_mirrors`), if any.
     pub in_flight: Option<Arc<Semaphore>>,
+    /// Write access-log lines for this route's requests (`log.access_log`).
+    pub access_log: bool,
 }
 
 impl RouteRuntime {
@@ -67,7 +69,13 @@ impl RouteRuntime {
             stats,
             redact,
             in_flight: None,
+            access_log: false,
         }
+    }
+
+    pub fn with_access_log(mut self, on: bool) -> Self {
+        self.access_log = on;
+        self
     }
 
     /// Cap this route's mirrors in flight, within the global cap.

@@ -150,23 +150,27 @@ impl Snapshot {
                 stats.get_or_create(&r.name, r.budget.window),
                 redact.clone(),
             )
-            .with_in_flight_cap(r.max_in_flight_mirrors);
+            .with_in_flight_cap(r.max_in_flight_mirrors)
+            .with_access_log(config.log.access_log);
             set_budget_gauge(&rt, r.budget.ratio);
             routes.push(Arc::new(rt));
         }
         let rules =
             RuleSet::compile(&config.compare).map_err(|e| anyhow::anyhow!("compare: {e}"))?;
-        let default_route = Arc::new(RouteRuntime::new(
-            DEFAULT_ROUTE,
-            Matcher::default(),
-            config.mirror_percent,
-            false,
-            config.sample_by.clone(),
-            Arc::new(rules),
-            metrics.route(DEFAULT_ROUTE),
-            stats.get_or_create(DEFAULT_ROUTE, config.budget.window),
-            redact,
-        ));
+        let default_route = Arc::new(
+            RouteRuntime::new(
+                DEFAULT_ROUTE,
+                Matcher::default(),
+                config.mirror_percent,
+                false,
+                config.sample_by.clone(),
+                Arc::new(rules),
+                metrics.route(DEFAULT_ROUTE),
+                stats.get_or_create(DEFAULT_ROUTE, config.budget.window),
+                redact,
+            )
+            .with_access_log(config.log.access_log),
+        );
         set_budget_gauge(&default_route, config.budget.ratio);
         Ok(Self {
             primary: Target::new(&config.primary)?,

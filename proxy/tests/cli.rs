@@ -1,0 +1,207 @@
+//! The binary as an operator runs it: flags, exit codes, signals, the access log.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shadowdiff");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child if a test fails midway.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[&str]) -> Proc {
+    Proc(
+        Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// A blocking HTTP/1.1 GET; the status code, or None if nothing answered.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::Read as _;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split(' ').nth(1)?.parse().ok()?;
+    Some((status, out))
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < end, "not ready within {limit:?}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+#[test]
+fn version_names_the_commit() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success());
+    assert!(
+        text.starts_with(&format!(
+            "shadowdiff {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_config_exit_codes_and_messages() {
+    let dir = std::env::temp_dir().join(format!("shadowdiff-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "[primary]\nurl = \"http://127.0.0.1:1\"\n[candidate]\nurl = \"http://127.0.0.1:2\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        "mirror_precent = 5\n[primary]\nurl = \"http://127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mirror_precent"),
+        "the message names the key"
+    );
+
+    // The same checks stop a start, with the flag named.
+    let out = Command::new(BIN)
+        .args([
+            "--primary",
+            "http://127.0.0.1:1",
+            "--candidate",
+            "http://127.0.0.1:2",
+            "--mirror-percent",
+            "150",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--mirror-percent"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn serves_logs_access_lines_and_exits_0_on_sigterm() {
+    let (p1, p2, listen, admin) = (free_port(), free_port(), free_port(), free_port());
+    let _v1 = spawn(&[
+        "sample-service",
+        "v1",
+        "--listen",
+        &format!("127.0.0.1:{p1}"),
+    ]);
+    let _v2 = spawn(&[
+        "sample-service",
+        "v2",
+        "--listen",
+        &format!("127.0.0.1:{p2}"),
+    ]);
+    wait_until(Duration::from_secs(10), || {
+        http_get(p1, "/health").is_some() && http_get(p2, "/health").is_some()
+    });
+    let mut proxy = spawn(&[
+        "--listen",
+        &format!("127.0.0.1:{listen}"),
+        "--admin",
+        &format!("127.0.0.1:{admin}"),
+        "--primary",
+        &format!("http://127.0.0.1:{p1}"),
+        "--candidate",
+        &format!("http://127.0.0.1:{p2}"),
+        "--mirror-percent",
+        "100",
+        "--access-log",
+        "--log-format",
+        "json",
+    ]);
+    wait_until(Duration::from_secs(10), || {
+        http_get(admin, "/healthz/ready").is_some_and(|(s, _)| s == 200)
+    });
+
+    let (status, body) = http_get(listen, "/orders/7").unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""total":107.50"#), "v1's bytes: {body}");
+    wait_until(Duration::from_secs(5), || {
+        http_get(admin, "/metrics").is_some_and(|(_, m)| {
+            m.contains("shadowdiff_comparisons_total{result=\"mismatch\",route=\"default\"} 1")
+        })
+    });
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &proxy.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let end = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = proxy.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < end, "still running 10 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    assert_eq!(status.code(), Some(0), "graceful exit");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(proxy.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let access: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "shadowdiff::access")
+        .collect();
+    assert_eq!(access.len(), 1, "one line per request: {stderr}");
+    let f = &access[0]["fields"];
+    assert_eq!(f["route"], "default");
+    assert_eq!(f["path"], "/orders/7");
+    assert_eq!(f["status"], 200);
+    assert_eq!(f["candidate_status"], 200);
+    assert_eq!(f["verdict"], "mismatch");
+    assert!(f["primary_ms"].as_f64().is_some() && f["candidate_ms"].as_f64().is_some());
+}
