@@ -19,6 +19,7 @@ pub(crate) struct RawConfig {
     pub mirror_percent: Option<f64>,
     pub sample_by: Option<String>,
     pub shutdown_grace: Option<RawDuration>,
+    pub header_read_timeout: Option<RawDuration>,
     #[serde(default)]
     pub primary: RawUpstream,
     #[serde(default)]

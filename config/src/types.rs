@@ -32,6 +32,10 @@ pub struct Config {
     pub admin_auth: AdminAuth,
     /// Grace period for in-flight exchanges on SIGTERM/SIGINT (`shutdown_grace`).
     pub shutdown_grace: Duration,
+    /// A client connection must deliver a request head within this long, counted from its start
+    /// or from its previous response: the slowloris guard and the idle keep-alive timeout
+    /// (`header_read_timeout`).
+    pub header_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

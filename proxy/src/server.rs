@@ -25,8 +25,10 @@ use crate::admin;
 use crate::forward::{self, Inbound};
 use crate::state::Shared;
 
-/// Headers must arrive within this long (slowloris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The admin listener's and sample services' request-head deadline (slowloris guard).
+const ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pings on idle h2 connections, so a peer that vanished is noticed and its connection freed.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 /// A running proxy: its bound addresses and a handle to stop it.
 pub struct Running {
@@ -95,14 +97,23 @@ async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-pub fn http_builder() -> auto::Builder<TokioExecutor> {
+/// HTTP/1.1 with keep-alive and h2 (prior knowledge or ALPN); `header_read_timeout` bounds
+/// the wait for each request head, idle keep-alive time included.
+pub fn http_builder_with(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(header_read_timeout)
         .keep_alive(true);
-    b.http2().timer(TokioTimer::new());
+    b.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE);
     b
+}
+
+pub fn http_builder() -> auto::Builder<TokioExecutor> {
+    http_builder_with(ADMIN_HEADER_READ_TIMEOUT)
 }
 
 async fn serve_data(
@@ -111,7 +122,8 @@ async fn serve_data(
     stop: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let builder = http_builder();
+    let header_timeout = shared.snapshot.load().config.header_read_timeout;
+    let builder = http_builder_with(header_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(stop);
     loop {
@@ -145,19 +157,25 @@ async fn serve_data(
                     watcher
                         .watch(
                             builder
-                                .serve_connection(TokioIo::new(FirstBytes::new(stream)), svc)
+                                .serve_connection(
+                                    TokioIo::new(FirstBytes::new(stream, header_timeout)),
+                                    svc,
+                                )
                                 .into_owned(),
                         )
                         .await
                 }
                 Some(acceptor) => {
-                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
                         // ALPN picks h2 or http/1.1; the auto builder reads the preface either way.
                         Ok(Ok(tls)) => {
                             watcher
                                 .watch(
                                     builder
-                                        .serve_connection(TokioIo::new(FirstBytes::new(tls)), svc)
+                                        .serve_connection(
+                                            TokioIo::new(FirstBytes::new(tls, header_timeout)),
+                                            svc,
+                                        )
                                         .into_owned(),
                                 )
                                 .await
@@ -213,10 +231,10 @@ struct FirstBytes<S> {
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 impl<S> FirstBytes<S> {
-    fn new(inner: S) -> Self {
+    fn new(inner: S, timeout: Duration) -> Self {
         Self {
             inner,
-            deadline: Some(Box::pin(tokio::time::sleep(HEADER_READ_TIMEOUT))),
+            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
             seen: 0,
         }
     }

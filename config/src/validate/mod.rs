@@ -100,6 +100,11 @@ pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
             raw.shutdown_grace.as_ref(),
             d::SHUTDOWN_GRACE,
         )?,
+        header_read_timeout: check::positive_duration(
+            "header_read_timeout",
+            raw.header_read_timeout.as_ref(),
+            d::HEADER_READ_TIMEOUT,
+        )?,
     })
 }
 
