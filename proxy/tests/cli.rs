@@ -205,3 +205,62 @@ fn serves_logs_access_lines_and_exits_0_on_sigterm() {
     assert_eq!(f["verdict"], "mismatch");
     assert!(f["primary_ms"].as_f64().is_some() && f["candidate_ms"].as_f64().is_some());
 }
+
+#[test]
+fn sighup_reloads_the_file_and_a_bad_file_changes_nothing() {
+    let (p1, listen, admin) = (free_port(), free_port(), free_port());
+    let _v1 = spawn(&[
+        "sample-service",
+        "v1",
+        "--listen",
+        &format!("127.0.0.1:{p1}"),
+    ]);
+    let dir = std::env::temp_dir().join(format!("shadowdiff-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.toml");
+    let write = |percent: &str| {
+        let text = format!(
+            "listen = \"127.0.0.1:{listen}\"\nadmin = \"127.0.0.1:{admin}\"\nmirror_percent = {percent}\n[primary]\nurl = \"http://127.0.0.1:{p1}\"\n[candidate]\nurl = \"http://127.0.0.1:{p1}\"\n"
+        );
+        std::fs::write(&file, text).unwrap();
+    };
+    write("5");
+    let proxy = spawn(&["--config", file.to_str().unwrap()]);
+    wait_until(Duration::from_secs(10), || {
+        http_get(admin, "/healthz/ready").is_some_and(|(s, _)| s == 200)
+    });
+    let percent = || {
+        let (_, m) = http_get(admin, "/metrics").unwrap();
+        m.lines()
+            .find(|l| l.starts_with("shadowdiff_mirror_percent{route=\"default\"}"))
+            .unwrap()
+            .to_string()
+    };
+    assert!(percent().ends_with(" 5"), "{}", percent());
+    let hup = || {
+        assert!(Command::new("kill")
+            .args(["-HUP", &proxy.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success())
+    };
+
+    write("42");
+    hup();
+    wait_until(Duration::from_secs(5), || percent().ends_with(" 42"));
+
+    write("420");
+    hup();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        percent().ends_with(" 42"),
+        "a bad file keeps the old config: {}",
+        percent()
+    );
+    assert_eq!(
+        http_get(listen, "/users/1").unwrap().0,
+        200,
+        "still serving"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

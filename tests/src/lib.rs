@@ -46,7 +46,15 @@ impl Upstream {
         F: Fn(Seen) -> Fut + Clone + Send + Sync + 'static,
         Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
     {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve_on(TcpListener::bind("127.0.0.1:0").await.unwrap(), handler).await
+    }
+
+    /// Serve on a listener the caller bound (e.g. to bring an upstream back on its old port).
+    pub async fn serve_on<F, Fut>(listener: TcpListener, handler: F) -> Self
+    where
+        F: Fn(Seen) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let hits = Arc::new(AtomicUsize::new(0));

@@ -401,3 +401,61 @@ async fn health_endpoints_and_metrics_format() {
     );
     proxy.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn breaker_opens_on_a_dead_v2_and_closes_when_it_comes_back() {
+    let v1 = Upstream::json("{}").await;
+    // Reserve a port for v2, keep it closed for now.
+    let port_holder = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let v2_addr = port_holder.local_addr().unwrap();
+    drop(port_holder);
+    let cfg = format!(
+        "listen = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nmirror_percent = 100\n[breaker]\nfailure_threshold = 3\nbackoff = \"300ms\"\n[primary]\nurl = \"{}\"\n[candidate]\nurl = \"http://{v2_addr}\"\n",
+        v1.url()
+    );
+    let proxy = TestProxy::from_toml(&cfg).await;
+    for _ in 0..3 {
+        get(&proxy.url("/x")).await;
+        proxy.settle().await;
+    }
+    let m = proxy.metrics().await;
+    assert_eq!(m.value("shadowdiff_breaker_open", &[]), 1.0);
+    assert_eq!(m.value("shadowdiff_breaker_trips_total", &[]), 1.0);
+    get(&proxy.url("/x")).await;
+    proxy.settle().await;
+    let m = proxy.metrics().await;
+    assert_eq!(
+        m.value(
+            "shadowdiff_mirror_skipped_total",
+            &[ROUTE, ("reason", "breaker_open")]
+        ),
+        1.0
+    );
+
+    // v2 comes back on its address; after the backoff one probe goes through and closes it.
+    let listener = tokio::net::TcpListener::bind(v2_addr).await.unwrap();
+    let v2 = shadowdiff_e2e::Upstream::serve_on(listener, |_| async { json("{}") }).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    get(&proxy.url("/x")).await;
+    proxy.settle().await;
+    let m = proxy.metrics().await;
+    assert_eq!(
+        m.value("shadowdiff_breaker_open", &[]),
+        0.0,
+        "the probe succeeded"
+    );
+    for _ in 0..3 {
+        get(&proxy.url("/x")).await;
+    }
+    proxy.settle().await;
+    assert_eq!(v2.hits(), 4, "mirroring resumed");
+    let m = proxy.metrics().await;
+    assert_eq!(
+        m.value(
+            "shadowdiff_comparisons_total",
+            &[ROUTE, ("result", "match")]
+        ),
+        4.0
+    );
+    proxy.running.shutdown().await;
+}
