@@ -98,10 +98,12 @@ fi
 TMP=$(mktemp -d /tmp/shadowdiff-load.XXXXXX)
 chmod 755 "$TMP"
 PIDS=()
+TOOL_PID=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     local pid
+    [[ -n $TOOL_PID ]] && kill -TERM "$TOOL_PID" 2>/dev/null
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for _ in 1 2 3 4 5 6 7 8 9 10; do
         local alive=0
@@ -186,7 +188,8 @@ http {
     etag off;
     keepalive_timeout 75s;
     keepalive_requests 10000000;
-    open_file_cache max=64 valid=60s;
+    open_file_cache max=64 inactive=60s;
+    open_file_cache_valid 60s;
     client_body_temp_path $dir/tmp/body;
     proxy_temp_path $dir/tmp/proxy;
     fastcgi_temp_path $dir/tmp/fastcgi;
@@ -323,8 +326,12 @@ measure() { # round scenario tool url cpu-owner admin-port-or-empty settle-secon
     [[ -n $admin ]] && read -r -a m0 <<<"$(sd_counts "$admin")"
     c0=$(cpu_ticks "${pids[@]}")
     if [[ $tool == wrk ]]; then
-        out=$(timeout $((DURATION + 30)) "${LOAD[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s \
-            --latency -s "$HERE/report.lua" "$url" 2>&1) || true
+        timeout $((DURATION + 30)) "${LOAD[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s \
+            --latency -s "$HERE/report.lua" "$url" >"$TMP/tool.out" 2>&1 &
+        TOOL_PID=$!
+        wait "$TOOL_PID" || true
+        TOOL_PID=""
+        out=$(cat "$TMP/tool.out")
         line=$(grep '^RESULT ' <<<"$out" || true)
         [[ -n $line ]] || { log "wrk failed on $scen: $out"; return 0; }
         # shellcheck disable=SC2086
@@ -333,20 +340,13 @@ measure() { # round scenario tool url cpu-owner admin-port-or-empty settle-secon
         local rps
         rps=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
     else
-        out=$(timeout $((DURATION + 30)) "${LOAD[@]}" oha -z "${DURATION}s" -q "$RATE" -c "$OHA_CONNS" \
-            --latency-correction --no-tui --output-format json "$url" 2>/dev/null) || true
+        timeout $((DURATION + 30)) "${LOAD[@]}" oha -z "${DURATION}s" -q "$RATE" -c "$OHA_CONNS" \
+            --latency-correction --no-tui --output-format json "$url" >"$TMP/tool.out" 2>"$TMP/tool.err" &
+        TOOL_PID=$!
+        wait "$TOOL_PID" || true
+        TOOL_PID=""
         local parsed
-        parsed=$(python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-s, p = d["summary"], d["latencyPercentiles"]
-codes = d.get("statusCodeDistribution", {})
-ok = sum(v for k, v in codes.items() if k.startswith("2"))
-total = sum(codes.values())
-errs = sum(d.get("errorDistribution", {}).values()) + (total - ok)
-us = lambda k: int(round((p.get(k) or 0) * 1e6))
-print(f"requests={total} rps={s[\"requestsPerSec\"]:.0f} p50={us(\"p50\")} p99={us(\"p99\")} p999={us(\"p99.9\")} errors={errs}")
-' <<<"$out" 2>/dev/null) || { log "oha failed on $scen"; return 0; }
+        parsed=$(python3 "$HERE/oha_parse.py" <"$TMP/tool.out" 2>/dev/null) || { log "oha failed on $scen"; return 0; }
         local requests rps p50 p99 p999 errors
         eval "$(tr ' ' ';' <<<"$parsed")"
     fi
@@ -410,10 +410,11 @@ done
 
 # ---------------------------------------------------------------- report
 NGINX_VERSION=$(nginx -v 2>&1 | sed 's/^nginx version: //')
-WRK_VERSION=$(wrk -v 2>&1 | head -1 | awk '{print $2}')
-OHA_VERSION=$( [[ $USE_OHA == 1 ]] && oha --version 2>/dev/null | head -1 || echo "not used")
-SD_VERSION=$("$BIN" --version 2>/dev/null | head -1)
-CPU_MODEL=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
+WRK_VERSION=$( (wrk -v 2>&1 || true) | head -1 | awk '{print $2}')
+OHA_VERSION="not used"
+[[ $USE_OHA == 1 ]] && OHA_VERSION=$( (oha --version 2>/dev/null || true) | head -1 | awk '{print $2}')
+SD_VERSION=$( ("$BIN" --version 2>/dev/null || true) | head -1)
+CPU_MODEL=$( (lscpu 2>/dev/null || true) | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
 export CMDLINE ROUNDS DURATION RATE CONNS OHA_CONNS SD_THREADS PLACEMENT NGINX_VERSION WRK_VERSION \
     OHA_VERSION SD_VERSION CPU_MODEL NCPU SLOW_DELAY USE_OHA
 python3 "$HERE/summarize.py" "$RAW" >"$TMP/results.md"
