@@ -86,7 +86,7 @@ async fn forward(
     strip_hop_by_hop(&mut parts.headers);
     add_forwarded(&mut parts.headers, inbound.peer.ip(), inbound.proto);
 
-    let planned = mirror::plan(&shared, &snap, &route, &parts.method, &parts.headers);
+    let planned = mirror::plan(shared, snap, route, &parts.method, &parts.headers);
     let mut request_capture = None;
     let primary_tx = planned.map(|planned| {
         let request_body = (!http_body::Body::is_end_stream(&body)).then(|| {
