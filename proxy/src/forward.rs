@@ -23,11 +23,24 @@ use crate::state::{Shared, Snapshot};
 /// v1's streamed body, or a short error body of the proxy's own.
 pub type ProxyBody = Either<TeeBody<Incoming>, Full<Bytes>>;
 
-/// How the client reached us, for `X-Forwarded-Proto`.
-#[derive(Debug, Clone, Copy)]
+/// How the client reached us, for `X-Forwarded-For` and `X-Forwarded-Proto`; made once per
+/// connection.
+#[derive(Debug, Clone)]
 pub struct Inbound {
     pub peer: SocketAddr,
+    /// The peer's IP as a header value (a reference-counted clone per request).
+    pub peer_value: HeaderValue,
     pub proto: &'static str,
+}
+
+impl Inbound {
+    pub fn new(peer: SocketAddr, proto: &'static str) -> Self {
+        Self {
+            peer,
+            peer_value: crate::headers::peer_value(peer.ip()),
+            proto,
+        }
+    }
 }
 
 pub async fn handle(
@@ -84,7 +97,7 @@ async fn forward(
         }
     }
     strip_hop_by_hop(&mut parts.headers);
-    add_forwarded(&mut parts.headers, inbound.peer.ip(), inbound.proto);
+    add_forwarded(&mut parts.headers, &inbound.peer_value, inbound.proto);
 
     let planned = mirror::plan(shared, snap, route, &parts.method, &parts.headers);
     let mut request_capture = None;

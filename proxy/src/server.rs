@@ -141,13 +141,10 @@ async fn serve_data(
         };
         let _ = stream.set_nodelay(true);
         let tls = shared.server_tls.as_ref().map(|t| t.acceptor());
-        let inbound = Inbound {
-            peer,
-            proto: if tls.is_some() { "https" } else { "http" },
-        };
+        let inbound = Inbound::new(peer, if tls.is_some() { "https" } else { "http" });
         let shared = shared.clone();
         let svc = service_fn(move |req| {
-            let shared = shared.clone();
+            let (shared, inbound) = (shared.clone(), inbound.clone());
             async move { Ok::<_, Infallible>(forward::handle(shared, req, inbound).await) }
         });
         let (builder, watcher) = (builder.clone(), graceful.watcher());
