@@ -2,7 +2,7 @@
 
 use crate::digest::HashSink;
 use crate::json::{self, JsonError, Value};
-use crate::number::{es_format, Number};
+use crate::number::{write_es, Number};
 
 /// Where canonical bytes go.
 pub(crate) trait Sink {
@@ -81,7 +81,7 @@ pub(crate) fn write_value<S: Sink>(value: &Value<'_>, out: &mut S) {
 pub(crate) fn write_number<S: Sink>(n: &Number<'_>, out: &mut S) {
     match n {
         Number::Int(text) => out.put(text.as_bytes()),
-        Number::Float(f) => out.put(es_format(*f).as_bytes()),
+        Number::Float(f) => write_es(*f, out),
     }
 }
 

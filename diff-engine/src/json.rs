@@ -89,6 +89,8 @@ pub(crate) fn parse(input: &[u8], max_depth: usize) -> Result<Value<'_>, JsonErr
         b: src.as_bytes(),
         pos: 0,
         max_depth: max_depth.min(MAX_DEPTH_CEILING),
+        items: Vec::new(),
+        members: Vec::new(),
     };
     p.skip_ws();
     if p.pos == p.b.len() {
@@ -107,6 +109,11 @@ struct Parser<'a> {
     b: &'a [u8],
     pos: usize,
     max_depth: usize,
+    /// Elements of the arrays being parsed, innermost last: an array's elements are collected
+    /// here and moved once into a vector of exactly their number (no regrowth, no slack).
+    items: Vec<Value<'a>>,
+    /// The same for the members of the objects being parsed.
+    members: Vec<(Cow<'a, str>, Value<'a>)>,
 }
 
 impl<'a> Parser<'a> {
@@ -174,18 +181,18 @@ impl<'a> Parser<'a> {
         self.enter(depth)?;
         self.pos += 1;
         self.skip_ws();
-        let mut items = Vec::new();
         if self.b.get(self.pos) == Some(&b']') {
             self.pos += 1;
-            return Ok(Value::Array(items));
+            return Ok(Value::Array(Vec::new()));
         }
+        let base = self.items.len();
         loop {
             let item = self
                 .value(depth)
-                .map_err(|e| in_path(e, &items.len().to_string()))?;
-            items.push(item);
+                .map_err(|e| in_path(e, &(self.items.len() - base).to_string()))?;
+            self.items.push(item);
             if !self.separator(b']', "expected `,` or `]`")? {
-                return Ok(Value::Array(items));
+                return Ok(Value::Array(self.items.split_off(base)));
             }
         }
     }
@@ -194,11 +201,11 @@ impl<'a> Parser<'a> {
         self.enter(depth)?;
         self.pos += 1;
         self.skip_ws();
-        let mut members = Vec::new();
         if self.b.get(self.pos) == Some(&b'}') {
             self.pos += 1;
-            return Ok(Value::Object(members));
+            return Ok(Value::Object(Vec::new()));
         }
+        let base = self.members.len();
         loop {
             if self.b.get(self.pos) != Some(&b'"') {
                 return Err(self.syntax(self.pos, "expected a string key"));
@@ -211,11 +218,12 @@ impl<'a> Parser<'a> {
             self.pos += 1;
             self.skip_ws();
             let value = self.value(depth).map_err(|e| in_path(e, &key))?;
-            members.push((key, value));
+            self.members.push((key, value));
             if !self.separator(b'}', "expected `,` or `}`")? {
                 break;
             }
         }
+        let mut members = self.members.split_off(base);
         sort_members(&mut members)?;
         Ok(Value::Object(members))
     }

@@ -1,6 +1,8 @@
 //! JSON numbers: integer literals kept exact, everything else an IEEE double printed the way
 //! ECMAScript's `Number.prototype.toString` prints it (RFC 8785 §3.2.2.3).
 
+use crate::canonical::Sink;
+
 /// A parsed JSON number.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Number<'a> {
@@ -31,9 +33,8 @@ impl NumText {
     }
 
     fn push_all(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.push(b);
-        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
     }
 }
 
@@ -65,25 +66,59 @@ pub(crate) fn es_format(value: f64) -> NumText {
         buf: [0; NUM_BUF],
         len: 0,
     };
-    if value == 0.0 || !value.is_finite() {
-        // -0 prints as 0; non-finite values never reach here (the parser rejects them).
-        out.push(b'0');
-        return out;
-    }
-    if value < 0.0 {
-        out.push(b'-');
-    }
-    let mut ryu_buf = ryu::Buffer::new();
-    let (digits, n) = shortest_digits(ryu_buf.format_finite(value.abs()));
-    layout(&mut out, digits.as_bytes(), n);
+    write_es(value, &mut out);
     out
 }
 
-/// Splits ryu's output (`ddd.ddd`, `0.000ddd`, `d.ddde-7`, `de16`) into significant digits
+/// Writes a finite double as ECMAScript `Number.prototype.toString` does, straight into `out`
+/// (one copy of the digits: this runs once per float and dominates float-heavy bodies).
+pub(crate) fn write_es<S: Sink>(value: f64, out: &mut S) {
+    if value == 0.0 || !value.is_finite() {
+        // -0 prints as 0; non-finite values never reach here (the parser rejects them).
+        out.put(b"0");
+        return;
+    }
+    let mut buf = zmij::Buffer::new();
+    let text = buf.format_finite(value).as_bytes();
+    // Fast path, the common case. zmij prints the shortest round-trip digits (closest to the
+    // value, as ES requires) and, for a scientific exponent -5..=15 (ES n = exponent + 1 in
+    // -4..=16), lays them out without an exponent exactly as ES does (`ddd.ddd`, `0.00ddd`;
+    // ES's plain ranges are 0 < n <= 21 and -6 < n <= 0), except that an integral value gets a
+    // `.0` suffix (`1234.0`) that ES does not print. The digits have no trailing zero, so `.0`
+    // at the end only ever marks an integral value. The exponent form always ends in `e±d`,
+    // `e±dd` or `e±ddd`; the tail is read byte by byte (a wide read of bytes just stored one by
+    // one stalls on store forwarding).
+    if !text.iter().rev().take(5).any(|&b| b == b'e') {
+        out.put(text.strip_suffix(b".0").unwrap_or(text));
+        return;
+    }
+    // Exponent form (n <= -5 or n > 16): re-lay the digits out by ES's rules.
+    let mut es = NumText {
+        buf: [0; NUM_BUF],
+        len: 0,
+    };
+    let text = match text.split_first() {
+        Some((b'-', rest)) => {
+            es.push(b'-');
+            rest
+        }
+        _ => text,
+    };
+    let (digits, n) = shortest_digits(text);
+    layout(&mut es, digits.as_bytes(), n);
+    out.put(es.as_bytes());
+}
+
+impl Sink for NumText {
+    fn put(&mut self, bytes: &[u8]) {
+        self.push_all(bytes);
+    }
+}
+
+/// Splits a shortest-digit printer's output (`ddd.ddd`, `0.000ddd`, `d.ddde-7`, `de+16`) (`ddd.ddd`, `0.000ddd`, `d.ddde-7`, `de16`) into significant digits
 /// `d1..dk` and the ES exponent `n`, such that the value is `0.d1..dk × 10^n`. One pass: this
 /// runs once per float and dominates float-heavy bodies.
-fn shortest_digits(text: &str) -> (DigitBuf, i32) {
-    let bytes = text.as_bytes();
+fn shortest_digits(bytes: &[u8]) -> (DigitBuf, i32) {
     let mut digits = DigitBuf::default();
     let (mut int_len, mut leading, mut in_fraction) = (0i32, 0i32, false);
     let mut i = 0;
@@ -215,6 +250,59 @@ mod tests {
         ];
         for (v, want) in cases {
             assert_eq!(es(*v), *want, "{v:e}");
+        }
+    }
+
+    /// The old ryu-based printer: ryu's shortest digits, re-laid out by ES's rules.
+    fn es_via_ryu(v: f64) -> String {
+        if v == 0.0 {
+            return "0".into();
+        }
+        let mut out = NumText {
+            buf: [0; NUM_BUF],
+            len: 0,
+        };
+        if v < 0.0 {
+            out.push(b'-');
+        }
+        let mut buf = ryu::Buffer::new();
+        let (digits, n) = shortest_digits(buf.format_finite(v.abs()).as_bytes());
+        layout(&mut out, digits.as_bytes(), n);
+        String::from_utf8_lossy(out.as_bytes()).into_owned()
+    }
+
+    /// zmij and ryu must pick the same shortest digits (closest to the value) for every double:
+    /// random bit patterns (every exponent, subnormals), powers of two and ten, and neighbours.
+    #[test]
+    fn zmij_agrees_with_ryu() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let check = |v: f64| {
+            if v.is_finite() {
+                assert_eq!(es(v), es_via_ryu(v), "{v:e} ({:#x})", v.to_bits());
+            }
+        };
+        for _ in 0..400_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check(f64::from_bits(x));
+            // Short decimals, the common case in real bodies.
+            check((x % 2_000_000) as f64 / 1000.0 - 1000.0);
+        }
+        for e in -1074i32..=1023 {
+            let bits: u64 = if e >= -1022 {
+                ((e + 1023) as u64) << 52
+            } else {
+                1 << (e + 1074)
+            };
+            for b in [bits, bits + 1, bits - 1] {
+                check(f64::from_bits(b));
+                check(-f64::from_bits(b));
+            }
+        }
+        for e in -324..=308 {
+            check(format!("1e{e}").parse().unwrap());
+            check(format!("9.999999999999999e{e}").parse().unwrap());
         }
     }
 
