@@ -192,11 +192,13 @@ impl MirrorJob {
         }
     }
 
-    fn candidate_request(&self, body: Bytes) -> Result<Request<Full<Bytes>>, SkipReason> {
+    /// Moves the request headers into v2's request: they are needed only once.
+    fn candidate_request(&mut self, body: Bytes) -> Result<Request<Full<Bytes>>, SkipReason> {
         let pq = self.path_and_query.as_ref();
+        let headers = std::mem::take(&mut self.headers);
         self.snap
             .shaping
-            .request(&self.snap.candidate, &self.method, pq, &self.headers, body)
+            .request(&self.snap.candidate, &self.method, pq, headers, body)
             .map_err(|_| SkipReason::CandidateFailed)
     }
 

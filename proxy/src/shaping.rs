@@ -55,16 +55,11 @@ impl Shaping {
         target: &Target,
         method: &Method,
         pq: Option<&PathAndQuery>,
-        headers: &HeaderMap,
+        headers: HeaderMap,
         body: Bytes,
     ) -> Result<Request<Full<Bytes>>, http::Error> {
         let rewritten = self.rewrite_path(pq);
         let uri = target.uri(rewritten.as_ref().or(pq))?;
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = method.clone();
-        *req.uri_mut() = uri;
-        let h = req.headers_mut();
-        *h = headers.clone();
         let host = match (
             self.shadow_host_suffix,
             headers.get(HOST).and_then(|v| v.to_str().ok()),
@@ -72,6 +67,11 @@ impl Shaping {
             (true, Some(client_host)) => HeaderValue::from_str(&shadow_host(client_host)).ok(),
             _ => HeaderValue::from_str(target.authority().as_str()).ok(),
         };
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+        let h = req.headers_mut();
         if let Some(host) = host {
             h.insert(HOST, host);
         }
@@ -131,7 +131,7 @@ mod tests {
         let (s, t) = shaping("");
         let pq = PathAndQuery::from_static("/a?b=1");
         let r = s
-            .request(&t, &Method::GET, Some(&pq), &headers(), Bytes::new())
+            .request(&t, &Method::GET, Some(&pq), headers(), Bytes::new())
             .unwrap();
         assert_eq!(r.uri(), "http://v2.internal:8080/base/a?b=1");
         assert_eq!(r.headers()[HOST], "v2.internal:8080");
@@ -146,7 +146,7 @@ mod tests {
         );
         let pq = PathAndQuery::from_static("/api/v1/orders?x=1");
         let r = s
-            .request(&t, &Method::GET, Some(&pq), &headers(), Bytes::new())
+            .request(&t, &Method::GET, Some(&pq), headers(), Bytes::new())
             .unwrap();
         assert_eq!(r.uri(), "http://v2.internal:8080/base/api/v2/orders?x=1");
         assert_eq!(r.headers()[HOST], "api.example.com-shadow:8443");
@@ -156,7 +156,7 @@ mod tests {
         // Paths outside the prefix are untouched.
         let other = PathAndQuery::from_static("/health");
         let r = s
-            .request(&t, &Method::GET, Some(&other), &headers(), Bytes::new())
+            .request(&t, &Method::GET, Some(&other), headers(), Bytes::new())
             .unwrap();
         assert_eq!(r.uri(), "http://v2.internal:8080/base/health");
     }
