@@ -72,7 +72,7 @@ pub(crate) fn es_format(value: f64) -> NumText {
 
 /// Writes a finite double as ECMAScript `Number.prototype.toString` does, straight into `out`
 /// (one copy of the digits: this runs once per float and dominates float-heavy bodies).
-pub(crate) fn write_es<S: Sink>(value: f64, out: &mut S) {
+pub(crate) fn write_es<S: Sink + ?Sized>(value: f64, out: &mut S) {
     if value == 0.0 || !value.is_finite() {
         // -0 prints as 0; non-finite values never reach here (the parser rejects them).
         out.put(b"0");
