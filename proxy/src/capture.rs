@@ -37,16 +37,6 @@ pub struct CapturedBody {
 }
 
 impl CapturedBody {
-    /// A body read whole elsewhere (v2's), with its bytes already reserved.
-    pub fn from_bytes(bytes: Bytes, held: Held) -> Self {
-        let len = bytes.len();
-        Self {
-            chunks: vec![bytes],
-            len,
-            _held: held,
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.len
     }
@@ -72,6 +62,55 @@ impl CapturedBody {
 }
 
 pub type CaptureResult = Result<CapturedBody, CaptureEnd>;
+
+/// Why [`read_capped`] stopped before the end of a body.
+#[derive(Debug)]
+pub enum ReadEnd<E> {
+    /// Over the per-side cap: reading stopped at the first chunk past it.
+    TooLarge,
+    /// The global pending-bytes budget was exhausted.
+    Overloaded,
+    /// The body stream failed.
+    Body(E),
+}
+
+/// Read a whole body (v2's) into a capture, reserving its bytes in the budget as they arrive,
+/// so bytes in flight count against `limits.max_pending_bytes` too; stops at the first chunk
+/// over `cap` instead of reading on.
+pub async fn read_capped<B>(
+    body: B,
+    cap: usize,
+    budget: &Arc<ByteBudget>,
+) -> Result<CapturedBody, ReadEnd<B::Error>>
+where
+    B: Body<Data = Bytes>,
+{
+    use http_body_util::BodyExt as _;
+    let mut body = std::pin::pin!(body);
+    let mut held = Held {
+        budget: budget.clone(),
+        bytes: 0,
+    };
+    let (mut chunks, mut len) = (Vec::new(), 0usize);
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(ReadEnd::Body)?.into_data() else {
+            continue;
+        };
+        if len + data.len() > cap {
+            return Err(ReadEnd::TooLarge);
+        }
+        if !held.grow(data.len()) {
+            return Err(ReadEnd::Overloaded);
+        }
+        len += data.len();
+        chunks.push(data);
+    }
+    Ok(CapturedBody {
+        chunks,
+        len,
+        _held: held,
+    })
+}
 
 /// A global bound on bytes held for pending comparisons.
 #[derive(Debug)]
@@ -112,14 +151,6 @@ impl ByteBudget {
             self.used.fetch_sub(n, Ordering::AcqRel);
             self.gauge.sub(n as i64);
         }
-    }
-
-    /// Reserve `n` bytes for a body captured elsewhere (the candidate's), or `None` if over budget.
-    pub fn hold(self: &Arc<Self>, n: usize) -> Option<Held> {
-        self.try_reserve(n).then(|| Held {
-            budget: self.clone(),
-            bytes: n,
-        })
     }
 }
 
@@ -402,5 +433,31 @@ mod tests {
         let (cap, rx) = Capture::new(16, &b);
         let _tee = TeeBody::new(http_body_util::Empty::<Bytes>::new(), Some(cap));
         assert!(rx.await.unwrap().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn read_capped_keeps_a_body_within_the_cap_and_its_bytes_reserved() {
+        let b = budget(1 << 20);
+        let got = read_capped(chunks(&["ab", "cd"]), 4, &b).await.unwrap();
+        assert_eq!(&got.contiguous()[..], b"abcd");
+        assert_eq!(b.used(), 4);
+        drop(got);
+        assert_eq!(b.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn read_capped_stops_at_the_cap_or_the_budget() {
+        let b = budget(1 << 20);
+        assert!(matches!(
+            read_capped(chunks(&["abc", "def"]), 4, &b).await,
+            Err(ReadEnd::TooLarge)
+        ));
+        assert_eq!(b.used(), 0, "a refused body holds nothing");
+        let tight = budget(4);
+        assert!(matches!(
+            read_capped(chunks(&["abc", "def"]), 1024, &tight).await,
+            Err(ReadEnd::Overloaded)
+        ));
+        assert_eq!(tight.used(), 0);
     }
 }

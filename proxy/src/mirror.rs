@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use crate::breaker::Admit;
-use crate::capture::{CaptureEnd, CaptureResult, CapturedBody};
+use crate::capture::{read_capped, CaptureEnd, CaptureResult, ReadEnd};
 use crate::comparator::{Job, Side};
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
@@ -220,18 +220,25 @@ impl MirrorJob {
                 .observe(started.elapsed().as_secs_f64());
             let elapsed = started.elapsed();
             let (parts, body) = resp.into_parts();
-            let bytes = Limited::new(body, cap)
-                .collect()
+            // A declared length over the cap is skipped without reading a byte of it: reading
+            // megabytes only to drop them costs the I/O threads that serve v1.
+            if content_length(&parts.headers).is_some_and(|n| n > cap as u64) {
+                return Err(Failure::TooLarge);
+            }
+            let body = read_capped(body, cap, &self.shared.pending)
                 .await
-                .map_err(classify_body_error)?
-                .to_bytes();
-            Ok((parts, bytes, elapsed))
+                .map_err(|e| match e {
+                    ReadEnd::TooLarge => Failure::TooLarge,
+                    ReadEnd::Overloaded => Failure::Overloaded,
+                    ReadEnd::Body(e) => Failure::Body(Box::new(e)),
+                })?;
+            Ok((parts, body, elapsed))
         })
         .await
         .unwrap_or(Err(Failure::Timeout));
         let breaker = &self.shared.breaker;
         match result {
-            Ok((parts, bytes, elapsed)) => {
+            Ok((parts, body, elapsed)) => {
                 let status = parts.status.as_u16();
                 if status >= 500 {
                     self.route
@@ -245,23 +252,23 @@ impl MirrorJob {
                 } else {
                     breaker.success();
                 }
-                let held = self
-                    .shared
-                    .pending
-                    .hold(bytes.len())
-                    .ok_or(SkipReason::Overloaded)?;
                 let mut headers = parts.headers;
                 crate::headers::strip_hop_by_hop(&mut headers);
                 Ok(Side {
                     status,
                     headers,
-                    body: CapturedBody::from_bytes(bytes, held),
+                    body,
                     elapsed,
                 })
             }
+            // v2 answered: healthy as far as the breaker is concerned.
             Err(Failure::TooLarge) => {
                 breaker.success();
                 Err(SkipReason::BodyTooLarge)
+            }
+            Err(Failure::Overloaded) => {
+                breaker.success();
+                Err(SkipReason::Overloaded)
             }
             Err(f) => {
                 self.route.metrics.candidate_error(f.kind());
@@ -316,6 +323,8 @@ enum Failure {
     Timeout,
     #[error("body over the capture cap")]
     TooLarge,
+    #[error("pending-bytes budget exhausted")]
+    Overloaded,
 }
 
 impl Failure {
@@ -325,8 +334,8 @@ impl Failure {
             Failure::Request(e) if e.is_connect() => CandidateErrorKind::Connect,
             Failure::Request(e) => hyper_kind(std::error::Error::source(e.as_ref())),
             Failure::Body(e) => hyper_kind(Some(e.as_ref())),
-            // Counted as a skip, not an error; never reached through `kind`.
-            Failure::TooLarge => CandidateErrorKind::Protocol,
+            // Counted as skips, not errors; never reached through `kind`.
+            Failure::TooLarge | Failure::Overloaded => CandidateErrorKind::Protocol,
         }
     }
 }
@@ -341,10 +350,13 @@ fn hyper_kind(source: Option<&(dyn std::error::Error + 'static)>) -> CandidateEr
     }
 }
 
-fn classify_body_error(e: Box<dyn std::error::Error + Send + Sync>) -> Failure {
-    if e.is::<http_body_util::LengthLimitError>() {
-        Failure::TooLarge
-    } else {
-        Failure::Body(e)
-    }
+/// The `Content-Length` v2 declared, if it declared one that parses.
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }

@@ -10,7 +10,7 @@ use http::{Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use shadowdiff_e2e::faults::{
     assert_drained, endless_upstream, garbage_upstream, hung_upstream, parse_responses,
-    raw_request, read_head, reset_mid_body_upstream,
+    raw_request, read_head, reset_mid_body_upstream, RawUpstream,
 };
 use shadowdiff_e2e::{
     closed_port, eventually, get, json, send, Metrics, Seen, TestProxy, Upstream,
@@ -680,4 +680,69 @@ async fn shutdown_finishes_queued_comparisons() {
         0.0,
         "reordered keys are equal"
     );
+}
+
+/// A v2 that declares a body over the cap is skipped on its headers alone: nothing of the body
+/// is read (here it would never finish arriving), so the skip does not wait for the timeout.
+#[tokio::test]
+async fn v2_declaring_a_body_over_the_cap_is_skipped_without_reading_it() {
+    let v1 = Upstream::json("{}").await;
+    let v2 = RawUpstream::start(|mut s| async move {
+        let _ = read_head(&mut s).await;
+        let head =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10485760\r\n\r\n";
+        let _ = s.write_all(head.as_bytes()).await;
+        let _ = s.write_all(&[b' '; 1000]).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    })
+    .await;
+    let proxy = mirrored_proxy(&v1.url(), &format!("http://{}", v2.addr)).await;
+    let started = Instant::now();
+    get_v1_fast(&proxy, "/x", "{}", Duration::from_secs(1)).await;
+    let shared = proxy.running.shared.clone();
+    eventually(Duration::from_secs(2), || {
+        skipped(&scrape(&shared), "default", "body_too_large") == 1.0
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "skipped on the header, not after the 5 s timeout"
+    );
+    assert_eq!(candidate_errors(&scrape(&shared), "timeout"), 0.0);
+    assert_drained(&proxy).await;
+    proxy.running.shutdown().await;
+}
+
+/// A chunked v2 body (no declared length) is read only up to the cap.
+#[tokio::test]
+async fn chunked_v2_body_over_the_cap_is_skipped() {
+    let v1 = Upstream::json("{}").await;
+    let v2 = RawUpstream::start(|mut s| async move {
+        let _ = read_head(&mut s).await;
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n").await;
+        let chunk = format!("{:x}\r\n{}\r\n", 4096, "x".repeat(4096));
+        for _ in 0..1000 {
+            if s.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+        let _ = s.write_all(b"0\r\n\r\n").await;
+    })
+    .await;
+    let cfg = config(
+        &v1.url(),
+        &format!("http://{}", v2.addr),
+        "",
+        "",
+        "[limits]\nmax_capture_bytes = 65536\n",
+    );
+    let proxy = TestProxy::from_toml(&cfg).await;
+    get_v1_fast(&proxy, "/x", "{}", Duration::from_secs(1)).await;
+    let shared = proxy.running.shared.clone();
+    eventually(Duration::from_secs(5), || {
+        skipped(&scrape(&shared), "default", "body_too_large") == 1.0
+    })
+    .await;
+    assert_drained(&proxy).await;
+    proxy.running.shutdown().await;
 }
