@@ -36,6 +36,8 @@ pub struct Config {
     /// or from its previous response: the slowloris guard and the idle keep-alive timeout
     /// (`header_read_timeout`).
     pub header_read_timeout: Duration,
+    /// I/O threads serving the listeners (`workers`); 1 runs a single-threaded runtime.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]

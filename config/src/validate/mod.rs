@@ -100,6 +100,12 @@ pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
             raw.shutdown_grace.as_ref(),
             d::SHUTDOWN_GRACE,
         )?,
+        workers: check::in_range(
+            "workers",
+            raw.workers.unwrap_or(d::WORKERS),
+            1,
+            d::MAX_WORKERS,
+        )?,
         header_read_timeout: check::positive_duration(
             "header_read_timeout",
             raw.header_read_timeout.as_ref(),
