@@ -252,7 +252,7 @@ PIDS+=("$!")
 
 # ---------------------------------------------------------------- shadowdiff
 start_sd() { # name port admin candidate-port percent
-    TOKIO_WORKER_THREADS=$SD_THREADS "${SRV[@]}" "$BIN" \
+    "${SRV[@]}" "$BIN" --workers "$SD_THREADS" \
         --listen "127.0.0.1:$2" --admin "127.0.0.1:$3" \
         --primary "http://127.0.0.1:$P_V1" --candidate "http://127.0.0.1:$4" \
         --mirror-percent "$5" --log-level warn >"$TMP/$1.log" 2>&1 &

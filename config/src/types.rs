@@ -191,4 +191,5 @@ pub struct Overrides {
     pub log_format: Option<String>,
     pub log_level: Option<String>,
     pub access_log: Option<bool>,
+    pub workers: Option<usize>,
 }

@@ -290,8 +290,10 @@ fn precedence_defaults_then_file_then_flags() {
         log_format: Some("text".into()),
         log_level: Some("debug".into()),
         access_log: Some(false),
+        workers: Some(3),
     };
     let c = Config::from_toml_str(&file, &flags).expect("valid");
+    assert_eq!(c.workers, 3);
     assert_eq!(c.listen.to_string(), "127.0.0.1:2");
     assert_eq!(c.admin.to_string(), "127.0.0.1:3");
     assert_eq!(c.primary.url, "https://flag-v1:1/");

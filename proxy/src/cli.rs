@@ -84,6 +84,9 @@ pub struct RunArgs {
     /// Log one line per request (route, statuses, durations) [default: off]
     #[arg(long)]
     pub access_log: bool,
+    /// I/O threads; 1 runs a single-threaded runtime, the cheapest per request [default: 1]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -141,6 +144,7 @@ impl RunArgs {
             }),
             log_level: self.log_level.clone(),
             access_log: self.access_log.then_some(true),
+            workers: self.workers,
         }
     }
 }

@@ -100,12 +100,15 @@ pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
             raw.shutdown_grace.as_ref(),
             d::SHUTDOWN_GRACE,
         )?,
-        workers: check::in_range(
-            "workers",
-            raw.workers.unwrap_or(d::WORKERS),
-            1,
-            d::MAX_WORKERS,
-        )?,
+        workers: match ov.workers {
+            Some(n) => check::in_range("--workers", n, 1, d::MAX_WORKERS)?,
+            None => check::in_range(
+                "workers",
+                raw.workers.unwrap_or(d::WORKERS),
+                1,
+                d::MAX_WORKERS,
+            )?,
+        },
         header_read_timeout: check::positive_duration(
             "header_read_timeout",
             raw.header_read_timeout.as_ref(),
