@@ -162,6 +162,19 @@ pub struct Held {
 }
 
 impl Held {
+    /// Give the reserved bytes back now.
+    fn release_all(&mut self) {
+        self.budget.release(std::mem::take(&mut self.bytes));
+    }
+
+    /// Move the reservation into a new `Held`, leaving this one empty.
+    fn take(&mut self) -> Held {
+        Held {
+            budget: self.budget.clone(),
+            bytes: std::mem::take(&mut self.bytes),
+        }
+    }
+
     fn grow(&mut self, n: usize) -> bool {
         let ok = self.budget.try_reserve(n);
         if ok {
@@ -233,8 +246,7 @@ impl Capture {
     fn fail(&mut self, why: CaptureEnd) {
         self.failed = Some(why);
         self.chunks = Vec::new();
-        self.held.budget.release(self.held.bytes);
-        self.held.bytes = 0;
+        self.held.release_all();
     }
 
     fn finish(&mut self, end: Option<CaptureEnd>) {
@@ -242,10 +254,7 @@ impl Capture {
         let result = match end.or(self.failed) {
             Some(why) => Err(why),
             None => {
-                let held = Held {
-                    budget: self.held.budget.clone(),
-                    bytes: std::mem::take(&mut self.held.bytes),
-                };
+                let held = self.held.take();
                 Ok(CapturedBody {
                     chunks: std::mem::take(&mut self.chunks),
                     len: self.len,

@@ -2,6 +2,7 @@
 //! diffing a megabyte of JSON never stalls proxying. A full queue sheds the comparison (counted
 //! `queue_full`) instead of growing.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwapOption;
@@ -40,11 +41,14 @@ pub struct ComparePool {
     tx: ArcSwapOption<Sender<Job>>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
+    /// Jobs queued or being compared: zero means every accepted job has been recorded.
+    unfinished: Arc<AtomicUsize>,
 }
 
 /// What workers share.
 struct Worker {
     rx: Receiver<Job>,
+    unfinished: Arc<AtomicUsize>,
     limits: CompareLimits,
     metrics: Arc<Metrics>,
     exemplars: Arc<Exemplars>,
@@ -59,10 +63,12 @@ impl ComparePool {
         exemplars: Arc<Exemplars>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded(queue);
+        let unfinished = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers.max(1) {
             let w = Worker {
                 rx: rx.clone(),
+                unfinished: unfinished.clone(),
                 limits,
                 metrics: metrics.clone(),
                 exemplars: exemplars.clone(),
@@ -77,6 +83,7 @@ impl ComparePool {
             tx: ArcSwapOption::from_pointee(tx),
             workers: Mutex::new(handles),
             metrics,
+            unfinished,
         })
     }
 
@@ -86,14 +93,23 @@ impl ComparePool {
         let Some(tx) = tx.as_deref() else {
             return Err(SkipReason::Shutdown);
         };
-        match tx.try_send(job) {
+        // Counted before the send, so a fast worker can never take it below zero.
+        self.unfinished.fetch_add(1, Ordering::AcqRel);
+        let refused = match tx.try_send(job) {
             Ok(()) => {
                 self.metrics.compare_queue_depth.set(tx.len() as i64);
-                Ok(())
+                return Ok(());
             }
-            Err(TrySendError::Full(_)) => Err(SkipReason::QueueFull),
-            Err(TrySendError::Disconnected(_)) => Err(SkipReason::Shutdown),
-        }
+            Err(TrySendError::Full(_)) => SkipReason::QueueFull,
+            Err(TrySendError::Disconnected(_)) => SkipReason::Shutdown,
+        };
+        self.unfinished.fetch_sub(1, Ordering::AcqRel);
+        Err(refused)
+    }
+
+    /// Jobs accepted but not yet recorded (queued or being compared).
+    pub fn unfinished(&self) -> usize {
+        self.unfinished.load(Ordering::Acquire)
     }
 
     pub fn depth(&self) -> usize {
@@ -135,6 +151,7 @@ impl Worker {
                     tracing::error!(route = %job.route.name, path = %job.path, "comparison panicked; skipped")
                 }
             }
+            self.unfinished.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -199,7 +216,8 @@ pub fn record(job: &Job, verdict: &Verdict, exemplars: &Exemplars) {
     }
 }
 
-/// Where a difference is, as a person reads it: the pointer for bodies, `status`, `header:name`.
+/// Where a difference is, as a person reads it: the JSON Pointer for bodies (`(body)` for a
+/// whole non-JSON body), the header name for headers, `(status)` for the status.
 fn display_path(d: &diff_engine::Difference) -> &str {
     match d.part {
         diff_engine::Part::Status => "(status)",

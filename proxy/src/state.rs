@@ -106,6 +106,12 @@ impl Shared {
         }))
     }
 
+    /// No mirror in flight and no comparison queued or running: every mirror so far has ended
+    /// as an outcome (for the demo's table and the tests' `settle`).
+    pub fn is_idle(&self) -> bool {
+        self.metrics.mirrors_in_flight.get() == 0 && self.compare.unfinished() == 0
+    }
+
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
@@ -152,7 +158,6 @@ impl Snapshot {
             )
             .with_in_flight_cap(r.max_in_flight_mirrors)
             .with_access_log(config.log.access_log);
-            set_budget_gauge(&rt, r.budget.ratio);
             routes.push(Arc::new(rt));
         }
         let rules =
@@ -171,7 +176,6 @@ impl Snapshot {
             )
             .with_access_log(config.log.access_log),
         );
-        set_budget_gauge(&default_route, config.budget.ratio);
         Ok(Self {
             primary: Target::new(&config.primary)?,
             primary_client: upstream::client(&config.primary)?,
@@ -207,8 +211,4 @@ impl Snapshot {
             .find(|r| r.name == route)
             .map_or(&self.config.budget, |r| &r.budget)
     }
-}
-
-fn set_budget_gauge(route: &RouteRuntime, ratio: f64) {
-    route.metrics.mismatch_budget.set(ratio);
 }

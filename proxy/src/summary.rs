@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 
 use crate::state::Shared;
+use crate::stats::WindowTotals;
 use crate::verdict::SkipReason;
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,8 +65,7 @@ pub fn summary(shared: &Shared) -> Summary {
                 window_compared: window.compared,
                 budget: budget.ratio,
                 min_samples: budget.min_samples,
-                budget_exceeded: window.compared >= budget.min_samples
-                    && window.rate() > budget.ratio,
+                budget_exceeded: over_budget(&window, budget),
                 top_paths: r.stats.top_paths(10),
                 first_path: r.stats.first_path(),
             }
@@ -81,6 +81,11 @@ pub fn summary(shared: &Shared) -> Summary {
     }
 }
 
+/// Over budget only once the window holds `min_samples` comparisons.
+fn over_budget(w: &WindowTotals, budget: &config::Budget) -> bool {
+    w.compared >= budget.min_samples && w.rate() > budget.ratio
+}
+
 /// Bring the windowed gauges up to date; called before every scrape.
 pub fn refresh_budget_gauges(shared: &Shared) {
     let snap = shared.snapshot.load();
@@ -89,8 +94,9 @@ pub fn refresh_budget_gauges(shared: &Shared) {
         let w = r.stats.window();
         r.metrics.mismatch_rate.set(w.rate());
         r.metrics.mismatch_budget.set(budget.ratio);
-        let exceeded = w.compared >= budget.min_samples && w.rate() > budget.ratio;
-        r.metrics.budget_exceeded.set(i64::from(exceeded));
+        r.metrics
+            .budget_exceeded
+            .set(i64::from(over_budget(&w, budget)));
     }
     shared
         .metrics

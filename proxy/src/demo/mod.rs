@@ -147,13 +147,7 @@ fn progress(done: usize, total: usize) {
 /// Wait (briefly) until every mirror has ended as a comparison or a skip.
 async fn settle(shared: &Arc<crate::Shared>) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if shared.metrics.mirrors_in_flight.get() == 0 && shared.compare.depth() == 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            if shared.metrics.mirrors_in_flight.get() == 0 && shared.compare.depth() == 0 {
-                return;
-            }
-        }
+    while !shared.is_idle() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
