@@ -175,12 +175,7 @@ impl TestProxy {
     /// Wait until every mirror has ended as a comparison or a skip.
     pub async fn settle(&self) {
         let shared = &self.running.shared;
-        eventually(Duration::from_secs(10), || {
-            shared.metrics.mirrors_in_flight.get() == 0 && shared.compare.depth() == 0
-        })
-        .await;
-        // A job taken off the queue may still be mid-comparison.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        eventually(Duration::from_secs(10), || shared.is_idle()).await;
     }
 }
 
@@ -233,6 +228,22 @@ pub fn empty_client() -> Client<hyper_util::client::legacy::connect::HttpConnect
 pub struct Metrics(pub String);
 
 impl Metrics {
+    /// `shadowdiff_comparisons_total{route, result}`.
+    pub fn comparisons(&self, route: &str, result: &str) -> f64 {
+        self.value(
+            "shadowdiff_comparisons_total",
+            &[("route", route), ("result", result)],
+        )
+    }
+
+    /// `shadowdiff_mirror_skipped_total{route, reason}`.
+    pub fn skipped(&self, route: &str, reason: &str) -> f64 {
+        self.value(
+            "shadowdiff_mirror_skipped_total",
+            &[("route", route), ("reason", reason)],
+        )
+    }
+
     /// The value of the series `name{labels}` (labels as written, e.g. `route="default"`), 0 if absent.
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.0

@@ -38,24 +38,10 @@ fn scrape(shared: &shadowdiff::Shared) -> Metrics {
     Metrics(String::from_utf8(shared.metrics.encode()).unwrap())
 }
 
-fn skipped(m: &Metrics, route: &str, reason: &str) -> f64 {
-    m.value(
-        "shadowdiff_mirror_skipped_total",
-        &[("route", route), ("reason", reason)],
-    )
-}
-
 fn candidate_errors(m: &Metrics, kind: &str) -> f64 {
     m.value(
         "shadowdiff_candidate_errors_total",
         &[ROUTE, ("kind", kind)],
-    )
-}
-
-fn comparisons(m: &Metrics, route: &str, result: &str) -> f64 {
-    m.value(
-        "shadowdiff_comparisons_total",
-        &[("route", route), ("result", result)],
     )
 }
 
@@ -88,11 +74,11 @@ async fn slow_v2_within_its_timeout_is_still_compared() {
     // The mirror outlives the client's exchange and ends as a comparison.
     let shared = proxy.running.shared.clone();
     eventually(Duration::from_secs(6), || {
-        comparisons(&scrape(&shared), "default", "match") == 1.0
+        scrape(&shared).comparisons("default", "match") == 1.0
     })
     .await;
     let m = proxy.metrics().await;
-    assert_eq!(comparisons(&m, "default", "match"), 1.0);
+    assert_eq!(m.comparisons("default", "match"), 1.0);
     assert_eq!(candidate_errors(&m, "timeout"), 0.0);
     assert_drained(&proxy).await;
     proxy.running.shutdown().await;
@@ -112,8 +98,8 @@ async fn slow_v2_past_its_timeout_counts_a_timeout() {
     proxy.settle().await;
     let m = proxy.metrics().await;
     assert_eq!(candidate_errors(&m, "timeout"), 1.0);
-    assert_eq!(skipped(&m, "default", "candidate_failed"), 1.0);
-    assert_eq!(comparisons(&m, "default", "match"), 0.0);
+    assert_eq!(m.skipped("default", "candidate_failed"), 1.0);
+    assert_eq!(m.comparisons("default", "match"), 0.0);
     assert_drained(&proxy).await;
     proxy.running.shutdown().await;
 }
@@ -140,7 +126,7 @@ async fn hung_v2_times_out_and_never_holds_the_client_connection() {
     proxy.settle().await;
     let m = proxy.metrics().await;
     assert_eq!(candidate_errors(&m, "timeout"), 5.0);
-    assert_eq!(skipped(&m, "default", "candidate_failed"), 5.0);
+    assert_eq!(m.skipped("default", "candidate_failed"), 5.0);
     assert!(v2.accepted() >= 1, "v2 was reached, and hung");
     assert_drained(&proxy).await;
     proxy.running.shutdown().await;
@@ -154,7 +140,7 @@ async fn refusing_v2_counts_connect() {
     proxy.settle().await;
     let m = proxy.metrics().await;
     assert_eq!(candidate_errors(&m, "connect"), 1.0);
-    assert_eq!(skipped(&m, "default", "candidate_failed"), 1.0);
+    assert_eq!(m.skipped("default", "candidate_failed"), 1.0);
     assert_drained(&proxy).await;
     proxy.running.shutdown().await;
 }
@@ -169,7 +155,7 @@ async fn v2_reset_mid_body_counts_reset() {
     let m = proxy.metrics().await;
     assert_eq!(candidate_errors(&m, "reset"), 1.0);
     assert_eq!(candidate_errors(&m, "protocol"), 0.0);
-    assert_eq!(skipped(&m, "default", "candidate_failed"), 1.0);
+    assert_eq!(m.skipped("default", "candidate_failed"), 1.0);
     assert_drained(&proxy).await;
     proxy.running.shutdown().await;
 }
@@ -183,7 +169,7 @@ async fn v2_speaking_garbage_counts_protocol() {
     proxy.settle().await;
     let m = proxy.metrics().await;
     assert_eq!(candidate_errors(&m, "protocol"), 1.0);
-    assert_eq!(skipped(&m, "default", "candidate_failed"), 1.0);
+    assert_eq!(m.skipped("default", "candidate_failed"), 1.0);
     assert_drained(&proxy).await;
     proxy.running.shutdown().await;
 }
@@ -197,8 +183,8 @@ async fn v2_huge_body_is_skipped_and_not_held() {
     get_v1_fast(&proxy, "/x", "\"small\"", Duration::from_secs(2)).await;
     proxy.settle().await;
     let m = proxy.metrics().await;
-    assert_eq!(skipped(&m, "default", "body_too_large"), 1.0);
-    assert_eq!(comparisons(&m, "default", "mismatch"), 0.0);
+    assert_eq!(m.skipped("default", "body_too_large"), 1.0);
+    assert_eq!(m.comparisons("default", "mismatch"), 0.0);
     // Nothing of v2's 10 MB (nor v1's capture) stays reserved.
     assert_drained(&proxy).await;
     proxy.running.shutdown().await;
@@ -221,8 +207,8 @@ async fn v2_wrong_content_type_is_a_mismatch() {
     assert_eq!(&body[..], br#"{"a":1}"#);
     proxy.settle().await;
     let m = proxy.metrics().await;
-    assert_eq!(comparisons(&m, "default", "mismatch"), 1.0);
-    assert_eq!(comparisons(&m, "default", "match"), 0.0);
+    assert_eq!(m.comparisons("default", "mismatch"), 1.0);
+    assert_eq!(m.comparisons("default", "match"), 0.0);
     let parts = ["status", "headers", "body"]
         .map(|p| m.value("shadowdiff_mismatches_total", &[ROUTE, ("part", p)]));
     assert_eq!(parts[0], 0.0, "statuses agree");
@@ -253,8 +239,8 @@ async fn v1_down_is_502_and_the_mirror_is_primary_failed() {
         ),
         1.0
     );
-    assert_eq!(skipped(&m, "default", "primary_failed"), 1.0);
-    assert_eq!(comparisons(&m, "default", "match"), 0.0);
+    assert_eq!(m.skipped("default", "primary_failed"), 1.0);
+    assert_eq!(m.comparisons("default", "match"), 0.0);
     assert_drained(&proxy).await;
     proxy.running.shutdown().await;
 }
@@ -283,7 +269,7 @@ async fn v1_slow_past_its_timeout_is_504() {
         ),
         1.0
     );
-    assert_eq!(skipped(&m, "default", "primary_failed"), 1.0);
+    assert_eq!(m.skipped("default", "primary_failed"), 1.0);
     assert_drained(&proxy).await;
     proxy.running.shutdown().await;
 }
@@ -313,8 +299,8 @@ async fn v1_reset_mid_body_fails_the_client_read_and_the_proxy_keeps_serving() {
     get_v1_fast(&proxy, "/ok", r#"{"ok":true}"#, Duration::from_secs(1)).await;
     proxy.settle().await;
     let m = proxy.metrics().await;
-    assert_eq!(skipped(&m, "default", "primary_failed"), 1.0);
-    assert_eq!(comparisons(&m, "default", "match"), 0.0);
+    assert_eq!(m.skipped("default", "primary_failed"), 1.0);
+    assert_eq!(m.comparisons("default", "match"), 0.0);
     assert_drained(&proxy).await;
     proxy.running.shutdown().await;
 }
@@ -346,7 +332,7 @@ async fn client_gone_mid_request_body() {
     .await;
     drop(s);
     eventually(Duration::from_secs(5), || {
-        skipped(&scrape(&shared), "up", "primary_failed") == 1.0
+        scrape(&shared).skipped("up", "primary_failed") == 1.0
     })
     .await;
     let (status, _, body) = send(
@@ -360,7 +346,7 @@ async fn client_gone_mid_request_body() {
     assert_eq!(&body[..], br#"{"got":5}"#);
     proxy.settle().await;
     let m = proxy.metrics().await;
-    assert_eq!(skipped(&m, "up", "primary_failed"), 1.0);
+    assert_eq!(m.skipped("up", "primary_failed"), 1.0);
     for kind in ["connect", "timeout", "protocol"] {
         assert_eq!(
             m.value(
@@ -400,7 +386,7 @@ async fn client_gone_mid_response_aborts_the_capture() {
         drop(s);
         let shared = proxy.running.shared.clone();
         eventually(Duration::from_secs(5), || {
-            skipped(&scrape(&shared), "default", "primary_failed") == f64::from(round)
+            scrape(&shared).skipped("default", "primary_failed") == f64::from(round)
         })
         .await;
     }
@@ -496,7 +482,7 @@ async fn huge_request_body_streams_to_v1_and_skips_the_mirror() {
     assert_eq!(v1.seen()[0].body, body, "v1 got every byte, untouched");
     proxy.settle().await;
     let m = proxy.metrics().await;
-    assert_eq!(skipped(&m, "up", "body_too_large"), 1.0);
+    assert_eq!(m.skipped("up", "body_too_large"), 1.0);
     assert_eq!(
         m.value("shadowdiff_mirrored_requests_total", &[("route", "up")]),
         0.0
@@ -533,7 +519,7 @@ async fn small_post_on_an_unsafe_route_is_mirrored_with_the_same_bytes() {
     assert_eq!(seen[0].path, "/up/orders?x=1");
     assert_eq!(seen[0].body, body, "v2 got the same bytes as v1");
     let m = proxy.metrics().await;
-    assert_eq!(comparisons(&m, "up", "match"), 1.0);
+    assert_eq!(m.comparisons("up", "match"), 1.0);
     assert_drained(&proxy).await;
     proxy.running.shutdown().await;
 }
@@ -566,7 +552,7 @@ async fn pipelined_requests_are_answered_in_order() {
     );
     proxy.settle().await;
     let m = proxy.metrics().await;
-    assert_eq!(comparisons(&m, "default", "match"), 3.0);
+    assert_eq!(m.comparisons("default", "match"), 3.0);
     assert_drained(&proxy).await;
     proxy.running.shutdown().await;
 }
@@ -614,7 +600,7 @@ async fn graceful_shutdown_finishes_in_flight_and_refuses_new_connections() {
     assert_eq!(shared.metrics.mirrors_in_flight.get(), 0);
     eventually(Duration::from_secs(5), || {
         let m = scrape(&shared);
-        comparisons(&m, "default", "match") + skipped(&m, "default", "shutdown") == 1.0
+        m.comparisons("default", "match") + m.skipped("default", "shutdown") == 1.0
     })
     .await;
     assert_eq!(shared.metrics.pending_bytes.get(), 0);
@@ -656,8 +642,8 @@ async fn shutdown_finishes_queued_comparisons() {
     proxy.running.shutdown().await;
     let m = scrape(&shared);
     let mirrored = m.value("shadowdiff_mirrored_requests_total", &[ROUTE]);
-    let ended = comparisons(&m, "default", "match")
-        + comparisons(&m, "default", "mismatch")
+    let ended = m.comparisons("default", "match")
+        + m.comparisons("default", "mismatch")
         + [
             "queue_full",
             "shutdown",
@@ -668,7 +654,7 @@ async fn shutdown_finishes_queued_comparisons() {
             "overloaded",
         ]
         .iter()
-        .map(|r| skipped(&m, "default", r))
+        .map(|r| m.skipped("default", r))
         .sum::<f64>();
     assert!(mirrored > 0.0);
     assert_eq!(
@@ -676,7 +662,7 @@ async fn shutdown_finishes_queued_comparisons() {
         "every mirror ended as one outcome by the time shutdown returned"
     );
     assert_eq!(
-        comparisons(&m, "default", "mismatch"),
+        m.comparisons("default", "mismatch"),
         0.0,
         "reordered keys are equal"
     );
@@ -701,7 +687,7 @@ async fn v2_declaring_a_body_over_the_cap_is_skipped_without_reading_it() {
     get_v1_fast(&proxy, "/x", "{}", Duration::from_secs(1)).await;
     let shared = proxy.running.shared.clone();
     eventually(Duration::from_secs(2), || {
-        skipped(&scrape(&shared), "default", "body_too_large") == 1.0
+        scrape(&shared).skipped("default", "body_too_large") == 1.0
     })
     .await;
     assert!(
@@ -740,7 +726,7 @@ async fn chunked_v2_body_over_the_cap_is_skipped() {
     get_v1_fast(&proxy, "/x", "{}", Duration::from_secs(1)).await;
     let shared = proxy.running.shared.clone();
     eventually(Duration::from_secs(5), || {
-        skipped(&scrape(&shared), "default", "body_too_large") == 1.0
+        scrape(&shared).skipped("default", "body_too_large") == 1.0
     })
     .await;
     assert_drained(&proxy).await;

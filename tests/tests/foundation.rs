@@ -196,13 +196,7 @@ async fn post_is_served_but_not_mirrored() {
     assert_eq!(v1.seen()[0].body, "hello");
     proxy.settle().await;
     let m = proxy.metrics().await;
-    assert_eq!(
-        m.value(
-            "shadowdiff_mirror_skipped_total",
-            &[ROUTE, ("reason", "unsafe_method")]
-        ),
-        1.0
-    );
+    assert_eq!(m.skipped("default", "unsafe_method"), 1.0);
     assert_eq!(m.value("shadowdiff_mirrored_requests_total", &[ROUTE]), 0.0);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(v2.hits(), 0, "v2 never saw the POST");
@@ -224,10 +218,7 @@ async fn v2_down_leaves_the_client_unaffected() {
         "shadowdiff_candidate_errors_total",
         &[ROUTE, ("kind", "connect")],
     );
-    let breaker = m.value(
-        "shadowdiff_mirror_skipped_total",
-        &[ROUTE, ("reason", "breaker_open")],
-    );
+    let breaker = m.skipped("default", "breaker_open");
     // Failures are counted until the breaker opens; after that mirrors are skipped as breaker_open.
     assert!(errors >= 5.0, "connect errors counted: {errors}");
     assert_eq!(errors + breaker, 20.0, "every request is accounted for");
@@ -312,20 +303,8 @@ async fn oversized_bodies_skip_the_comparison_and_say_why() {
     assert_eq!(body.len(), 4096, "the client still gets all of it");
     proxy.settle().await;
     let m = proxy.metrics().await;
-    assert_eq!(
-        m.value(
-            "shadowdiff_mirror_skipped_total",
-            &[ROUTE, ("reason", "body_too_large")]
-        ),
-        1.0
-    );
-    assert_eq!(
-        m.value(
-            "shadowdiff_comparisons_total",
-            &[ROUTE, ("result", "match")]
-        ),
-        0.0
-    );
+    assert_eq!(m.skipped("default", "body_too_large"), 1.0);
+    assert_eq!(m.comparisons("default", "match"), 0.0);
     proxy.running.shutdown().await;
 }
 
@@ -424,13 +403,7 @@ async fn breaker_opens_on_a_dead_v2_and_closes_when_it_comes_back() {
     get(&proxy.url("/x")).await;
     proxy.settle().await;
     let m = proxy.metrics().await;
-    assert_eq!(
-        m.value(
-            "shadowdiff_mirror_skipped_total",
-            &[ROUTE, ("reason", "breaker_open")]
-        ),
-        1.0
-    );
+    assert_eq!(m.skipped("default", "breaker_open"), 1.0);
 
     // v2 comes back on its address; after the backoff one probe goes through and closes it.
     let listener = tokio::net::TcpListener::bind(v2_addr).await.unwrap();
@@ -450,12 +423,6 @@ async fn breaker_opens_on_a_dead_v2_and_closes_when_it_comes_back() {
     proxy.settle().await;
     assert_eq!(v2.hits(), 4, "mirroring resumed");
     let m = proxy.metrics().await;
-    assert_eq!(
-        m.value(
-            "shadowdiff_comparisons_total",
-            &[ROUTE, ("result", "match")]
-        ),
-        4.0
-    );
+    assert_eq!(m.comparisons("default", "match"), 4.0);
     proxy.running.shutdown().await;
 }

@@ -153,12 +153,7 @@ async fn a_route_in_flight_cap_keeps_a_slow_route_from_taking_every_slot() {
     }
     proxy.settle().await;
     let m = proxy.metrics().await;
-    let skipped = |r| {
-        m.value(
-            "shadowdiff_mirror_skipped_total",
-            &[("route", r), ("reason", "overloaded")],
-        )
-    };
+    let skipped = |r| m.skipped(r, "overloaded");
     assert_eq!(
         skipped("slow"),
         4.0,
