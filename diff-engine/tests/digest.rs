@@ -1,10 +1,14 @@
 //! The canonical digest hashes a stream *equivalent* to the canonical text (a non-integral
 //! double goes in as a tagged 8-byte record, not as its shortest text). These tests pin the one
 //! thing that matters: `canonical_digest(a) == canonical_digest(b)` ⇔
-//! `canonicalize(a) == canonicalize(b)`, above all for numbers spelled differently.
+//! `canonicalize(a) == canonicalize(b)`, above all for numbers spelled differently. `compare`
+//! decides canonical equality on the parsed trees instead of on digests; the same cases pin
+//! that it agrees: a match with no rules ⇔ equal canonical text.
 #![allow(clippy::unwrap_used)] // In tests a panic is the failure report.
 
-use diff_engine::{canonical_digest, canonicalize};
+mod support;
+
+use diff_engine::{canonical_digest, canonicalize, Outcome, RuleSpec};
 use proptest::prelude::*;
 
 /// Both directions of the equivalence for one pair; also that both reject the same inputs.
@@ -28,6 +32,15 @@ fn assert_equivalent(a: &str, b: &str) -> Result<bool, TestCaseError> {
         b,
         String::from_utf8_lossy(&ca),
         String::from_utf8_lossy(&cb)
+    );
+    let verdict = support::json(a, b, &RuleSpec::default());
+    prop_assert_eq!(
+        matches!(verdict.outcome, Outcome::Match(_)),
+        same_text,
+        "compare({}, {}) gave {:?}",
+        a,
+        b,
+        verdict.outcome
     );
     Ok(same_text)
 }
