@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use crate::access;
 use crate::capture::{Capture, TeeBody};
 use crate::headers::{add_forwarded, strip_hop_by_hop};
+use crate::lane::{Lane, LaneError};
 use crate::mirror::{self, MirrorJob, PrimaryHead};
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
@@ -31,6 +32,8 @@ pub struct Inbound {
     /// The peer's IP as a header value (a reference-counted clone per request).
     pub peer_value: HeaderValue,
     pub proto: &'static str,
+    /// This connection's own connection to v1 (HTTP/1.x clients, `http://` v1).
+    pub lane: Arc<Lane>,
 }
 
 impl Inbound {
@@ -39,6 +42,7 @@ impl Inbound {
             peer,
             peer_value: crate::headers::peer_value(peer.ip()),
             proto,
+            lane: Arc::default(),
         }
     }
 }
@@ -86,6 +90,8 @@ async fn forward(
     inbound: Inbound,
 ) -> (Response<ProxyBody>, bool) {
     let (mut parts, body) = req.into_parts();
+    // One request at a time on an HTTP/1.x client connection: it can own a v1 connection.
+    let on_lane = parts.version <= Version::HTTP_11 && snap.primary.is_plain_http();
     // HTTP/2 clients send :authority, not Host; v1 still deserves the name the client used.
     if !parts.headers.contains_key(header::HOST) {
         if let Some(host) = parts
@@ -125,7 +131,12 @@ async fn forward(
     });
     let mirrored = primary_tx.is_some();
 
-    parts.uri = match snap.primary.uri(parts.uri.path_and_query()) {
+    let pq = parts.uri.path_and_query();
+    let uri = match on_lane {
+        true => snap.primary.origin_form(pq),
+        false => snap.primary.uri(pq),
+    };
+    parts.uri = match uri {
         Ok(uri) => uri,
         Err(_) => {
             return (
@@ -139,14 +150,31 @@ async fn forward(
     };
     // The upstream leg speaks its own protocol version; the pool picks it.
     parts.version = Version::HTTP_11;
+    if on_lane && !parts.headers.contains_key(header::HOST) {
+        // An HTTP/1.0 client may send no Host; v1 then gets its own authority, as the pooled
+        // client would send.
+        if let Ok(host) = HeaderValue::from_str(snap.primary.authority().as_str()) {
+            parts.headers.insert(header::HOST, host);
+        }
+    }
     let upstream_req = Request::from_parts(parts, TeeBody::new(body, request_capture));
 
     let started = Instant::now();
-    let sent = tokio::time::timeout(
-        snap.primary.timeout,
-        snap.primary_client.request(upstream_req),
-    )
-    .await;
+    let timeout = snap.primary.timeout;
+    let sent = if on_lane {
+        let lane = inbound.lane.send(
+            snap.primary.authority(),
+            snap.primary.connect_timeout,
+            upstream_req,
+        );
+        tokio::time::timeout(timeout, lane)
+            .await
+            .map(|r| r.map_err(PrimaryError::Lane))
+    } else {
+        tokio::time::timeout(timeout, snap.primary_client.request(upstream_req))
+            .await
+            .map(|r| r.map_err(PrimaryError::Pooled))
+    };
     let m = &route.metrics;
     let resp = match sent {
         Ok(Ok(resp)) => resp,
@@ -162,7 +190,7 @@ async fn forward(
         // chunk): v1 did nothing wrong, so this is not a primary error — counting it as one
         // made every impatient client look like a v1 outage. Its mirror is skipped (the body
         // capture failed) as `primary_failed`.
-        Ok(Err(e)) if request_body_failed(&e) => {
+        Ok(Err(e)) if e.request_body_failed() => {
             tracing::debug!(error = %e, "client request body failed");
             return (
                 error(
@@ -214,10 +242,36 @@ async fn forward(
     (Response::from_parts(parts, body), mirrored)
 }
 
-/// Did sending to v1 fail because the client's request body failed? hyper reports a failing
-/// outgoing body as a user error caused by that body's error — here the inbound `hyper::Error`.
-fn request_body_failed(e: &hyper_util::client::legacy::Error) -> bool {
-    let mut source = std::error::Error::source(e);
+/// Why v1 gave no response, from either way of reaching it.
+#[derive(Debug, thiserror::Error)]
+enum PrimaryError {
+    #[error(transparent)]
+    Lane(LaneError),
+    #[error(transparent)]
+    Pooled(hyper_util::client::legacy::Error),
+}
+
+impl PrimaryError {
+    fn is_connect(&self) -> bool {
+        match self {
+            PrimaryError::Lane(e) => e.is_connect(),
+            PrimaryError::Pooled(e) => e.is_connect(),
+        }
+    }
+
+    /// Did sending to v1 fail because the client's request body failed?
+    fn request_body_failed(&self) -> bool {
+        match self {
+            PrimaryError::Lane(e) => request_body_failed(e),
+            PrimaryError::Pooled(e) => request_body_failed(e),
+        }
+    }
+}
+
+/// hyper reports a failing outgoing body as a user error caused by that body's error — here
+/// the inbound `hyper::Error` — somewhere below `e`.
+fn request_body_failed(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = e.source();
     while let Some(s) = source {
         let user = s.downcast_ref::<hyper::Error>().filter(|h| h.is_user());
         if user

@@ -20,6 +20,7 @@ pub mod demo;
 pub mod exemplars;
 pub mod forward;
 pub mod headers;
+pub mod lane;
 pub mod metrics;
 pub mod mirror;
 pub mod redact;

@@ -19,6 +19,7 @@ pub struct Target {
     /// Without a trailing slash; empty when the URL has no path.
     prefix: String,
     pub timeout: Duration,
+    pub connect_timeout: Duration,
 }
 
 impl Target {
@@ -35,11 +36,29 @@ impl Target {
             authority,
             prefix,
             timeout: up.timeout,
+            connect_timeout: up.connect_timeout,
         })
     }
 
     pub fn authority(&self) -> &Authority {
         &self.authority
+    }
+
+    /// Plain `http://`: no TLS, so no ALPN and never h2 on the upstream leg.
+    pub fn is_plain_http(&self) -> bool {
+        self.scheme == Scheme::HTTP
+    }
+
+    /// The origin-form target (path and query only) for a request sent on a connection of our
+    /// own, where the authority goes in `Host`.
+    pub fn origin_form(&self, pq: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+        match (pq, self.prefix.is_empty()) {
+            (Some(pq), true) => Ok(Uri::from(pq.clone())),
+            (pq, _) => {
+                let rest = pq.map_or("/", |p| p.as_str());
+                Ok(Uri::try_from(format!("{}{}", self.prefix, rest))?)
+            }
+        }
     }
 
     /// The upstream URI for a request's path and query.

@@ -1,0 +1,145 @@
+//! How the proxy holds its connections to v1: an HTTP/1.1 client connection keeps one v1
+//! connection for all its requests; v1 closing that connection between requests, or a reload
+//! moving v1 elsewhere, never reaches the client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use shadowdiff_e2e::faults::{parse_responses, raw_request, read_head, RawUpstream};
+use shadowdiff_e2e::TestProxy;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `n` pipelined GETs (the last one closes the client connection).
+fn requests(n: usize) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for i in 0..n {
+        let close = if i + 1 == n {
+            "connection: close\r\n"
+        } else {
+            ""
+        };
+        wire.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nhost: app\r\n{close}\r\n").as_bytes());
+    }
+    wire
+}
+
+/// A raw v1 that answers `{"v":tag}` to each request on a connection; with `close_after_each`
+/// it closes the connection after every response without announcing it (no `Connection:
+/// close`), as a server with a very short keep-alive timeout does.
+async fn v1(tag: u8, close_after_each: bool) -> RawUpstream {
+    RawUpstream::start(move |mut s| async move {
+        loop {
+            match read_head(&mut s).await {
+                Ok(head) if !head.is_empty() => {}
+                _ => return,
+            }
+            let body = format!("{{\"v\":{tag}}}");
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if s.write_all(resp.as_bytes()).await.is_err() || close_after_each {
+                let _ = s.shutdown().await;
+                return;
+            }
+        }
+    })
+    .await
+}
+
+fn statuses_and_bodies(got: &[u8]) -> Vec<(u16, String)> {
+    parse_responses(got)
+        .into_iter()
+        .map(|r| (r.status, String::from_utf8_lossy(&r.body).into_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_client_connection_reuses_one_v1_connection() {
+    let primary = v1(1, false).await;
+    let candidate = v1(2, false).await;
+    let proxy = TestProxy::start(&primary.url(), &candidate.url(), "mirror_percent = 0").await;
+
+    let got = raw_request(proxy.addr, &requests(20)).await;
+    let answers = statuses_and_bodies(&got);
+    assert_eq!(answers.len(), 20);
+    assert!(answers
+        .iter()
+        .all(|a| *a == (200, r#"{"v":1}"#.to_string())));
+    assert_eq!(primary.accepted(), 1, "20 requests, one v1 connection");
+
+    // A second client connection gets its own.
+    let got = raw_request(proxy.addr, &requests(3)).await;
+    assert_eq!(statuses_and_bodies(&got).len(), 3);
+    assert_eq!(primary.accepted(), 2);
+    proxy.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn v1_closing_its_connection_after_every_response_is_invisible() {
+    let primary = v1(1, true).await;
+    let candidate = v1(2, false).await;
+    let proxy = TestProxy::start(&primary.url(), &candidate.url(), "mirror_percent = 0").await;
+
+    let got = raw_request(proxy.addr, &requests(10)).await;
+    assert_eq!(
+        statuses_and_bodies(&got),
+        vec![(200, r#"{"v":1}"#.to_string()); 10],
+        "every request answered by v1 on a new connection"
+    );
+    assert_eq!(primary.accepted(), 10);
+
+    // The same, with the client pausing between requests (v1's close is seen while idle).
+    let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    for i in 0..3 {
+        s.write_all(format!("GET /{i} HTTP/1.1\r\nhost: app\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let head = read_head(&mut s).await.unwrap();
+        assert!(head.starts_with(b"HTTP/1.1 200"), "{head:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reload_moves_an_open_client_connection_to_the_new_v1() {
+    let (old, new) = (v1(1, false).await, v1(3, false).await);
+    let candidate = v1(2, false).await;
+    let proxy = TestProxy::start(&old.url(), &candidate.url(), "mirror_percent = 0").await;
+
+    let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    assert!(ask(&mut s).await.ends_with(r#"{"v":1}"#));
+
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nmirror_percent = 0\n\
+         [primary]\nurl = \"{}\"\n[candidate]\nurl = \"{}\"\n",
+        new.url(),
+        candidate.url()
+    );
+    let cfg = config::Config::from_toml_str(&text, &config::Overrides::default()).unwrap();
+    proxy.running.shared.reload(cfg).unwrap();
+
+    assert!(
+        ask(&mut s).await.ends_with(r#"{"v":3}"#),
+        "the next request on the same client connection goes to the new v1"
+    );
+    assert_eq!(new.accepted(), 1);
+    proxy.running.shutdown().await;
+}
+
+/// One GET on an open client connection: the response head and whatever body came with it.
+async fn ask(s: &mut tokio::net::TcpStream) -> String {
+    s.write_all(b"GET / HTTP/1.1\r\nhost: app\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = read_head(s).await.unwrap();
+    let mut buf = [0u8; 1024];
+    // The body (a short JSON object) may arrive in a later read than the head.
+    while !got.ends_with(b"}") {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "connection closed mid-response");
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
