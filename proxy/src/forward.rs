@@ -32,8 +32,9 @@ pub struct Inbound {
     /// The peer's IP as a header value (a reference-counted clone per request).
     pub peer_value: HeaderValue,
     pub proto: &'static str,
-    /// This connection's own connection to v1 (HTTP/1.x clients, `http://` v1).
-    pub lane: Arc<Lane>,
+    /// This connection's own connections to v1 and v2 (HTTP/1.x clients, `http://` upstreams).
+    pub lane: Arc<Lane<TeeBody<Incoming>>>,
+    pub mirror_lane: Arc<Lane<Full<Bytes>>>,
 }
 
 impl Inbound {
@@ -43,6 +44,7 @@ impl Inbound {
             peer_value: crate::headers::peer_value(peer.ip()),
             proto,
             lane: Arc::default(),
+            mirror_lane: Arc::default(),
         }
     }
 }
@@ -125,18 +127,14 @@ async fn forward(
             headers: parts.headers.clone(),
             request_body,
             primary,
+            lane: (parts.version <= Version::HTTP_11).then(|| inbound.mirror_lane.clone()),
         };
         tokio::spawn(job.run());
         tx
     });
     let mirrored = primary_tx.is_some();
 
-    let pq = parts.uri.path_and_query();
-    let uri = match on_lane {
-        true => snap.primary.origin_form(pq),
-        false => snap.primary.uri(pq),
-    };
-    parts.uri = match uri {
+    parts.uri = match snap.primary.uri(parts.uri.path_and_query()) {
         Ok(uri) => uri,
         Err(_) => {
             return (

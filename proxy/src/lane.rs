@@ -7,20 +7,20 @@
 //! pooled client does on every request). The upstream connection lives and dies with the client
 //! connection. h2 clients (many streams on one connection) and `https://` upstreams keep using
 //! the pooled client.
+//!
+//! Mirrors lease a second lane of the same client connection for v2. A mirror may outlive its
+//! request (v2 slower than v1), so while one holds the lease the next mirror uses the pool
+//! rather than opening a connection it could not keep.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http::uri::Authority;
-use http::{Request, Response};
-use hyper::body::Incoming;
+use http::{Request, Response, Uri};
+use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-
-use crate::capture::TeeBody;
-
-type Body = TeeBody<Incoming>;
 
 /// Why the lane could not deliver a request.
 #[derive(Debug, thiserror::Error)]
@@ -40,85 +40,215 @@ pub enum LaneError {
         authority: Authority,
         source: hyper::Error,
     },
-    #[error("exchange with v1: {0}")]
+    #[error("exchange: {0}")]
     Send(#[source] hyper::Error),
 }
 
 impl LaneError {
-    /// v1 could not be reached at all (as opposed to failing mid-exchange).
+    /// The upstream could not be reached at all (as opposed to failing mid-exchange).
     pub fn is_connect(&self) -> bool {
         !matches!(self, LaneError::Send(_))
     }
 }
 
 /// The connection kept between a client's requests, and where it goes.
-struct Kept {
+struct Kept<B> {
     authority: Authority,
-    sender: http1::SendRequest<Body>,
+    sender: http1::SendRequest<B>,
 }
 
-/// One per client connection.
-#[derive(Default)]
-pub struct Lane {
-    kept: Mutex<Option<Kept>>,
+struct Slot<B> {
+    kept: Option<Kept<B>>,
+    /// A mirror holds the lease (see [`Lane::lease`]).
+    leased: bool,
 }
 
-impl std::fmt::Debug for Lane {
+/// One per client connection and leg.
+pub struct Lane<B> {
+    slot: Mutex<Slot<B>>,
+}
+
+impl<B> Default for Lane<B> {
+    fn default() -> Self {
+        Self {
+            slot: Mutex::new(Slot {
+                kept: None,
+                leased: false,
+            }),
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for Lane<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lane").finish_non_exhaustive()
     }
 }
 
-impl Lane {
-    /// Send `req` (origin-form URI, `Host` set) to `authority`, on the kept connection when it is
-    /// still open and goes there, else on a new one.
+impl<B> Lane<B>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn take(&self, authority: &Authority) -> Option<http1::SendRequest<B>> {
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.kept
+            .take()
+            .filter(|k| k.authority == *authority)
+            .map(|k| k.sender)
+    }
+
+    fn keep(&self, authority: &Authority, sender: http1::SendRequest<B>) {
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.kept = Some(Kept {
+            authority: authority.clone(),
+            sender,
+        });
+    }
+
+    /// Send `req` to `authority` on the kept connection when it is still open and goes there,
+    /// else on a new one, and keep that connection for the next request. The connection is
+    /// handed back once the response head is in: the next request waits (briefly) until this
+    /// response's body has been read.
     pub async fn send(
         &self,
         authority: &Authority,
         connect_timeout: Duration,
-        req: Request<Body>,
+        req: Request<B>,
     ) -> Result<Response<Incoming>, LaneError> {
-        let kept = self
+        let mut sender = self.take(authority);
+        let resp = exchange(&mut sender, authority, connect_timeout, req).await;
+        if let Some(s) = sender.filter(|_| resp.is_ok()) {
+            self.keep(authority, s);
+        }
+        resp
+    }
+
+    /// For a mirror: the lane, unless another mirror of this client connection holds it (then
+    /// `None`: use the pool).
+    pub fn lease(self: &Arc<Self>, authority: &Authority) -> Option<Lease<B>> {
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.leased {
+            return None;
+        }
+        slot.leased = true;
+        let sender = slot
             .kept
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
             .take()
-            .filter(|k| k.authority == *authority);
-        let reused = match kept {
-            // Ready once v1's previous response has been read to its end; an error means v1
-            // closed the connection while it was idle.
-            Some(mut k) => k.sender.ready().await.is_ok().then_some(k.sender),
-            None => None,
-        };
-        let fresh = reused.is_none();
-        let mut sender = match reused {
-            Some(s) => s,
-            None => connect(authority, connect_timeout).await?,
-        };
-        let resp = match sender.try_send_request(req).await {
-            Ok(resp) => resp,
-            Err(mut e) => match (fresh, e.take_message()) {
-                // v1 closed an idle connection just as we wrote to it, and the request never
-                // left: send it once more on a new connection (the pooled client does the same).
-                (false, Some(req)) => {
-                    sender = connect(authority, connect_timeout).await?;
-                    sender.send_request(req).await.map_err(LaneError::Send)?
-                }
-                _ => return Err(LaneError::Send(e.into_error())),
-            },
-        };
-        *self.kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(Kept {
+            .filter(|k| k.authority == *authority)
+            .map(|k| k.sender);
+        Some(Lease {
+            lane: self.clone(),
             authority: authority.clone(),
             sender,
-        });
-        Ok(resp)
+        })
     }
 }
 
-async fn connect(
+/// A mirror's hold on its client connection's v2 lane. Dropping it frees the lane; the
+/// connection is kept only through [`Lease::finish`], once the response has been read whole.
+pub struct Lease<B> {
+    lane: Arc<Lane<B>>,
+    authority: Authority,
+    sender: Option<http1::SendRequest<B>>,
+}
+
+impl<B> Lease<B>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    pub async fn send(
+        &mut self,
+        connect_timeout: Duration,
+        req: Request<B>,
+    ) -> Result<Response<Incoming>, LaneError> {
+        let resp = exchange(&mut self.sender, &self.authority, connect_timeout, req).await;
+        if resp.is_err() {
+            self.sender = None;
+        }
+        resp
+    }
+
+    /// The response was read to its end: keep the connection for the next mirror.
+    pub fn finish(mut self) {
+        if let Some(sender) = self.sender.take() {
+            self.lane.keep(&self.authority, sender);
+        }
+    }
+}
+
+impl<B> Drop for Lease<B> {
+    fn drop(&mut self) {
+        let mut slot = self
+            .lane
+            .slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        slot.leased = false;
+    }
+}
+
+/// One exchange on `sender` (a kept connection) or, when it is gone or closed, on a new one,
+/// which is left in `sender`.
+async fn exchange<B>(
+    sender: &mut Option<http1::SendRequest<B>>,
+    authority: &Authority,
+    connect_timeout: Duration,
+    mut req: Request<B>,
+) -> Result<Response<Incoming>, LaneError>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // On a connection of our own the request line carries the origin form; `Host` has the
+    // authority.
+    if let Some(pq) = req
+        .uri()
+        .path_and_query()
+        .filter(|_| req.uri().scheme().is_some())
+    {
+        *req.uri_mut() = Uri::from(pq.clone());
+    }
+    let reused = match sender.take() {
+        // Ready once the previous response has been read to its end; an error means the peer
+        // closed the connection while it was idle.
+        Some(mut s) => s.ready().await.is_ok().then_some(s),
+        None => None,
+    };
+    let fresh = reused.is_none();
+    let mut s = match reused {
+        Some(s) => s,
+        None => connect(authority, connect_timeout).await?,
+    };
+    let resp = match s.try_send_request(req).await {
+        Ok(resp) => resp,
+        Err(mut e) => match (fresh, e.take_message()) {
+            // The peer closed an idle connection just as we wrote to it, and the request never
+            // left: send it once more on a new connection (the pooled client does the same).
+            (false, Some(req)) => {
+                s = connect(authority, connect_timeout).await?;
+                s.send_request(req).await.map_err(LaneError::Send)?
+            }
+            _ => return Err(LaneError::Send(e.into_error())),
+        },
+    };
+    *sender = Some(s);
+    Ok(resp)
+}
+
+async fn connect<B>(
     authority: &Authority,
     timeout: Duration,
-) -> Result<http1::SendRequest<Body>, LaneError> {
+) -> Result<http1::SendRequest<B>, LaneError>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let port = authority.port_u16().unwrap_or(80);
     // IP literals are parsed in place; names are resolved (off the runtime) by tokio.
     let host = authority
@@ -150,7 +280,7 @@ async fn connect(
         })?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "v1 connection ended with an error");
+            tracing::debug!(error = %e, "upstream connection ended with an error");
         }
     });
     Ok(sender)

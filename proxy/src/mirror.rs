@@ -14,6 +14,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use crate::breaker::Admit;
 use crate::capture::{read_capped, CaptureEnd, CaptureResult, ReadEnd};
 use crate::comparator::{Job, Side};
+use crate::lane::{Lane, LaneError};
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::verdict::{CandidateErrorKind, SkipReason};
@@ -96,6 +97,8 @@ pub struct MirrorJob {
     /// `None` when the request had no body.
     pub request_body: Option<oneshot::Receiver<CaptureResult>>,
     pub primary: oneshot::Receiver<PrimaryHead>,
+    /// The client connection's v2 lane (HTTP/1.x clients), see `lane.rs`.
+    pub lane: Option<Arc<Lane<Full<Bytes>>>>,
 }
 
 /// Keeps the in-flight gauge honest however the task ends.
@@ -208,12 +211,24 @@ impl MirrorJob {
         let cap = self.snap.config.limits.max_capture_bytes;
         let timeout = self.snap.candidate.timeout;
         let result = tokio::time::timeout(timeout, async {
-            let resp = self
-                .snap
-                .candidate_client
-                .request(req)
-                .await
-                .map_err(|e| Failure::Request(Box::new(e)))?;
+            // This client connection's v2 lane when it is free, else the pool.
+            let mut lease = self
+                .lane
+                .as_ref()
+                .filter(|_| self.snap.candidate.is_plain_http())
+                .and_then(|lane| lane.lease(self.snap.candidate.authority()));
+            let resp = match lease.as_mut() {
+                Some(lease) => lease
+                    .send(self.snap.candidate.connect_timeout, req)
+                    .await
+                    .map_err(Failure::Lane)?,
+                None => self
+                    .snap
+                    .candidate_client
+                    .request(req)
+                    .await
+                    .map_err(|e| Failure::Request(Box::new(e)))?,
+            };
             self.route
                 .metrics
                 .candidate_duration
@@ -232,6 +247,9 @@ impl MirrorJob {
                     ReadEnd::Overloaded => Failure::Overloaded,
                     ReadEnd::Body(e) => Failure::Body(Box::new(e)),
                 })?;
+            if let Some(lease) = lease {
+                lease.finish();
+            }
             Ok((parts, body, elapsed))
         })
         .await
@@ -317,6 +335,8 @@ fn capture_skip(end: CaptureEnd) -> SkipReason {
 enum Failure {
     #[error("request: {0}")]
     Request(Box<hyper_util::client::legacy::Error>),
+    #[error("request: {0}")]
+    Lane(LaneError),
     #[error("body: {0}")]
     Body(Box<dyn std::error::Error + Send + Sync>),
     #[error("timed out")]
@@ -333,6 +353,8 @@ impl Failure {
             Failure::Timeout => CandidateErrorKind::Timeout,
             Failure::Request(e) if e.is_connect() => CandidateErrorKind::Connect,
             Failure::Request(e) => hyper_kind(std::error::Error::source(e.as_ref())),
+            Failure::Lane(e) if e.is_connect() => CandidateErrorKind::Connect,
+            Failure::Lane(e) => hyper_kind(std::error::Error::source(e)),
             Failure::Body(e) => hyper_kind(Some(e.as_ref())),
             // Counted as skips, not errors; never reached through `kind`.
             Failure::TooLarge | Failure::Overloaded => CandidateErrorKind::Protocol,

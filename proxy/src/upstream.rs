@@ -49,18 +49,6 @@ impl Target {
         self.scheme == Scheme::HTTP
     }
 
-    /// The origin-form target (path and query only) for a request sent on a connection of our
-    /// own, where the authority goes in `Host`.
-    pub fn origin_form(&self, pq: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
-        match (pq, self.prefix.is_empty()) {
-            (Some(pq), true) => Ok(Uri::from(pq.clone())),
-            (pq, _) => {
-                let rest = pq.map_or("/", |p| p.as_str());
-                Ok(Uri::try_from(format!("{}{}", self.prefix, rest))?)
-            }
-        }
-    }
-
     /// The upstream URI for a request's path and query.
     pub fn uri(&self, pq: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
         let builder = Uri::builder()

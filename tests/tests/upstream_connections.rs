@@ -1,6 +1,7 @@
-//! How the proxy holds its connections to v1: an HTTP/1.1 client connection keeps one v1
-//! connection for all its requests; v1 closing that connection between requests, or a reload
-//! moving v1 elsewhere, never reaches the client.
+//! How the proxy holds its upstream connections: an HTTP/1.1 client connection keeps one v1
+//! connection for all its requests (and its mirrors one v2 connection while they take turns);
+//! v1 or v2 closing that connection between requests, or a reload moving v1 elsewhere, never
+//! reaches the client or the comparison.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -142,4 +143,29 @@ async fn ask(s: &mut tokio::net::TcpStream) -> String {
         got.extend_from_slice(&buf[..n]);
     }
     String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn mirrors_of_a_client_connection_reuse_one_v2_connection() {
+    for v2_closes in [false, true] {
+        let primary = v1(1, false).await;
+        let candidate = v1(1, v2_closes).await;
+        let proxy =
+            TestProxy::start(&primary.url(), &candidate.url(), "mirror_percent = 100").await;
+        let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+        for _ in 0..5 {
+            assert!(ask(&mut s).await.ends_with(r#"{"v":1}"#));
+            // Each mirror ends before the next request, so it finds the lane free.
+            proxy.settle().await;
+        }
+        let m = proxy.metrics().await;
+        assert_eq!(
+            m.comparisons("default", "match"),
+            5.0,
+            "v2 closes: {v2_closes}"
+        );
+        let want = if v2_closes { 5 } else { 1 };
+        assert_eq!(candidate.accepted(), want, "v2 closes: {v2_closes}");
+        proxy.running.shutdown().await;
+    }
 }
