@@ -408,6 +408,20 @@ for ((r = 1; r <= ROUNDS; r++)); do
     done
 done
 
+# ---------------------------------------------------------------- isolation
+# The v2-at-2-s target holds the v2 origin fixed and changes only its delay (isolation.sh).
+ISOLATION_RATIO="" ISOLATION_MD=""
+if [[ $USE_OHA == 1 ]]; then
+    log "isolation: v1 latency with one v2 origin, healthy then slow (isolation.sh)"
+    if ISO_OUT=$(SHADOWDIFF_BIN="$BIN" bash "$HERE/isolation.sh" --rounds "$ROUNDS" \
+        --delay "$SLOW_DELAY" --rate "$RATE" 2>/dev/null); then
+        ISOLATION_MD=$ISO_OUT
+        ISOLATION_RATIO=$(echo "$ISO_OUT" | sed -n 's/^v1 p99 slow \/ healthy: \([0-9.]*\)x.*/\1/p')
+    else
+        log "isolation.sh failed; its target is reported as not measured"
+    fi
+fi
+
 # ---------------------------------------------------------------- report
 NGINX_VERSION=$(nginx -v 2>&1 | sed 's/^nginx version: //')
 WRK_VERSION=$( (wrk -v 2>&1 || true) | head -1 | awk '{print $2}')
@@ -416,7 +430,7 @@ OHA_VERSION="not used"
 SD_VERSION=$( ("$BIN" --version 2>/dev/null || true) | head -1)
 CPU_MODEL=$( (lscpu 2>/dev/null || true) | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
 export CMDLINE ROUNDS DURATION RATE CONNS OHA_CONNS SD_THREADS PLACEMENT NGINX_VERSION WRK_VERSION \
-    OHA_VERSION SD_VERSION CPU_MODEL NCPU SLOW_DELAY USE_OHA
+    OHA_VERSION SD_VERSION CPU_MODEL NCPU SLOW_DELAY USE_OHA ISOLATION_RATIO ISOLATION_MD
 python3 "$HERE/summarize.py" "$RAW" >"$TMP/results.md"
 cp "$RAW" "$HERE/raw.tsv"
 cp "$TMP/results.md" "$OUT"
