@@ -24,12 +24,12 @@ use crate::state::{Shared, Snapshot};
 /// v1's streamed body, or a short error body of the proxy's own.
 pub type ProxyBody = Either<TeeBody<Incoming>, Full<Bytes>>;
 
-/// How the client reached us, for `X-Forwarded-For` and `X-Forwarded-Proto`; made once per
-/// connection.
-#[derive(Debug, Clone)]
+/// How the client reached us, for `X-Forwarded-For` and `X-Forwarded-Proto`, and its lanes;
+/// made once per connection and shared by its requests (one reference count each).
+#[derive(Debug)]
 pub struct Inbound {
     pub peer: SocketAddr,
-    /// The peer's IP as a header value (a reference-counted clone per request).
+    /// The peer's IP as a header value, made once per connection.
     pub peer_value: HeaderValue,
     pub proto: &'static str,
     /// This connection's own connections to v1 and v2 (HTTP/1.x clients, `http://` upstreams).
@@ -52,7 +52,7 @@ impl Inbound {
 pub async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
-    inbound: Inbound,
+    inbound: Arc<Inbound>,
 ) -> Response<ProxyBody> {
     let snap = shared.snapshot.load_full();
     let route = snap.route_for(req.method(), req.uri().path()).clone();
@@ -89,11 +89,13 @@ async fn forward(
     snap: &Arc<Snapshot>,
     route: &Arc<RouteRuntime>,
     req: Request<Incoming>,
-    inbound: Inbound,
+    inbound: Arc<Inbound>,
 ) -> (Response<ProxyBody>, bool) {
     let (mut parts, body) = req.into_parts();
-    // One request at a time on an HTTP/1.x client connection: it can own a v1 connection.
-    let on_lane = parts.version <= Version::HTTP_11 && snap.primary.is_plain_http();
+    // One request at a time on an HTTP/1.x client connection: it can own upstream connections
+    // (`lane.rs`).
+    let h1_client = parts.version <= Version::HTTP_11;
+    let on_lane = h1_client && snap.primary.is_plain_http();
     // HTTP/2 clients send :authority, not Host; v1 still deserves the name the client used.
     if !parts.headers.contains_key(header::HOST) {
         if let Some(host) = parts
@@ -127,7 +129,7 @@ async fn forward(
             headers: parts.headers.clone(),
             request_body,
             primary,
-            lane: (parts.version <= Version::HTTP_11).then(|| inbound.mirror_lane.clone()),
+            lane: h1_client.then(|| inbound.mirror_lane.clone()),
         };
         tokio::spawn(job.run());
         tx
@@ -188,7 +190,7 @@ async fn forward(
         // chunk): v1 did nothing wrong, so this is not a primary error — counting it as one
         // made every impatient client look like a v1 outage. Its mirror is skipped (the body
         // capture failed) as `primary_failed`.
-        Ok(Err(e)) if e.request_body_failed() => {
+        Ok(Err(e)) if request_body_failed(&e) => {
             tracing::debug!(error = %e, "client request body failed");
             return (
                 error(
@@ -256,18 +258,11 @@ impl PrimaryError {
             PrimaryError::Pooled(e) => e.is_connect(),
         }
     }
-
-    /// Did sending to v1 fail because the client's request body failed?
-    fn request_body_failed(&self) -> bool {
-        match self {
-            PrimaryError::Lane(e) => request_body_failed(e),
-            PrimaryError::Pooled(e) => request_body_failed(e),
-        }
-    }
 }
 
-/// hyper reports a failing outgoing body as a user error caused by that body's error — here
-/// the inbound `hyper::Error` — somewhere below `e`.
+/// Did sending to v1 fail because the client's request body failed? hyper reports a failing
+/// outgoing body as a user error caused by that body's error — here the inbound `hyper::Error`
+/// — somewhere below `e` (a transparent `PrimaryError` starts at its inner error's source).
 fn request_body_failed(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = e.source();
     while let Some(s) = source {

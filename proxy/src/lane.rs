@@ -63,6 +63,23 @@ struct Slot<B> {
     leased: bool,
 }
 
+impl<B> Slot<B> {
+    /// The kept connection, if it goes to `authority` (a reload may have moved the upstream).
+    fn take_for(&mut self, authority: &Authority) -> Option<http1::SendRequest<B>> {
+        self.kept
+            .take()
+            .filter(|k| k.authority == *authority)
+            .map(|k| k.sender)
+    }
+
+    fn keep(&mut self, authority: &Authority, sender: http1::SendRequest<B>) {
+        self.kept = Some(Kept {
+            authority: authority.clone(),
+            sender,
+        });
+    }
+}
+
 /// One per client connection and leg.
 pub struct Lane<B> {
     slot: Mutex<Slot<B>>,
@@ -85,28 +102,18 @@ impl<B> std::fmt::Debug for Lane<B> {
     }
 }
 
+impl<B> Lane<B> {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot<B>> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl<B> Lane<B>
 where
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    fn take(&self, authority: &Authority) -> Option<http1::SendRequest<B>> {
-        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.kept
-            .take()
-            .filter(|k| k.authority == *authority)
-            .map(|k| k.sender)
-    }
-
-    fn keep(&self, authority: &Authority, sender: http1::SendRequest<B>) {
-        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.kept = Some(Kept {
-            authority: authority.clone(),
-            sender,
-        });
-    }
-
     /// Send `req` to `authority` on the kept connection when it is still open and goes there,
     /// else on a new one, and keep that connection for the next request. The connection is
     /// handed back once the response head is in: the next request waits (briefly) until this
@@ -117,10 +124,10 @@ where
         connect_timeout: Duration,
         req: Request<B>,
     ) -> Result<Response<Incoming>, LaneError> {
-        let mut sender = self.take(authority);
+        let mut sender = self.slot().take_for(authority);
         let resp = exchange(&mut sender, authority, connect_timeout, req).await;
         if let Some(s) = sender.filter(|_| resp.is_ok()) {
-            self.keep(authority, s);
+            self.slot().keep(authority, s);
         }
         resp
     }
@@ -128,20 +135,16 @@ where
     /// For a mirror: the lane, unless another mirror of this client connection holds it (then
     /// `None`: use the pool).
     pub fn lease(self: &Arc<Self>, authority: &Authority) -> Option<Lease<B>> {
-        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.slot();
         if slot.leased {
             return None;
         }
         slot.leased = true;
-        let sender = slot
-            .kept
-            .take()
-            .filter(|k| k.authority == *authority)
-            .map(|k| k.sender);
         Some(Lease {
             lane: self.clone(),
             authority: authority.clone(),
-            sender,
+            sender: slot.take_for(authority),
+            finished: false,
         })
     }
 }
@@ -152,6 +155,8 @@ pub struct Lease<B> {
     lane: Arc<Lane<B>>,
     authority: Authority,
     sender: Option<http1::SendRequest<B>>,
+    /// Set by [`Lease::finish`]: the connection goes back to the lane on drop.
+    finished: bool,
 }
 
 impl<B> Lease<B>
@@ -174,20 +179,17 @@ where
 
     /// The response was read to its end: keep the connection for the next mirror.
     pub fn finish(mut self) {
-        if let Some(sender) = self.sender.take() {
-            self.lane.keep(&self.authority, sender);
-        }
+        self.finished = true;
     }
 }
 
 impl<B> Drop for Lease<B> {
     fn drop(&mut self) {
-        let mut slot = self
-            .lane
-            .slot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.lane.slot();
         slot.leased = false;
+        if let Some(sender) = self.sender.take().filter(|_| self.finished) {
+            slot.keep(&self.authority, sender);
+        }
     }
 }
 

@@ -141,7 +141,8 @@ async fn serve_data(
         };
         let _ = stream.set_nodelay(true);
         let tls = shared.server_tls.as_ref().map(|t| t.acceptor());
-        let inbound = Inbound::new(peer, if tls.is_some() { "https" } else { "http" });
+        let proto = if tls.is_some() { "https" } else { "http" };
+        let inbound = Arc::new(Inbound::new(peer, proto));
         let shared = shared.clone();
         let svc = service_fn(move |req| {
             let (shared, inbound) = (shared.clone(), inbound.clone());
