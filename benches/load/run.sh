@@ -19,6 +19,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 export PATH="$PATH:/usr/sbin:/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
 
 ROUNDS=3
+ISO_ROUNDS=5
 DURATION=10
 RATE=5000
 CONNS=32
@@ -36,7 +37,7 @@ CMDLINE="bash benches/load/run.sh${*:+ $*}"
 usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --quick) ROUNDS=1; DURATION=3 ;;
+        --quick) ROUNDS=1; ISO_ROUNDS=1; DURATION=3 ;;
         --rounds) ROUNDS=$2; shift ;;
         --duration) DURATION=$2; shift ;;
         --rate) RATE=$2; shift ;;
@@ -99,9 +100,7 @@ TMP=$(mktemp -d /tmp/shadowdiff-load.XXXXXX)
 chmod 755 "$TMP"
 PIDS=()
 TOOL_PID=""
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
+stop_all() { # every process the run started: TERM, up to 2 s, then KILL
     local pid
     [[ -n $TOOL_PID ]] && kill -TERM "$TOOL_PID" 2>/dev/null
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -113,6 +112,12 @@ cleanup() {
     done
     for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    PIDS=() TOOL_PID=""
+}
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_all
     if [[ ${KEEP_TMP:-0} == 1 || $rc != 0 ]]; then
         log "logs kept in $TMP"
     else
@@ -409,11 +414,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # ---------------------------------------------------------------- isolation
-# The v2-at-2-s target holds the v2 origin fixed and changes only its delay (isolation.sh).
+# The v2-at-2-s target holds the v2 origin fixed and changes only its delay (isolation.sh). The
+# run's own processes are stopped first: idle proxies and origins on the measured core are noise
+# in a p99 ratio. At least 5 rounds (1 with --quick): a slow arm's p99 moves more between runs
+# than a healthy one's.
 ISOLATION_RATIO="" ISOLATION_MD=""
 if [[ $USE_OHA == 1 ]]; then
+    stop_all
     log "isolation: v1 latency with one v2 origin, healthy then slow (isolation.sh)"
-    if ISO_OUT=$(SHADOWDIFF_BIN="$BIN" bash "$HERE/isolation.sh" --rounds "$ROUNDS" \
+    if ISO_OUT=$(SHADOWDIFF_BIN="$BIN" bash "$HERE/isolation.sh" --rounds "$((ROUNDS > ISO_ROUNDS ? ROUNDS : ISO_ROUNDS))" \
         --delay "$SLOW_DELAY" --rate "$RATE" 2>/dev/null); then
         ISOLATION_MD=$ISO_OUT
         ISOLATION_RATIO=$(echo "$ISO_OUT" | sed -n 's/^v1 p99 slow \/ healthy: \([0-9.]*\)x.*/\1/p')
