@@ -103,6 +103,7 @@ pub(crate) struct RawRewrite {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLimits {
+    pub max_connections: Option<usize>,
     pub max_in_flight_mirrors: Option<usize>,
     pub max_capture_bytes: Option<RawSize>,
     pub max_request_body_bytes: Option<RawSize>,

@@ -78,6 +78,9 @@ pub enum SampleBy {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
+    /// Open client connections on the data listener; at the limit it stops accepting until one
+    /// closes (`limits.max_connections`). Read at start.
+    pub max_connections: usize,
     /// Mirrors in flight at once, all routes (`limits.max_in_flight_mirrors`).
     pub max_in_flight_mirrors: usize,
     /// Bytes of each side's response body kept for comparison (`limits.max_capture_bytes`).

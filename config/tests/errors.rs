@@ -123,6 +123,7 @@ fn bad_values_name_the_key() {
         ("", "[limits]\ncompare_workers = 65", "limits.compare_workers: must be between 1 and 64, got 65"),
         ("", "[limits]\ncompare_queue = 0", "limits.compare_queue: must be at least 1, got 0"),
         ("", "[limits]\nmax_in_flight_mirrors = 0", "limits.max_in_flight_mirrors: must be at least 1, got 0"),
+        ("", "[limits]\nmax_connections = 0", "limits.max_connections: must be at least 1, got 0"),
         ("", "[breaker]\nbackoff = \"0s\"", "breaker.backoff: must be greater than 0"),
         ("", "[candidate.add_headers]\n\"bad header\" = \"x\"", "candidate.add_headers.bad header: `bad header` is not a valid header name"),
         ("", "[candidate.add_headers]\nX-A = \"line\\nbreak\"", "candidate.add_headers.X-A: `line\nbreak` is not a valid header value"),

@@ -54,6 +54,7 @@ fn defaults() {
         (l.max_in_flight_mirrors, l.compare_queue, l.compare_workers),
         (1024, 1024, 1)
     );
+    assert_eq!(l.max_connections, 10_000);
     assert_eq!(
         (l.max_capture_bytes, l.max_request_body_bytes),
         (1 << 20, 1 << 20)
@@ -143,6 +144,7 @@ fn every_key_is_read() {
         (l.max_in_flight_mirrors, l.compare_queue, l.compare_workers),
         (10, 20, 4)
     );
+    assert_eq!(l.max_connections, 300);
     assert_eq!(
         (l.max_capture_bytes, l.max_request_body_bytes),
         (65_536, 512)

@@ -46,6 +46,9 @@ pub struct Metrics {
     pub breaker_open: IntGauge,
     pub breaker_trips: IntCounter,
     pub mirrors_in_flight: IntGauge,
+    pub client_connections: IntGauge,
+    pub client_connections_accepted: IntCounter,
+    pub connection_limit_waits: IntCounter,
     pub compare_queue_depth: IntGauge,
     pub pending_bytes: IntGauge,
     pub compare_duration: Histogram,
@@ -90,6 +93,12 @@ fn int_gauge(reg: &Registry, name: &str, help: &str) -> prometheus::Result<IntGa
     let g = IntGauge::new(name, help)?;
     reg.register(Box::new(g.clone()))?;
     Ok(g)
+}
+
+fn int_counter(reg: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+    let c = IntCounter::new(name, help)?;
+    reg.register(Box::new(c.clone()))?;
+    Ok(c)
 }
 
 impl Metrics {
@@ -173,12 +182,19 @@ impl Metrics {
                 g
             },
             breaker_open: int_gauge(r, "shadowdiff_breaker_open", "1 while the candidate circuit breaker is open.")?,
-            breaker_trips: {
-                let c = IntCounter::new("shadowdiff_breaker_trips_total", "Times the candidate circuit breaker opened.")?;
-                r.register(Box::new(c.clone()))?;
-                c
-            },
+            breaker_trips: int_counter(r, "shadowdiff_breaker_trips_total", "Times the candidate circuit breaker opened.")?,
             mirrors_in_flight: int_gauge(r, "shadowdiff_mirrors_in_flight", "Mirrors currently in flight.")?,
+            client_connections: int_gauge(r, "shadowdiff_client_connections", "Open client connections on the data listener.")?,
+            client_connections_accepted: int_counter(
+                r,
+                "shadowdiff_client_connections_total",
+                "Client connections accepted on the data listener.",
+            )?,
+            connection_limit_waits: int_counter(
+                r,
+                "shadowdiff_connection_limit_waits_total",
+                "Times the data listener stopped accepting because limits.max_connections client connections were open.",
+            )?,
             compare_queue_depth: int_gauge(r, "shadowdiff_compare_queue_depth", "Comparisons waiting for a worker.")?,
             pending_bytes: int_gauge(
                 r,

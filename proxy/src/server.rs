@@ -20,9 +20,11 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::admin;
 use crate::forward::{self, Inbound};
+use crate::metrics::Metrics;
 use crate::state::Shared;
 
 /// The admin listener's and sample services' request-head deadline (slowloris guard).
@@ -122,11 +124,43 @@ async fn serve_data(
     stop: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let header_timeout = shared.snapshot.load().config.header_read_timeout;
+    let (header_timeout, max_connections) = {
+        let snap = shared.snapshot.load();
+        (
+            snap.config.header_read_timeout,
+            snap.config.limits.max_connections,
+        )
+    };
     let builder = http_builder_with(header_timeout);
     let graceful = GracefulShutdown::new();
+    // A slot per open client connection. At the limit, new ones wait in the kernel's backlog
+    // (as with haproxy's maxconn) rather than being accepted and closed.
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let metrics = shared.metrics.clone();
+    let mut last_warned: Option<std::time::Instant> = None;
     tokio::pin!(stop);
     loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                metrics.connection_limit_waits.inc();
+                // At the limit this happens on every close: say it once per 10 s, not per pause.
+                if last_warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                    last_warned = Some(std::time::Instant::now());
+                    tracing::warn!(
+                        max_connections,
+                        "connection limit reached; accepting paused"
+                    );
+                }
+                tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break, // never closed
+                    },
+                    () = &mut stop => break,
+                }
+            }
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -140,6 +174,7 @@ async fn serve_data(
             () = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
+        let open = OpenConnection::new(slot, &metrics);
         let tls = shared.server_tls.as_ref().map(|t| t.acceptor());
         let proto = if tls.is_some() { "https" } else { "http" };
         let inbound = Arc::new(Inbound::new(peer, proto));
@@ -150,6 +185,7 @@ async fn serve_data(
         });
         let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
+            let _open = open;
             let result = match tls {
                 None => {
                     watcher
@@ -210,6 +246,30 @@ async fn serve_data(
             mirrors = in_flight.get(),
             "grace period over with mirrors in flight"
         );
+    }
+}
+
+/// Holds a connection-limit slot and keeps the open-connections gauge honest however the
+/// connection's task ends.
+struct OpenConnection {
+    _slot: OwnedSemaphorePermit,
+    gauge: prometheus::IntGauge,
+}
+
+impl OpenConnection {
+    fn new(slot: OwnedSemaphorePermit, metrics: &Metrics) -> Self {
+        metrics.client_connections_accepted.inc();
+        metrics.client_connections.inc();
+        Self {
+            _slot: slot,
+            gauge: metrics.client_connections.clone(),
+        }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.gauge.dec();
     }
 }
 

@@ -129,6 +129,12 @@ fn limits(raw: RawLimits) -> Result<Limits> {
         check::in_range(&format!("limits.{key}"), v.unwrap_or(default), 1, max)
     };
     let limits = Limits {
+        max_connections: count(
+            "max_connections",
+            raw.max_connections,
+            d::MAX_CONNECTIONS,
+            usize::MAX,
+        )?,
         max_in_flight_mirrors: count(
             "max_in_flight_mirrors",
             raw.max_in_flight_mirrors,
