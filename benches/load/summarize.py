@@ -109,7 +109,7 @@ def main():
       f"- Closed loop: `wrk -t1 -c{env('CONNS', '32')} -d{env('DURATION', '10')}s --latency` (+ `report.lua` for p99.9). "
       "oha not available: no fixed-rate rows.")
     w(f"- Placement: {env('PLACEMENT', '?')}. nginx proxies: `worker_processes 1`; shadowdiff: "
-      f"`TOKIO_WORKER_THREADS={env('SD_THREADS', '1')}` I/O thread(s) + the default 1 comparison worker.")
+      f"`--workers {env('SD_THREADS', '1')}` I/O thread(s) (1: a current-thread runtime) + the default 1 comparison worker.")
     w("- Proxy CPU/request: utime+stime delta of the proxy process (nginx: master + worker) over the run "
       "(+0.5 s settle; slow-v2 rows wait for the pending mirrors), divided by requests completed. "
       "For the direct row it is the origin's CPU.")
