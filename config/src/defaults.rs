@@ -27,8 +27,9 @@ pub const POOL_MAX_IDLE_PER_HOST: usize = 256;
 const MIB: u64 = 1 << 20;
 pub const MAX_IN_FLIGHT_MIRRORS: usize = 1024;
 /// Open client connections. Each may hold up to three descriptors (itself and its lanes to v1
-/// and v2), so the process needs `ulimit -n` of about three times this.
-pub const MAX_CONNECTIONS: usize = 10_000;
+/// and v2), so the process needs `ulimit -n` of about three times this: 4096 fits the common
+/// hard limits (systemd's 524288, container runtimes' 1048576, and 20000 on small VMs).
+pub const MAX_CONNECTIONS: usize = 4096;
 pub const MAX_CAPTURE_BYTES: u64 = MIB;
 pub const MAX_REQUEST_BODY_BYTES: u64 = MIB;
 pub const COMPARE_QUEUE: usize = 1024;

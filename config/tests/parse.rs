@@ -54,7 +54,7 @@ fn defaults() {
         (l.max_in_flight_mirrors, l.compare_queue, l.compare_workers),
         (1024, 1024, 1)
     );
-    assert_eq!(l.max_connections, 10_000);
+    assert_eq!(l.max_connections, 4096);
     assert_eq!(
         (l.max_capture_bytes, l.max_request_body_bytes),
         (1 << 20, 1 << 20)

@@ -14,7 +14,7 @@ use config::{Config, LogFormat, Overrides};
 /// and counted (`shadowdiff_mirror_skipped_total{reason}`), never queued.
 const BOUNDS: &str = "\
 Bounds (config keys; past a bound the mirror is skipped and counted with its reason):
-  limits.max_connections        10000    open client connections                -> accepting pauses
+  limits.max_connections        4096     open client connections                -> accepting pauses
   limits.max_in_flight_mirrors   1024     mirrors in flight, all routes          -> overloaded
   limits.max_capture_bytes       1MiB     body bytes kept per side               -> body_too_large
   limits.max_request_body_bytes  1MiB     request body bytes copied for v2       -> body_too_large
@@ -194,6 +194,7 @@ pub fn main() -> ExitCode {
                 }
             };
             init_logging(config.log.format, &config.log.level);
+            crate::fd_limit::prepare(config.limits.max_connections);
             exit(runtime(config.workers).and_then(|rt| {
                 rt.block_on(serve(config, cli.run.config.clone(), cli.run.overrides()))
             }))

@@ -18,6 +18,7 @@ pub mod comparator;
 pub mod control;
 pub mod demo;
 pub mod exemplars;
+pub mod fd_limit;
 pub mod forward;
 pub mod headers;
 pub mod lane;

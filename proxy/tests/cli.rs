@@ -264,3 +264,80 @@ fn sighup_reloads_the_file_and_a_bad_file_changes_nothing() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Start the proxy under `sh -c "ulimit …; exec shadowdiff …"` with `limits.max_connections`
+/// set; returns it once the admin port answers, and that port.
+#[cfg(target_os = "linux")]
+fn spawn_with_ulimit(ulimit: &str, max_connections: usize, tag: &str) -> (Proc, u16) {
+    let dir = std::env::temp_dir().join(format!("shadowdiff-fd-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.toml");
+    std::fs::write(
+        &file,
+        format!("[limits]\nmax_connections = {max_connections}\n"),
+    )
+    .unwrap();
+    let (listen, admin) = (free_port(), free_port());
+    let child = Command::new("sh")
+        .args(["-c", &format!("ulimit {ulimit} && exec \"$0\" \"$@\""), BIN])
+        .args(["--config", file.to_str().unwrap()])
+        .args(["--listen", &format!("127.0.0.1:{listen}")])
+        .args(["--admin", &format!("127.0.0.1:{admin}")])
+        .args([
+            "--primary",
+            "http://127.0.0.1:1",
+            "--candidate",
+            "http://127.0.0.1:2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let proxy = Proc(child);
+    wait_until(Duration::from_secs(10), || {
+        http_get(admin, "/healthz/live").is_some()
+    });
+    (proxy, admin)
+}
+
+#[cfg(target_os = "linux")]
+fn stderr_after_kill(mut proxy: Proc) -> String {
+    let _ = proxy.0.kill();
+    let _ = proxy.0.wait();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(proxy.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    stderr
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_open_file_limit_short_of_max_connections_is_said_at_start() {
+    // Hard and soft limit 512: 1000 connections may need 3 × 1000 + 256 descriptors.
+    let (proxy, _) = spawn_with_ulimit("-n 512", 1000, "short");
+    let stderr = stderr_after_kill(proxy);
+    assert!(
+        stderr.contains("open-file limit is below") && stderr.contains("limit=512"),
+        "{stderr}"
+    );
+
+    let (proxy, _) = spawn_with_ulimit("-n 512", 10, "enough");
+    let stderr = stderr_after_kill(proxy);
+    assert!(!stderr.contains("open-file limit"), "{stderr}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_low_soft_open_file_limit_is_raised_to_what_max_connections_needs() {
+    // Soft 64 under a higher hard limit: raised to 3 × 10 + 256.
+    let (proxy, _) = spawn_with_ulimit("-Sn 64", 10, "raise");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", proxy.0.id())).unwrap();
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .unwrap()
+        .to_string();
+    let stderr = stderr_after_kill(proxy);
+    assert_eq!(soft, "286", "{limits}");
+    assert!(!stderr.contains("open-file limit"), "{stderr}");
+}
