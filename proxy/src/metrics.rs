@@ -55,6 +55,23 @@ pub struct Metrics {
     pub mirror_percent: GaugeVec,
 }
 
+/// One unit of a gauge from `new` until drop, so the gauge stays right however its holder
+/// ends: returned, failed, or its task dropped at shutdown.
+pub struct GaugeHold(IntGauge);
+
+impl GaugeHold {
+    pub fn new(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for GaugeHold {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 fn counter(
     reg: &Registry,
     name: &str,

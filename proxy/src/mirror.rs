@@ -15,6 +15,7 @@ use crate::breaker::Admit;
 use crate::capture::{read_capped, CaptureEnd, CaptureResult, ReadEnd};
 use crate::comparator::{Job, Side};
 use crate::lane::{Lane, LaneError};
+use crate::metrics::GaugeHold;
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::verdict::{CandidateErrorKind, SkipReason};
@@ -101,15 +102,6 @@ pub struct MirrorJob {
     pub lane: Option<Arc<Lane<Full<Bytes>>>>,
 }
 
-/// Keeps the in-flight gauge honest however the task ends.
-struct InFlight<'a>(&'a prometheus::IntGauge);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
-}
-
 /// Counts `shutdown` for a mirror whose task was dropped before it ended.
 struct Unfinished<'a>(Option<&'a crate::metrics::RouteMetrics>);
 
@@ -124,10 +116,7 @@ impl Drop for Unfinished<'_> {
 
 impl MirrorJob {
     pub async fn run(mut self) {
-        let shared = self.shared.clone();
-        let gauge = &shared.metrics.mirrors_in_flight;
-        gauge.inc();
-        let _in_flight = InFlight(gauge);
+        let _in_flight = GaugeHold::new(&self.shared.metrics.mirrors_in_flight);
         // Armed until the exchange has ended as an outcome. Only the runtime dropping this task
         // (the process exiting past the shutdown grace) disarms it otherwise; that mirror must
         // still end as exactly one outcome, not vanish.

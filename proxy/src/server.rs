@@ -20,11 +20,11 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::admin;
 use crate::forward::{self, Inbound};
-use crate::metrics::Metrics;
+use crate::metrics::GaugeHold;
 use crate::state::Shared;
 
 /// The admin listener's and sample services' request-head deadline (slowloris guard).
@@ -174,7 +174,9 @@ async fn serve_data(
             () = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
-        let open = OpenConnection::new(slot, &metrics);
+        metrics.client_connections_accepted.inc();
+        // Both end with the connection's task, however it ends.
+        let open = (slot, GaugeHold::new(&metrics.client_connections));
         let tls = shared.server_tls.as_ref().map(|t| t.acceptor());
         let proto = if tls.is_some() { "https" } else { "http" };
         let inbound = Arc::new(Inbound::new(peer, proto));
@@ -246,30 +248,6 @@ async fn serve_data(
             mirrors = in_flight.get(),
             "grace period over with mirrors in flight"
         );
-    }
-}
-
-/// Holds a connection-limit slot and keeps the open-connections gauge honest however the
-/// connection's task ends.
-struct OpenConnection {
-    _slot: OwnedSemaphorePermit,
-    gauge: prometheus::IntGauge,
-}
-
-impl OpenConnection {
-    fn new(slot: OwnedSemaphorePermit, metrics: &Metrics) -> Self {
-        metrics.client_connections_accepted.inc();
-        metrics.client_connections.inc();
-        Self {
-            _slot: slot,
-            gauge: metrics.client_connections.clone(),
-        }
-    }
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.gauge.dec();
     }
 }
 
