@@ -1,14 +1,12 @@
 //! The body policy: decode, then identical bytes, then by kind (JSON canonically, text and
 //! binary as bytes). Invalid input always ends in a verdict with a note, never a panic.
 
-use crate::compare::{
-    ChangeKind, CompareLimits, Difference, MatchKind, Part, Response, SkipReason,
-};
 use crate::decode::{self, DecodeError};
 use crate::diff::{diff_values, Collector};
 use crate::display::{binary_preview, text_preview, value_text};
 use crate::json::{self, Value};
 use crate::media::{self, BodyKind};
+use crate::model::{ChangeKind, CompareLimits, Difference, MatchKind, Part, Response, SkipReason};
 use crate::rules::RuleSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,24 +3,15 @@
 use crate::digest::HashSink;
 use crate::json::{self, JsonError, Value};
 use crate::number::{write_es, Number};
-
-/// Where canonical bytes go.
-pub(crate) trait Sink {
-    fn put(&mut self, bytes: &[u8]);
-    /// A bounded sink says when more output is pointless, so big subtrees stop early.
-    fn full(&self) -> bool {
-        false
-    }
-    /// A number literal with a fraction or exponent, as its double. Text sinks print it in
-    /// ECMAScript form; the digest sink encodes it more cheaply (see `HashSink::float`).
-    fn float(&mut self, value: f64) {
-        write_es(value, self);
-    }
-}
+use crate::sink::Sink;
 
 impl Sink for Vec<u8> {
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
+    }
+
+    fn float(&mut self, value: f64) {
+        write_es(value, self);
     }
 }
 

@@ -4,10 +4,10 @@
 use std::cell::Cell;
 use std::cmp::Ordering;
 
-use crate::compare::{ChangeKind, Difference, Part};
 use crate::display::value_text;
 use crate::json::Value;
 use crate::keys::key_cmp;
+use crate::model::{ChangeKind, Difference, Part};
 use crate::pointer::{render, Step};
 use crate::rules::RuleSet;
 

@@ -1,7 +1,7 @@
 //! blake3 digests of raw bodies and of canonical JSON (a stream equivalent to the canonical
 //! text, see `HashSink::float`).
 
-use crate::canonical::Sink;
+use crate::sink::Sink;
 
 /// blake3 of the bytes as they are.
 pub fn raw_digest(bytes: &[u8]) -> [u8; 32] {

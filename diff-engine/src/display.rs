@@ -1,8 +1,10 @@
 //! Short display strings for differences: canonical JSON or text, cut to a character budget.
 
-use crate::canonical::{write_value, Sink};
+use crate::canonical::write_value;
 use crate::digest::{hex_prefix, raw_digest};
 use crate::json::Value;
+use crate::number::write_es;
+use crate::sink::Sink;
 
 const ELLIPSIS: char = '…';
 
@@ -21,6 +23,10 @@ impl Sink for Preview {
 
     fn full(&self) -> bool {
         self.out.len() >= self.byte_budget
+    }
+
+    fn float(&mut self, value: f64) {
+        write_es(value, self);
     }
 }
 

@@ -3,41 +3,10 @@
 
 use http::{HeaderMap, HeaderName};
 
-use crate::compare::{ChangeKind, Difference, Part};
 use crate::diff::Collector;
 use crate::display::clip;
+use crate::model::{ChangeKind, Difference, Part};
 use crate::rules::RuleSet;
-
-/// Headers that differ between two healthy deployments for reasons that say nothing about the
-/// response: per-hop transport, per-request ids, timing and server identity. Content-Length and
-/// Content-Encoding are here because bodies are compared decoded (a gzip vs identity response
-/// with the same JSON is a match).
-const NOISE: &[&str] = &[
-    "date",
-    "server",
-    "content-length",
-    "content-encoding",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "traceparent",
-    "tracestate",
-    "x-request-id",
-    "x-amzn-trace-id",
-    "b3",
-];
-
-/// Prefixes of noise header families (`proxy-authenticate`, `x-b3-traceid`, our own marks).
-const NOISE_PREFIXES: &[&str] = &["proxy-", "x-b3-", "x-shadowdiff-"];
-
-pub(crate) fn is_default_noise(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    NOISE.contains(&n) || NOISE_PREFIXES.iter().any(|p| n.starts_with(p))
-}
 
 /// Pushes one difference per compared header name whose value lists differ, sorted by name.
 pub(crate) fn diff_headers(a: &HeaderMap, b: &HeaderMap, rules: &RuleSet, out: &mut Collector) {

@@ -20,18 +20,20 @@ mod headers;
 mod json;
 mod keys;
 mod media;
+mod model;
 mod multiset;
 mod number;
 mod pointer;
 pub mod rules;
+mod sink;
 mod timestamp;
 
 pub use canonical::{canonical_digest, canonicalize};
-pub use compare::{
-    compare, ChangeKind, CompareLimits, Difference, MatchKind, Outcome, Part, Response, SkipReason,
-    Verdict,
-};
+pub use compare::compare;
 pub use digest::raw_digest;
 pub use json::{JsonError, DEFAULT_MAX_DEPTH, MAX_DEPTH_CEILING};
+pub use model::{
+    ChangeKind, CompareLimits, Difference, MatchKind, Outcome, Part, Response, SkipReason, Verdict,
+};
 pub use pointer::PathPattern;
 pub use rules::{RuleError, RuleSet, RuleSpec, SortRule, ToleranceRule};

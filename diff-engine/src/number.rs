@@ -1,7 +1,7 @@
 //! JSON numbers: integer literals kept exact, everything else an IEEE double printed the way
 //! ECMAScript's `Number.prototype.toString` prints it (RFC 8785 §3.2.2.3).
 
-use crate::canonical::Sink;
+use crate::sink::Sink;
 
 /// A parsed JSON number.
 #[derive(Debug, Clone, Copy)]
@@ -112,6 +112,10 @@ pub(crate) fn write_es<S: Sink + ?Sized>(value: f64, out: &mut S) {
 impl Sink for NumText {
     fn put(&mut self, bytes: &[u8]) {
         self.push_all(bytes);
+    }
+
+    fn float(&mut self, value: f64) {
+        write_es(value, self);
     }
 }
 

@@ -17,7 +17,6 @@
 use http::HeaderName;
 use thiserror::Error;
 
-use crate::headers;
 use crate::number::Number;
 use crate::pointer::{Pattern, Step};
 use crate::timestamp::parse_instant;
@@ -165,7 +164,7 @@ impl RuleSet {
         }
         match &self.compare_headers {
             Some(only) => only.contains(name),
-            None => !headers::is_default_noise(name),
+            None => !is_default_noise(name),
         }
     }
 }
@@ -200,6 +199,37 @@ fn header_names(names: &[String]) -> Result<Vec<HeaderName>, RuleError> {
                 .map_err(|_| RuleError::BadHeader { value: n.clone() })
         })
         .collect()
+}
+
+/// Headers that differ between two healthy deployments for reasons that say nothing about the
+/// response: per-hop transport, per-request ids, timing and server identity. Content-Length and
+/// Content-Encoding are here because bodies are compared decoded (a gzip vs identity response
+/// with the same JSON is a match).
+const NOISE: &[&str] = &[
+    "date",
+    "server",
+    "content-length",
+    "content-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "traceparent",
+    "tracestate",
+    "x-request-id",
+    "x-amzn-trace-id",
+    "b3",
+];
+
+/// Prefixes of noise header families (`proxy-authenticate`, `x-b3-traceid`, our own marks).
+const NOISE_PREFIXES: &[&str] = &["proxy-", "x-b3-", "x-shadowdiff-"];
+
+pub(crate) fn is_default_noise(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    NOISE.contains(&n) || NOISE_PREFIXES.iter().any(|p| n.starts_with(p))
 }
 
 #[cfg(test)]
