@@ -1,44 +1,56 @@
 //! shadowdiff: serve v1, mirror to v2, compare, export drift.
 //!
-//! The request path, in the order a request meets it:
-//! 1. [`server`] accepts (HTTP/1.1 keep-alive, h2c) and hands each request to [`forward::handle`];
-//! 2. [`route`] picks the policy (first matching `[[routes]]` entry, else `default`);
-//! 3. [`mirror::plan`] decides: safe method, sampled, breaker closed, an in-flight slot free;
-//! 4. [`forward`] sends to v1 and streams the answer back through a [`capture::TeeBody`];
-//! 5. [`mirror::MirrorJob`] (a background task) sends the copy to v2 and meets v1's capture;
-//! 6. [`comparator`] (its own threads, bounded queue) runs `diff_engine::compare`;
-//! 7. [`metrics`], [`stats`] and [`exemplars`] record the verdict; [`admin`] shows it.
+//! The request pipeline, one folder per stage, in the order a request meets it:
+//!
+//! ```text
+//!  client
+//!    │
+//!    ▼
+//!  listen/      accept (cap, first-byte deadline, TLS) ─ ─ ▶ a task per connection    [hand-off 1]
+//!    │
+//!    ▼
+//!  forward/     handle: route/ picks the policy ─▶ inbound fix-ups
+//!    │             │
+//!    │             ├─▶ mirror/plan  sampled? safe? breaker closed? slot free? ── no ─▶ skip(reason)
+//!    │             │        │ yes
+//!    │             │        ▼
+//!    │             │   mirror/job   ─ ─ ▶ a background task per mirror                 [hand-off 2]
+//!    │             │        │            (request copy now; v1's head and body copy later)
+//!    │             ▼        ▼
+//!    │   forward/primary ─▶ v1      mirror/candidate ─▶ v2            (upstream/: pool, lanes)
+//!    │             │                     │
+//!    ▼             ▼                     ▼
+//!  client ◀── tee/ (v1's bytes pass; a capped copy is kept) ─▶ compare/pool ─ ─ ▶ threads [hand-off 3]
+//!                                                                 │
+//!                                                                 ▼
+//!                                            compare/record ─▶ observe/ (metrics, stats,
+//!                                                               exemplars, access log)
+//!                                                                 │
+//!                                                                 ▼
+//!                                                 admin/ (API, report page, control)
+//! ```
+//!
+//! Around the pipeline: `state/` holds what every request reads (the shared parts and the
+//! config snapshot swapped whole on reload), `net/` the HTTP plumbing every leg uses, and
+//! `app/` the binary's edges (command line, process, demo). Rooms are kept for the cutover
+//! (`cutover/`: which backend serves a request) and for recording and replay (`record/`),
+//! which plugs into `mirror::candidate` and `compare/`.
 
-pub mod access;
 pub mod admin;
-pub mod breaker;
-pub mod capture;
-pub mod cli;
-pub mod comparator;
-pub mod control;
-pub mod demo;
-pub mod exemplars;
-pub mod fd_limit;
+pub mod app;
+pub mod compare;
 pub mod forward;
-pub mod headers;
-pub mod lane;
-pub mod metrics;
+pub mod listen;
 pub mod mirror;
-pub mod redact;
-pub mod report;
+pub mod net;
+pub mod observe;
 pub mod route;
-pub mod server;
-pub mod shaping;
-pub mod sink;
 pub mod state;
-pub mod stats;
-pub mod summary;
-pub mod tls;
+pub mod tee;
 pub mod upstream;
-pub mod verdict;
 
 /// The git commit this binary was built from (`unknown` outside a checkout).
 pub const COMMIT: &str = env!("SHADOWDIFF_COMMIT");
 
-pub use server::{start, Running};
+pub use app::run::{start, Running};
 pub use state::Shared;

@@ -138,7 +138,7 @@ async fn reload_applies_a_good_file_and_keeps_the_old_config_on_a_bad_one() {
     };
     write("0");
     let proxy = TestProxy::from_toml(&std::fs::read_to_string(&file).unwrap()).await;
-    *proxy.running.shared.reload_source.lock().unwrap() = shadowdiff::control::ReloadSource {
+    *proxy.running.shared.reload_source.lock().unwrap() = shadowdiff::state::ReloadSource {
         file: Some(file.clone()),
         overrides: Default::default(),
     };

@@ -223,7 +223,7 @@ async fn report_page_renders_routes_rates_and_exemplars_side_by_side() {
     ] {
         assert!(csp.contains(directive), "CSP {csp:?} lacks {directive:?}");
     }
-    assert_eq!(&body[..], shadowdiff::report::PAGE.as_bytes());
+    assert_eq!(&body[..], shadowdiff::admin::report::PAGE.as_bytes());
 
     let dom = dump_dom(admin.clone()).await;
 
@@ -326,7 +326,7 @@ async fn report_page_shows_a_banner_on_fetch_errors_and_keeps_the_last_data() {
         let summaries = summaries.clone();
         async move {
             match seen.path.as_str() {
-                "/" => shadowdiff::report::page(),
+                "/" => shadowdiff::admin::report::page(),
                 "/api/summary" if summaries.fetch_add(1, Ordering::SeqCst) == 0 => json(
                     r#"{"version":"9.9.9","breaker_open":true,"mirrors_in_flight":0,
                     "compare_queue_depth":0,"pending_bytes":0,"routes":[{"route":"kept",

@@ -105,7 +105,7 @@ async fn reload_swaps_the_certificate_without_dropping_connections() {
     let file = ca.dir.join("shadowdiff.toml");
     std::fs::write(&file, &text).unwrap();
     let proxy = TestProxy::from_toml(&text).await;
-    *proxy.running.shared.reload_source.lock().unwrap() = shadowdiff::control::ReloadSource {
+    *proxy.running.shared.reload_source.lock().unwrap() = shadowdiff::state::ReloadSource {
         file: Some(file),
         overrides: Default::default(),
     };

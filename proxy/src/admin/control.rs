@@ -1,0 +1,108 @@
+//! Live control on the admin listener: the mirror brake and config reload.
+//!
+//! `PUT /api/mirror-percent` `{"percent": P, "route": "optional"}` takes effect on the next
+//! request (`{"percent": 0}` is the one-command brake); `POST /api/reload` re-reads the config
+//! file like SIGHUP. Both need `Authorization: Bearer TOKEN` when `[admin_auth]` names a token.
+//! A reload resets live percentages to the file's values.
+
+use bytes::Bytes;
+use http::{header, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::admin::reply::json;
+use crate::state::Shared;
+
+/// Control requests are tiny; anything bigger is refused.
+const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetPercent {
+    percent: f64,
+    route: Option<String>,
+}
+
+pub async fn set_mirror_percent(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if !shared.admin_token.allows(&req) {
+        return unauthorized();
+    }
+    let body = match read_body(req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let cmd: SetPercent = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            return bad_request(format!(
+                "expected {{\"percent\": P, \"route\": \"optional\"}}: {e}"
+            ))
+        }
+    };
+    if !(0.0..=100.0).contains(&cmd.percent) {
+        return bad_request(format!(
+            "percent must be between 0 and 100, got {}",
+            cmd.percent
+        ));
+    }
+    let snap = shared.snapshot.load();
+    let targets: Vec<_> = snap
+        .all_routes()
+        .filter(|r| cmd.route.as_deref().is_none_or(|n| n == r.name))
+        .collect();
+    if targets.is_empty() {
+        return bad_request(format!(
+            "no route named {:?}",
+            cmd.route.unwrap_or_default()
+        ));
+    }
+    for r in &targets {
+        r.set_percent(cmd.percent);
+    }
+    tracing::info!(percent = cmd.percent, route = ?cmd.route, "mirror percent changed");
+    let routes: serde_json::Map<String, serde_json::Value> = snap
+        .all_routes()
+        .map(|r| (r.name.clone(), json!(r.percent())))
+        .collect();
+    json(StatusCode::OK, &json!({ "routes": routes }))
+}
+
+pub async fn reload(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if !shared.admin_token.allows(req) {
+        return unauthorized();
+    }
+    match shared.reload_from_source() {
+        Ok(()) => json(StatusCode::OK, &json!({ "status": "reloaded" })),
+        Err(e) => {
+            tracing::error!(error = %e, "reload rejected; keeping the old configuration");
+            json(StatusCode::BAD_REQUEST, &json!({ "error": e.to_string() }))
+        }
+    }
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>>> {
+    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(_) => Err(bad_request(format!(
+            "body missing or over {MAX_BODY} bytes"
+        ))),
+    }
+}
+
+fn bad_request(msg: String) -> Response<Full<Bytes>> {
+    json(StatusCode::BAD_REQUEST, &json!({ "error": msg }))
+}
+
+fn unauthorized() -> Response<Full<Bytes>> {
+    let mut r = json(
+        StatusCode::UNAUTHORIZED,
+        &json!({ "error": "missing or wrong bearer token" }),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer"),
+    );
+    r
+}

@@ -1,0 +1,87 @@
+//! The admin listener, separate from the data port (loopback by default).
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/metrics` | Prometheus text exposition |
+//! | GET | `/healthz/live` | 200 while the process runs |
+//! | GET | `/healthz/ready` | 200 once both listeners are bound, 503 while draining |
+//! | GET | `/api/summary` | per-route totals, skips by reason, windowed rate and budget |
+//! | GET | `/api/mismatches?route=R&limit=N` | recent mismatch exemplars, newest first |
+//! | PUT | `/api/mirror-percent` | `{"percent": P, "route": "optional"}`: live share; 0 is the brake |
+//! | POST | `/api/reload` | re-read the config file; a bad one is rejected and the old one kept |
+
+pub mod control;
+pub mod reply;
+pub mod report;
+pub mod summary;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::admin::reply::{json, text, Query};
+use crate::listen::accept_loop;
+use crate::net::builder::http_builder;
+use crate::state::Shared;
+
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future<Output = ()>) {
+    let builder = http_builder();
+    accept_loop(listener, "admin", None, stop, |stream, _, _| {
+        let (shared, builder) = (shared.clone(), builder.clone());
+        async move {
+            let svc = service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(route(&shared, req).await) }
+            });
+            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+        }
+    })
+    .await;
+}
+
+async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            summary::refresh_budget_gauges(shared);
+            let mut r = Response::new(Full::new(Bytes::from(shared.metrics.encode())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        (&Method::GET, "/") => report::page(),
+        (&Method::GET, "/healthz/live") => text(StatusCode::OK, "live\n"),
+        (&Method::GET, "/healthz/ready") => {
+            if shared.is_ready() {
+                text(StatusCode::OK, "ready\n")
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+            }
+        }
+        (&Method::GET, "/api/summary") => json(StatusCode::OK, &summary::summary(shared)),
+        (&Method::GET, "/api/mismatches") => {
+            let q = Query::parse(req.uri().query());
+            let limit = q
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(50usize)
+                .min(1000);
+            json(
+                StatusCode::OK,
+                &shared.exemplars.recent(q.get("route"), limit),
+            )
+        }
+        (&Method::PUT, "/api/mirror-percent") => control::set_mirror_percent(shared, req).await,
+        (&Method::POST, "/api/reload") => control::reload(shared, &req).await,
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}

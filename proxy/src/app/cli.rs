@@ -1,0 +1,238 @@
+//! The command line: flags, subcommands, and the process around the proxy (logging, signals,
+//! exit codes: 0 ok, 1 runtime failure, 2 bad configuration or usage).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use config::{Config, LogFormat, Overrides};
+
+use crate::app::run::{runtime, until_signalled};
+use crate::observe::logging::init_logging;
+
+/// Every bound the proxy enforces, with its default: past one, the mirror or comparison is skipped
+/// and counted (`shadowdiff_mirror_skipped_total{reason}`), never queued.
+const BOUNDS: &str = "\
+Bounds (config keys; past a bound the mirror is skipped and counted with its reason):
+  limits.max_connections        4096     open client connections                -> accepting pauses
+  limits.max_in_flight_mirrors   1024     mirrors in flight, all routes          -> overloaded
+  limits.max_capture_bytes       1MiB     body bytes kept per side               -> body_too_large
+  limits.max_request_body_bytes  1MiB     request body bytes copied for v2       -> body_too_large
+  limits.max_pending_bytes       64MiB    bytes held by all pending comparisons  -> overloaded
+  limits.compare_queue           1024     comparisons waiting for a worker       -> queue_full
+  limits.compare_workers         1        comparison threads (off the I/O runtime)
+  limits.max_decoded_bytes       8MiB     decompressed body size                 -> decoded_too_large
+  candidate.connect_timeout      1s       v2 TCP/TLS connect                     -> candidate error connect
+  candidate.timeout              5s       v2 whole exchange                      -> candidate error timeout
+  primary.connect_timeout        2s       v1 TCP/TLS connect                     -> client gets 502
+  primary.timeout                30s      v1 response headers                    -> client gets 504
+  breaker.failure_threshold      5        consecutive v2 failures that stop mirroring for breaker.backoff (10s)
+  shutdown_grace                 30s      in-flight exchanges on SIGTERM/SIGINT  -> shutdown
+Every key: config/README.md. Admin endpoints and metrics: README.md.";
+
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SHADOWDIFF_COMMIT"),
+    ")"
+);
+
+/// Shadow-traffic mirroring proxy: serves every response from v1 (primary), mirrors a share of
+/// requests to v2 (candidate), compares the two, and exports drift to Prometheus.
+///
+/// Precedence: built-in defaults < config file (--config) < flags.
+#[derive(Debug, Parser)]
+#[command(name = "shadowdiff", version = VERSION, args_conflicts_with_subcommands = true, after_long_help = BOUNDS)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Data listener address [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Admin listener (metrics, health, report, control) [default: 127.0.0.1:9901]
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<String>,
+    /// v1 base URL; every response the client gets comes from here (required, flag or config)
+    #[arg(long, value_name = "URL")]
+    pub primary: Option<String>,
+    /// v2 base URL; mirrored requests go here (required, flag or config)
+    #[arg(long, value_name = "URL")]
+    pub candidate: Option<String>,
+    /// Share of eligible requests mirrored, 0-100, fractions allowed [default: 10]
+    #[arg(long, value_name = "P")]
+    pub mirror_percent: Option<f64>,
+    /// TOML config file (see config/README.md for every key)
+    #[arg(long, value_name = "FILE", env = "SHADOWDIFF_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// TLS certificate chain (PEM) for the data listener
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for the data listener
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Log format [default: text]
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    /// Log filter, e.g. `info` or `shadowdiff=debug` [default: info]
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Log one line per request (route, statuses, durations) [default: off]
+    #[arg(long)]
+    pub access_log: bool,
+    /// I/O threads; 1 runs a single-threaded runtime, the cheapest per request [default: 1]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run sample v1 and v2 services and the proxy in process, drive traffic, print a report
+    Demo {
+        /// Exit after the report instead of serving until Ctrl-C
+        #[arg(long)]
+        once: bool,
+        /// Requests to drive
+        #[arg(long, default_value_t = 400)]
+        requests: usize,
+    },
+    /// Validate a config file: exit 0 if it is good, 2 with the reason if not
+    CheckConfig {
+        /// The TOML file
+        file: PathBuf,
+    },
+    /// Run one of the demo's sample services (for compose stacks and manual tests)
+    SampleService {
+        /// Which one: v1, or v2 with deliberate differences
+        #[arg(value_enum)]
+        role: crate::app::demo::Role,
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+    },
+    /// Probe a health endpoint: exit 0 on 200 (for container HEALTHCHECKs without a shell)
+    Healthcheck {
+        /// URL to probe
+        #[arg(long, default_value = "http://127.0.0.1:9901/healthz/ready")]
+        url: String,
+    },
+}
+
+impl RunArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen.clone(),
+            admin: self.admin.clone(),
+            primary: self.primary.clone(),
+            candidate: self.candidate.clone(),
+            mirror_percent: self.mirror_percent,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            log_format: self.log_format.map(|f| match f {
+                LogFormatArg::Text => "text".to_string(),
+                LogFormatArg::Json => "json".to_string(),
+            }),
+            log_level: self.log_level.clone(),
+            access_log: self.access_log.then_some(true),
+            workers: self.workers,
+        }
+    }
+}
+
+/// Parse the command line and run; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { file }) => {
+            match Config::load(Some(&file), &Overrides::default()) {
+                Ok(c) => {
+                    println!(
+                        "{}: ok ({} route(s); primary {}, candidate {})",
+                        file.display(),
+                        c.routes.len(),
+                        c.primary.url,
+                        c.candidate.upstream.url
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", file.display());
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Some(Command::Demo { once, requests }) => {
+            exit(runtime(1).and_then(|rt| rt.block_on(crate::app::demo::run(once, requests))))
+        }
+        Some(Command::SampleService { role, listen }) => {
+            init_logging(LogFormat::Text, "info");
+            exit(
+                runtime(1).and_then(|rt| {
+                    rt.block_on(crate::app::demo::sample::serve_forever(role, listen))
+                }),
+            )
+        }
+        Some(Command::Healthcheck { url }) => {
+            exit(runtime(1).and_then(|rt| rt.block_on(healthcheck(&url))))
+        }
+        None => {
+            let config = match Config::load(cli.run.config.as_deref(), &cli.run.overrides()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("shadowdiff: configuration error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(config.log.format, &config.log.level);
+            crate::app::fd_limit::prepare(config.limits.max_connections);
+            exit(runtime(config.workers).and_then(|rt| {
+                rt.block_on(until_signalled(
+                    config,
+                    cli.run.config.clone(),
+                    cli.run.overrides(),
+                ))
+            }))
+        }
+    }
+}
+
+fn exit(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shadowdiff: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn healthcheck(url: &str) -> anyhow::Result<()> {
+    use http_body_util::Empty;
+    let uri: http::Uri = url.parse().context("parsing --url")?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let resp = tokio::time::timeout(std::time::Duration::from_secs(3), client.get(uri))
+        .await
+        .context("timed out")?
+        .context("request failed")?;
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "{url} answered {}",
+        resp.status()
+    );
+    Ok(())
+}

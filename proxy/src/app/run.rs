@@ -1,0 +1,133 @@
+//! The running proxy: bind both listeners, serve until told to stop, drain; and the process
+//! around it (runtime, signals).
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use config::{Config, Overrides};
+
+use crate::state::{ReloadSource, Shared};
+
+/// A running proxy: its bound addresses and a handle to stop it.
+pub struct Running {
+    pub listen: std::net::SocketAddr,
+    pub admin: std::net::SocketAddr,
+    pub shared: Arc<Shared>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stop accepting, drain, and wait until everything has ended.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        // Connections and mirrors are done; queued comparisons finish before we return.
+        let shared = self.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || shared.compare.close()).await;
+    }
+}
+
+/// Bind both listeners and serve until [`Running::shutdown`].
+pub async fn start(shared: Arc<Shared>) -> anyhow::Result<Running> {
+    let (listen_addr, admin_addr, grace) = {
+        let snap = shared.snapshot.load();
+        (
+            snap.config.listen,
+            snap.config.admin,
+            snap.config.shutdown_grace,
+        )
+    };
+    let data = TcpListener::bind(listen_addr)
+        .await
+        .with_context(|| format!("binding data listener {listen_addr}"))?;
+    let admin_l = TcpListener::bind(admin_addr)
+        .await
+        .with_context(|| format!("binding admin listener {admin_addr}"))?;
+    let listen = data.local_addr()?;
+    let admin = admin_l.local_addr()?;
+    tracing::info!(%listen, %admin, "listening");
+
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let admin_task = tokio::spawn(crate::admin::serve(
+        admin_l,
+        shared.clone(),
+        wait_for(stop_rx.clone()),
+    ));
+    let data_task = tokio::spawn(crate::listen::data::serve(
+        data,
+        shared.clone(),
+        wait_for(stop_rx),
+        grace,
+    ));
+    shared.ready.store(true, Ordering::Release);
+    let s = shared.clone();
+    let task = tokio::spawn(async move {
+        let _ = data_task.await;
+        s.ready.store(false, Ordering::Release);
+        let _ = admin_task.await;
+    });
+    Ok(Running {
+        listen,
+        admin,
+        shared,
+        stop,
+        task,
+    })
+}
+
+async fn wait_for(mut rx: tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// The I/O runtime. With one worker (the default) it is a current-thread runtime: no work
+/// stealing, no cross-thread wake-ups, measured ~25 % less CPU per proxied request than a
+/// multi-threaded one on 2 cores. Comparisons have threads of their own either way.
+pub fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    builder
+        .enable_all()
+        .thread_name("shadowdiff-io")
+        .build()
+        .context("starting the runtime")
+}
+
+/// Run the proxy until SIGTERM or SIGINT; SIGHUP re-reads the config file.
+pub async fn until_signalled(
+    config: Config,
+    file: Option<PathBuf>,
+    overrides: Overrides,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let shared = Shared::new(config)?;
+    shared.set_reload_source(ReloadSource { file, overrides });
+    let running = start(shared.clone()).await?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            // Flags given at start still win over the re-read file.
+            _ = hup.recv() => {
+                if let Err(e) = shared.reload_from_source() {
+                    tracing::error!(error = %e, "reload rejected; keeping the old configuration");
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! The comparison pool: a few dedicated threads behind a bounded queue, off the I/O runtime, so
+//! diffing a megabyte of JSON never stalls proxying. A full queue sheds the comparison (counted
+//! `queue_full`) instead of growing.
+//!
+//! Hand-off: [`ComparePool::submit`] moves a [`Job`] (both captured sides) from the mirror task
+//! on the I/O runtime to a comparison thread.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwapOption;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use diff_engine::{CompareLimits, Response, Verdict};
+
+use crate::compare::job::Job;
+use crate::compare::record::record;
+use crate::observe::exemplars::Exemplars;
+use crate::observe::metrics::Metrics;
+use crate::observe::outcome::SkipReason;
+
+pub struct ComparePool {
+    /// Emptied by `close`; lock-free to read on every submit.
+    tx: ArcSwapOption<Sender<Job>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    metrics: Arc<Metrics>,
+    /// Jobs queued or being compared: zero means every accepted job has been recorded.
+    unfinished: Arc<AtomicUsize>,
+}
+
+/// What workers share.
+struct Worker {
+    rx: Receiver<Job>,
+    unfinished: Arc<AtomicUsize>,
+    limits: CompareLimits,
+    metrics: Arc<Metrics>,
+    exemplars: Arc<Exemplars>,
+}
+
+impl ComparePool {
+    pub fn new(
+        workers: usize,
+        queue: usize,
+        limits: CompareLimits,
+        metrics: Arc<Metrics>,
+        exemplars: Arc<Exemplars>,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = crossbeam_channel::bounded(queue);
+        let unfinished = Arc::new(AtomicUsize::new(0));
+        let mut handles = Vec::with_capacity(workers);
+        for i in 0..workers.max(1) {
+            let w = Worker {
+                rx: rx.clone(),
+                unfinished: unfinished.clone(),
+                limits,
+                metrics: metrics.clone(),
+                exemplars: exemplars.clone(),
+            };
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("shadowdiff-compare-{i}"))
+                    .spawn(move || w.run())?,
+            );
+        }
+        Ok(Self {
+            tx: ArcSwapOption::from_pointee(tx),
+            workers: Mutex::new(handles),
+            metrics,
+            unfinished,
+        })
+    }
+
+    /// Queue a job, or say why not (queue full, pool closing); a refused job is dropped.
+    pub fn submit(&self, job: Job) -> Result<(), SkipReason> {
+        let tx = self.tx.load();
+        let Some(tx) = tx.as_deref() else {
+            return Err(SkipReason::Shutdown);
+        };
+        // Counted before the send, so a fast worker can never take it below zero.
+        self.unfinished.fetch_add(1, Ordering::AcqRel);
+        let refused = match tx.try_send(job) {
+            Ok(()) => {
+                self.metrics.compare_queue_depth.set(tx.len() as i64);
+                return Ok(());
+            }
+            Err(TrySendError::Full(_)) => SkipReason::QueueFull,
+            Err(TrySendError::Disconnected(_)) => SkipReason::Shutdown,
+        };
+        self.unfinished.fetch_sub(1, Ordering::AcqRel);
+        Err(refused)
+    }
+
+    /// Jobs accepted but not yet recorded (queued or being compared).
+    pub fn unfinished(&self) -> usize {
+        self.unfinished.load(Ordering::Acquire)
+    }
+
+    pub fn depth(&self) -> usize {
+        self.tx.load().as_deref().map_or(0, Sender::len)
+    }
+
+    /// Stop taking jobs (later ones are counted `shutdown`), let the workers finish what is
+    /// queued, and wait for them. Blocking: call it off the I/O runtime.
+    pub fn close(&self) {
+        self.tx.store(None);
+        let workers =
+            std::mem::take(&mut *self.workers.lock().unwrap_or_else(PoisonError::into_inner));
+        for h in workers {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for ComparePool {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Worker {
+    fn run(self) {
+        while let Ok(job) = self.rx.recv() {
+            self.metrics.compare_queue_depth.set(self.rx.len() as i64);
+            let started = Instant::now();
+            // A bug in the engine must cost one comparison, not the worker.
+            let verdict =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.compare(&job)));
+            self.metrics
+                .compare_duration
+                .observe(started.elapsed().as_secs_f64());
+            match verdict {
+                Ok(v) => record(&job, &v, &self.exemplars),
+                Err(_) => {
+                    tracing::error!(route = %job.route.name, path = %job.path, "comparison panicked; skipped")
+                }
+            }
+            self.unfinished.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn compare(&self, job: &Job) -> Verdict {
+        let p = job.primary.body.contiguous();
+        let c = job.candidate.body.contiguous();
+        let primary = Response {
+            status: job.primary.status,
+            headers: &job.primary.headers,
+            body: &p,
+        };
+        let candidate = Response {
+            status: job.candidate.status,
+            headers: &job.candidate.headers,
+            body: &c,
+        };
+        diff_engine::compare(&primary, &candidate, &job.route.rules, &self.limits)
+    }
+}

@@ -1,0 +1,137 @@
+//! The v1 leg: the request as v1 gets it, sending it (on the client connection's lane or the
+//! pool), and what the client gets when v1 gives no response.
+
+use std::time::{Duration, Instant};
+
+use http::request::Parts;
+use http::{header, HeaderValue, Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+
+use crate::forward::inbound::Inbound;
+use crate::forward::reply::{error, ProxyBody};
+use crate::observe::metrics::RouteMetrics;
+use crate::state::Snapshot;
+use crate::tee::TeeBody;
+use crate::upstream::lane::LaneError;
+
+pub type PrimaryRequest = Request<TeeBody<Incoming>>;
+
+/// v1's request: v1's URI, HTTP/1.1 on the wire (the pool picks h2 by ALPN where it can), and a
+/// Host for HTTP/1.0 clients that sent none. `Err` when the target cannot be forwarded.
+pub fn request(
+    snap: &Snapshot,
+    mut parts: Parts,
+    body: TeeBody<Incoming>,
+    on_lane: bool,
+) -> Result<PrimaryRequest, http::Error> {
+    parts.uri = snap.primary.uri(parts.uri.path_and_query())?;
+    parts.version = Version::HTTP_11;
+    if on_lane && !parts.headers.contains_key(header::HOST) {
+        // An HTTP/1.0 client may send no Host; v1 then gets its own authority, as the pooled
+        // client would send.
+        if let Ok(host) = HeaderValue::from_str(snap.primary.authority().as_str()) {
+            parts.headers.insert(header::HOST, host);
+        }
+    }
+    Ok(Request::from_parts(parts, body))
+}
+
+/// Send to v1 within its timeout; v1's response head and how long it took.
+pub async fn send(
+    snap: &Snapshot,
+    inbound: &Inbound,
+    on_lane: bool,
+    req: PrimaryRequest,
+    metrics: &RouteMetrics,
+) -> Result<(Response<Incoming>, Duration), PrimaryError> {
+    let started = Instant::now();
+    let primary = &snap.primary;
+    let sent = if on_lane {
+        let lane = inbound
+            .lane
+            .send(primary.authority(), primary.connect_timeout, req);
+        tokio::time::timeout(primary.timeout, lane)
+            .await
+            .map(|r| r.map_err(PrimaryError::Lane))
+    } else {
+        tokio::time::timeout(primary.timeout, snap.primary_client.request(req))
+            .await
+            .map(|r| r.map_err(PrimaryError::Pooled))
+    };
+    let resp = sent.unwrap_or(Err(PrimaryError::Timeout))?;
+    let elapsed = started.elapsed();
+    metrics.primary_duration.observe(elapsed.as_secs_f64());
+    Ok((resp, elapsed))
+}
+
+/// Why v1 gave no response, from either way of reaching it.
+#[derive(Debug, thiserror::Error)]
+pub enum PrimaryError {
+    #[error(transparent)]
+    Lane(LaneError),
+    #[error(transparent)]
+    Pooled(hyper_util::client::legacy::Error),
+    #[error("timed out")]
+    Timeout,
+}
+
+impl PrimaryError {
+    fn is_connect(&self) -> bool {
+        match self {
+            PrimaryError::Lane(e) => e.is_connect(),
+            PrimaryError::Pooled(e) => e.is_connect(),
+            PrimaryError::Timeout => false,
+        }
+    }
+
+    /// What the client gets, counted under v1's error kinds when v1 is to blame.
+    pub fn reply(&self, m: &RouteMetrics) -> Response<ProxyBody> {
+        if let PrimaryError::Timeout = self {
+            m.primary_timeout.inc();
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "shadowdiff: primary timed out\n",
+            );
+        }
+        if self.is_connect() {
+            m.primary_connect.inc();
+            tracing::warn!(error = %self, "primary unreachable");
+            return error(StatusCode::BAD_GATEWAY, "shadowdiff: primary unreachable\n");
+        }
+        // The client's request body broke off (it went away mid-upload, or sent a malformed
+        // chunk): v1 did nothing wrong, so this is not a primary error — counting it as one
+        // made every impatient client look like a v1 outage. Its mirror is skipped (the body
+        // capture failed) as `primary_failed`.
+        if request_body_failed(self) {
+            tracing::debug!(error = %self, "client request body failed");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "shadowdiff: request body ended early or was malformed\n",
+            );
+        }
+        m.primary_other.inc();
+        tracing::warn!(error = %self, "primary failed");
+        error(
+            StatusCode::BAD_GATEWAY,
+            "shadowdiff: primary closed the connection or sent an invalid response\n",
+        )
+    }
+}
+
+/// Did sending to v1 fail because the client's request body failed? hyper reports a failing
+/// outgoing body as a user error caused by that body's error — here the inbound `hyper::Error`
+/// — somewhere below `e` (a transparent `PrimaryError` starts at its inner error's source).
+fn request_body_failed(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = e.source();
+    while let Some(s) = source {
+        let user = s.downcast_ref::<hyper::Error>().filter(|h| h.is_user());
+        if user
+            .and_then(std::error::Error::source)
+            .is_some_and(|c| c.is::<hyper::Error>())
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}

@@ -1,0 +1,133 @@
+//! The data listener: HTTP/1.1 (keep-alive) and HTTP/2 with prior knowledge (h2c) on one port,
+//! or both over TLS (ALPN). Shutdown: stop accepting, let in-flight exchanges finish within the
+//! grace period, then wait (as long) for the mirrors they started.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::forward::{self, Inbound};
+use crate::listen::first_bytes::FirstBytes;
+use crate::listen::{accept_loop, ConnectionCap, Slot};
+use crate::net::builder::http_builder_with;
+use crate::observe::metrics::GaugeHold;
+use crate::state::Shared;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serve client connections until `stop`, then drain them within `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stop: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    let (header_timeout, max_connections) = {
+        let snap = shared.snapshot.load();
+        (
+            snap.config.header_read_timeout,
+            snap.config.limits.max_connections,
+        )
+    };
+    let builder = http_builder_with(header_timeout);
+    let graceful = GracefulShutdown::new();
+    let cap = ConnectionCap::new(
+        max_connections,
+        shared.metrics.connection_limit_waits.clone(),
+    );
+    accept_loop(listener, "data", Some(cap), stop, |stream, peer, slot| {
+        let conn = Connection {
+            shared: shared.clone(),
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+            header_timeout,
+        };
+        conn.serve(stream, peer, slot)
+    })
+    .await;
+    drain(&shared, graceful, grace).await;
+}
+
+/// What one client connection's task needs.
+struct Connection {
+    shared: Arc<Shared>,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    header_timeout: Duration,
+}
+
+impl Connection {
+    async fn serve(self, stream: TcpStream, peer: SocketAddr, slot: Slot) {
+        let metrics = &self.shared.metrics;
+        metrics.client_connections_accepted.inc();
+        // Both end with the connection's task, however it ends.
+        let _open = (slot, GaugeHold::new(&metrics.client_connections));
+        let tls = self.shared.server_tls.as_ref().map(|t| t.acceptor());
+        let proto = if tls.is_some() { "https" } else { "http" };
+        let inbound = Arc::new(Inbound::new(peer, proto));
+        let result = match tls {
+            None => self.serve_io(stream, inbound).await,
+            Some(acceptor) => {
+                match tokio::time::timeout(self.header_timeout, acceptor.accept(stream)).await {
+                    // ALPN picks h2 or http/1.1; the auto builder reads the preface either way.
+                    Ok(Ok(tls)) => self.serve_io(tls, inbound).await,
+                    Ok(Err(e)) => Err(e.into()),
+                    Err(_) => Err("TLS handshake timed out".into()),
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, %peer, "connection ended with an error");
+        }
+    }
+
+    /// HTTP over a plain or TLS stream; every request goes to [`forward::handle`].
+    async fn serve_io<I>(self, io: I, inbound: Arc<Inbound>) -> Result<(), BoxError>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let shared = self.shared;
+        let svc = service_fn(move |req| {
+            let (shared, inbound) = (shared.clone(), inbound.clone());
+            async move { Ok::<_, Infallible>(forward::handle(shared, req, inbound).await) }
+        });
+        let io = TokioIo::new(FirstBytes::new(io, self.header_timeout));
+        let conn = self.builder.serve_connection(io, svc).into_owned();
+        self.watcher.watch(conn).await
+    }
+}
+
+/// Let open exchanges finish within `grace`, then their mirrors.
+async fn drain(shared: &Shared, graceful: GracefulShutdown, grace: Duration) {
+    tracing::info!(grace = ?grace, "draining connections");
+    let deadline = tokio::time::Instant::now() + grace;
+    if tokio::time::timeout_at(deadline, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; closing remaining connections");
+    }
+    // Every exchange has ended, but their mirrors may still be waiting for v2 (at most the
+    // candidate timeout). Without this wait, `shutdown` returned with mirrors in flight and the
+    // process exited under them: pending comparisons vanished uncounted. What is still running at
+    // the deadline is counted `shutdown` when the runtime drops it (see `mirror::MirrorJob::run`).
+    let in_flight = &shared.metrics.mirrors_in_flight;
+    while in_flight.get() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if in_flight.get() > 0 {
+        tracing::warn!(
+            mirrors = in_flight.get(),
+            "grace period over with mirrors in flight"
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! The v2 leg: send one request to v2 and read its answer whole, within the candidate timeout,
+//! the capture cap and the byte budget, and tell the breaker how v2 did.
+//!
+//! It needs no client connection — a client connection's v2 lane is used when one is offered —
+//! so anything that has a request for v2 can call it: the mirror task, and a replay.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::response::Parts;
+use http::Request;
+use http_body_util::Full;
+
+use crate::compare::Side;
+use crate::mirror::failure::{content_length, Failure};
+use crate::net::headers::strip_hop_by_hop;
+use crate::observe::metrics::RouteMetrics;
+use crate::observe::outcome::{CandidateErrorKind, SkipReason};
+use crate::state::{CandidateClient, Shared, Snapshot};
+use crate::tee::{read_capped, ByteBudget, CapturedBody, ReadEnd};
+use crate::upstream::breaker::Breaker;
+use crate::upstream::lane::Lane;
+use crate::upstream::Target;
+
+/// A client connection's own connection to v2 (see `upstream/lane.rs`).
+pub type CandidateLane = Lane<Full<Bytes>>;
+
+/// Everything a send to v2 needs, borrowed.
+pub struct CandidateLeg<'a> {
+    pub target: &'a Target,
+    pub client: &'a CandidateClient,
+    pub max_capture_bytes: usize,
+    pub budget: &'a Arc<ByteBudget>,
+    pub breaker: &'a Breaker,
+    /// `breaker.trip_on_5xx`: a 5xx answer counts as a failure for the breaker.
+    pub trip_on_5xx: bool,
+    pub metrics: &'a RouteMetrics,
+}
+
+impl<'a> CandidateLeg<'a> {
+    pub fn new(shared: &'a Shared, snap: &'a Snapshot, metrics: &'a RouteMetrics) -> Self {
+        Self {
+            target: &snap.candidate,
+            client: &snap.candidate_client,
+            max_capture_bytes: snap.config.limits.max_capture_bytes,
+            budget: &shared.pending,
+            breaker: &shared.breaker,
+            trip_on_5xx: snap.config.breaker.trip_on_5xx,
+            metrics,
+        }
+    }
+
+    /// v2's answer as one side of a pair, or why there is none (v2's failure already counted).
+    pub async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+        lane: Option<&Arc<CandidateLane>>,
+    ) -> Result<Side, SkipReason> {
+        let answered = tokio::time::timeout(self.target.timeout, self.exchange(req, lane))
+            .await
+            .unwrap_or(Err(Failure::Timeout));
+        self.judge(answered)
+    }
+
+    /// Send on the lane when it is free, else on the pool, and read the body within the caps.
+    async fn exchange(
+        &self,
+        req: Request<Full<Bytes>>,
+        lane: Option<&Arc<CandidateLane>>,
+    ) -> Result<(Parts, CapturedBody, Duration), Failure> {
+        let started = Instant::now();
+        let cap = self.max_capture_bytes;
+        let mut lease = lane
+            .filter(|_| self.target.is_plain_http())
+            .and_then(|lane| lane.lease(self.target.authority()));
+        let resp = match lease.as_mut() {
+            Some(lease) => lease
+                .send(self.target.connect_timeout, req)
+                .await
+                .map_err(Failure::Lane)?,
+            None => self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| Failure::Request(Box::new(e)))?,
+        };
+        let elapsed = started.elapsed();
+        self.metrics
+            .candidate_duration
+            .observe(elapsed.as_secs_f64());
+        let (parts, body) = resp.into_parts();
+        // A declared length over the cap is skipped without reading a byte of it: reading
+        // megabytes only to drop them costs the I/O threads that serve v1.
+        if content_length(&parts.headers).is_some_and(|n| n > cap as u64) {
+            return Err(Failure::TooLarge);
+        }
+        let body = read_capped(body, cap, self.budget)
+            .await
+            .map_err(|e| match e {
+                ReadEnd::TooLarge => Failure::TooLarge,
+                ReadEnd::Overloaded => Failure::Overloaded,
+                ReadEnd::Body(e) => Failure::Body(Box::new(e)),
+            })?;
+        if let Some(lease) = lease {
+            lease.finish();
+        }
+        Ok((parts, body, elapsed))
+    }
+
+    /// Count the exchange, tell the breaker, and turn it into a side or a skip.
+    fn judge(
+        &self,
+        answered: Result<(Parts, CapturedBody, Duration), Failure>,
+    ) -> Result<Side, SkipReason> {
+        let breaker = self.breaker;
+        match answered {
+            Ok((parts, body, elapsed)) => {
+                let status = parts.status.as_u16();
+                if status >= 500 {
+                    self.metrics.candidate_error(CandidateErrorKind::Status5xx);
+                }
+                if status >= 500 && self.trip_on_5xx {
+                    breaker.failure();
+                } else {
+                    breaker.success();
+                }
+                let mut headers = parts.headers;
+                strip_hop_by_hop(&mut headers);
+                Ok(Side {
+                    status,
+                    headers,
+                    body,
+                    elapsed,
+                })
+            }
+            // v2 answered: healthy as far as the breaker is concerned.
+            Err(Failure::TooLarge) => {
+                breaker.success();
+                Err(SkipReason::BodyTooLarge)
+            }
+            Err(Failure::Overloaded) => {
+                breaker.success();
+                Err(SkipReason::Overloaded)
+            }
+            Err(f) => {
+                self.metrics.candidate_error(f.kind());
+                breaker.failure();
+                tracing::debug!(error = %f, "candidate failed");
+                Err(SkipReason::CandidateFailed)
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! How an exchange with v2 failed, before it is reduced to a label.
+
+use crate::observe::outcome::CandidateErrorKind;
+use crate::upstream::lane::LaneError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("request: {0}")]
+    Request(Box<hyper_util::client::legacy::Error>),
+    #[error("request: {0}")]
+    Lane(LaneError),
+    #[error("body: {0}")]
+    Body(Box<dyn std::error::Error + Send + Sync>),
+    #[error("timed out")]
+    Timeout,
+    #[error("body over the capture cap")]
+    TooLarge,
+    #[error("pending-bytes budget exhausted")]
+    Overloaded,
+}
+
+impl Failure {
+    pub fn kind(&self) -> CandidateErrorKind {
+        match self {
+            Failure::Timeout => CandidateErrorKind::Timeout,
+            Failure::Request(e) if e.is_connect() => CandidateErrorKind::Connect,
+            Failure::Request(e) => hyper_kind(std::error::Error::source(e.as_ref())),
+            Failure::Lane(e) if e.is_connect() => CandidateErrorKind::Connect,
+            Failure::Lane(e) => hyper_kind(std::error::Error::source(e)),
+            Failure::Body(e) => hyper_kind(Some(e.as_ref())),
+            // Counted as skips, not errors; never reached through `kind`.
+            Failure::TooLarge | Failure::Overloaded => CandidateErrorKind::Protocol,
+        }
+    }
+}
+
+/// Reset when the connection broke, protocol when v2 sent something that is not HTTP.
+fn hyper_kind(source: Option<&(dyn std::error::Error + 'static)>) -> CandidateErrorKind {
+    match source.and_then(|e| e.downcast_ref::<hyper::Error>()) {
+        Some(h) if h.is_parse() || h.is_parse_status() || h.is_user() => {
+            CandidateErrorKind::Protocol
+        }
+        _ => CandidateErrorKind::Reset,
+    }
+}
+
+/// The `Content-Length` v2 declared, if it declared one that parses.
+pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}

@@ -1,0 +1,238 @@
+//! The mirror task: one mirrored exchange from the copied request to a queued comparison (or a
+//! counted skip), in the background; the client's response never waits for it.
+//!
+//! Hand-off: [`start`] moves a copy of the request head to a new task, with a receiver for the
+//! request body's capture; the [`Handoff`] it returns later sends v1's response head and a
+//! receiver for the response body's capture.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::request;
+use http::response;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, Method, Request};
+use http_body_util::Full;
+use tokio::sync::oneshot;
+
+use crate::compare::{Job, Side};
+use crate::mirror::candidate::{CandidateLane, CandidateLeg};
+use crate::mirror::plan::{plan, Planned};
+use crate::observe::access;
+use crate::observe::metrics::{GaugeHold, RouteMetrics};
+use crate::observe::outcome::SkipReason;
+use crate::route::RouteRuntime;
+use crate::state::{Shared, Snapshot};
+use crate::tee::{ByteBudget, Capture, CaptureEnd, CaptureResult};
+
+/// v1's response head, sent to the mirror task once v1 answers; its body capture follows.
+pub struct PrimaryHead {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub elapsed: Duration,
+    pub body: oneshot::Receiver<CaptureResult>,
+}
+
+/// The v1 path's end of a started mirror.
+pub struct Handoff {
+    /// Tees the request body for v2, if the request has one.
+    request_capture: Option<Capture>,
+    primary: oneshot::Sender<PrimaryHead>,
+}
+
+impl Handoff {
+    /// The capture to put on the request body's tee (once).
+    pub fn take_request_capture(&mut self) -> Option<Capture> {
+        self.request_capture.take()
+    }
+
+    /// Send v1's response head to the mirror task; the capture to put on the response body's
+    /// tee, or `None` when the mirror has already ended (v2 failed) and needs no copy.
+    pub fn primary_answered(
+        self,
+        parts: &response::Parts,
+        elapsed: Duration,
+        cap: usize,
+        budget: &Arc<ByteBudget>,
+    ) -> Option<Capture> {
+        let (capture, body) = Capture::new(cap, budget);
+        let head = PrimaryHead {
+            status: parts.status.as_u16(),
+            headers: parts.headers.clone(),
+            elapsed,
+            body,
+        };
+        self.primary.send(head).is_ok().then_some(capture)
+    }
+}
+
+/// Start a mirror of this request if it is planned (see [`plan`]).
+pub fn start(
+    shared: &Arc<Shared>,
+    snap: &Arc<Snapshot>,
+    route: &Arc<RouteRuntime>,
+    parts: &request::Parts,
+    body_empty: bool,
+    lane: Option<Arc<CandidateLane>>,
+) -> Option<Handoff> {
+    let planned = plan(shared, snap, route, &parts.method, &parts.headers)?;
+    let (request_capture, request_body) = if body_empty {
+        (None, None)
+    } else {
+        let max = snap.config.limits.max_request_body_bytes;
+        let (capture, rx) = Capture::new(max, &shared.pending);
+        (Some(capture), Some(rx))
+    };
+    let (primary_tx, primary) = oneshot::channel();
+    let job = MirrorJob {
+        _planned: planned,
+        shared: shared.clone(),
+        snap: snap.clone(),
+        route: route.clone(),
+        method: parts.method.clone(),
+        path_and_query: parts.uri.path_and_query().cloned(),
+        headers: parts.headers.clone(),
+        request_body,
+        primary,
+        lane,
+    };
+    tokio::spawn(job.run());
+    Some(Handoff {
+        request_capture,
+        primary: primary_tx,
+    })
+}
+
+/// Everything the mirror task needs, detached from the client's request.
+struct MirrorJob {
+    /// Holds the in-flight slots until the task ends.
+    _planned: Planned,
+    shared: Arc<Shared>,
+    snap: Arc<Snapshot>,
+    route: Arc<RouteRuntime>,
+    method: Method,
+    path_and_query: Option<PathAndQuery>,
+    headers: HeaderMap,
+    /// `None` when the request had no body.
+    request_body: Option<oneshot::Receiver<CaptureResult>>,
+    primary: oneshot::Receiver<PrimaryHead>,
+    /// The client connection's v2 lane (HTTP/1.x clients).
+    lane: Option<Arc<CandidateLane>>,
+}
+
+/// Counts `shutdown` for a mirror whose task was dropped before it ended.
+struct Unfinished<'a>(Option<&'a RouteMetrics>);
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        // A panic unwinding through the task is a bug, not a shutdown.
+        if let Some(m) = self.0.filter(|_| !std::thread::panicking()) {
+            m.skip(SkipReason::Shutdown);
+        }
+    }
+}
+
+impl MirrorJob {
+    async fn run(mut self) {
+        let _in_flight = GaugeHold::new(&self.shared.metrics.mirrors_in_flight);
+        // Armed until the exchange has ended as an outcome. Only the runtime dropping this task
+        // (the process exiting past the shutdown grace) disarms it otherwise; that mirror must
+        // still end as exactly one outcome, not vanish.
+        let route = self.route.clone();
+        let mut unfinished = Unfinished(Some(&route.metrics));
+        if let Err(reason) = self.exchange().await {
+            route.metrics.skip(reason);
+            if route.access_log {
+                access::Line::new(&route.name, &self.method, self.path())
+                    .log(access::Verdict::Skipped(reason));
+            }
+        }
+        unfinished.0 = None;
+    }
+
+    fn path(&self) -> &str {
+        self.path_and_query.as_ref().map_or("/", |p| p.path())
+    }
+
+    async fn exchange(&mut self) -> Result<(), SkipReason> {
+        let body = self.request_body().await?;
+        let request = self.candidate_request(body)?;
+        self.route.metrics.mirrored.inc();
+        let leg = CandidateLeg::new(&self.shared, &self.snap, &self.route.metrics);
+        let candidate = leg.send(request, self.lane.as_ref()).await;
+        let primary = self.primary_side().await;
+        let m = &self.route.metrics;
+        m.status_pair(
+            primary.as_ref().ok().map(|p| p.status),
+            candidate.as_ref().ok().map(|c| c.status),
+        );
+        let (primary, candidate) = (primary?, candidate?);
+        m.latency_delta
+            .observe(candidate.elapsed.as_secs_f64() - primary.elapsed.as_secs_f64());
+        let job = Job {
+            route: self.route.clone(),
+            method: self.method.clone(),
+            path: self.path().to_string(),
+            primary,
+            candidate,
+        };
+        self.shared.compare.submit(job)
+    }
+
+    async fn request_body(&mut self) -> Result<Bytes, SkipReason> {
+        let Some(rx) = self.request_body.take() else {
+            return Ok(Bytes::new());
+        };
+        // The body streams to v1 first; give it as long as v1 gets.
+        let waited = tokio::time::timeout(self.snap.primary.timeout, rx).await;
+        match waited {
+            Ok(Ok(Ok(body))) => Ok(body.contiguous()),
+            Ok(Ok(Err(end))) => Err(capture_skip(end)),
+            Ok(Err(_)) => Err(SkipReason::PrimaryFailed),
+            Err(_) => Err(SkipReason::Timeout),
+        }
+    }
+
+    /// Moves the request headers into v2's request: they are needed only once.
+    fn candidate_request(&mut self, body: Bytes) -> Result<Request<Full<Bytes>>, SkipReason> {
+        let pq = self.path_and_query.as_ref();
+        let headers = std::mem::take(&mut self.headers);
+        self.snap
+            .shaping
+            .request(&self.snap.candidate, &self.method, pq, headers, body)
+            .map_err(|_| SkipReason::CandidateFailed)
+    }
+
+    async fn primary_side(&mut self) -> Result<Side, SkipReason> {
+        // v1's response streams to the client at the client's pace; wait no longer than v1's own
+        // timeout for it to end.
+        let wait = self.snap.primary.timeout;
+        let waited = tokio::time::timeout(wait, async {
+            let head = (&mut self.primary)
+                .await
+                .map_err(|_| SkipReason::PrimaryFailed)?;
+            let body = head
+                .body
+                .await
+                .map_err(|_| SkipReason::PrimaryFailed)?
+                .map_err(capture_skip)?;
+            Ok(Side {
+                status: head.status,
+                headers: head.headers,
+                body,
+                elapsed: head.elapsed,
+            })
+        })
+        .await;
+        waited.unwrap_or(Err(SkipReason::Timeout))
+    }
+}
+
+fn capture_skip(end: CaptureEnd) -> SkipReason {
+    match end {
+        CaptureEnd::TooLarge => SkipReason::BodyTooLarge,
+        CaptureEnd::Overloaded => SkipReason::Overloaded,
+        CaptureEnd::Failed | CaptureEnd::Aborted => SkipReason::PrimaryFailed,
+    }
+}

@@ -1,0 +1,30 @@
+//! The hyper server builder every listener uses: HTTP/1.1 keep-alive and h2 on one port.
+
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+
+/// The admin listener's and sample services' request-head deadline (slowloris guard).
+const ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pings on idle h2 connections, so a peer that vanished is noticed and its connection freed.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// HTTP/1.1 with keep-alive and h2 (prior knowledge or ALPN); `header_read_timeout` bounds
+/// the wait for each request head, idle keep-alive time included.
+pub fn http_builder_with(header_read_timeout: Duration) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE);
+    b
+}
+
+pub fn http_builder() -> auto::Builder<TokioExecutor> {
+    http_builder_with(ADMIN_HEADER_READ_TIMEOUT)
+}

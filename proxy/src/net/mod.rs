@@ -1,0 +1,5 @@
+//! HTTP plumbing shared by every leg: the server builder, header fix-ups, TLS.
+
+pub mod builder;
+pub mod headers;
+pub mod tls;

@@ -1,0 +1,340 @@
+//! Prometheus metrics on an explicit registry (never the global one).
+//!
+//! Label values are bounded: `route` is a configured route name or `default`; `reason`, `kind`,
+//! `part`, `result` and `upstream` come from closed enums. Per-route handles are resolved once
+//! ([`RouteMetrics`]) so the request path pays an atomic add, not a label lookup.
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::observe::outcome::{CandidateErrorKind, SkipReason};
+
+/// Upstream latency buckets: tens of microseconds (a local v1) up to the default v1 timeout.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0,
+];
+/// Candidate minus primary: negative when v2 is faster.
+const DELTA_BUCKETS: &[f64] = &[
+    -1.0, -0.25, -0.1, -0.05, -0.01, -0.005, -0.001, 0.0, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 1.0,
+    2.5, 5.0,
+];
+const COMPARE_BUCKETS: &[f64] = &[
+    0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0,
+];
+
+/// Status classes for the v1 × v2 status-pair counter.
+pub const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error"];
+
+pub struct Metrics {
+    pub registry: Registry,
+    requests: IntCounterVec,
+    mirrored: IntCounterVec,
+    comparisons: IntCounterVec,
+    mismatches: IntCounterVec,
+    skipped: IntCounterVec,
+    candidate_errors: IntCounterVec,
+    primary_errors: IntCounterVec,
+    upstream_duration: HistogramVec,
+    latency_delta: HistogramVec,
+    status_pairs: IntCounterVec,
+    pub mismatch_rate: GaugeVec,
+    pub mismatch_budget: GaugeVec,
+    pub budget_exceeded: IntGaugeVec,
+    pub breaker_open: IntGauge,
+    pub breaker_trips: IntCounter,
+    pub mirrors_in_flight: IntGauge,
+    pub client_connections: IntGauge,
+    pub client_connections_accepted: IntCounter,
+    pub connection_limit_waits: IntCounter,
+    pub compare_queue_depth: IntGauge,
+    pub pending_bytes: IntGauge,
+    pub compare_duration: Histogram,
+    pub mirror_percent: GaugeVec,
+}
+
+/// One unit of a gauge from `new` until drop, so the gauge stays right however its holder
+/// ends: returned, failed, or its task dropped at shutdown.
+pub struct GaugeHold(IntGauge);
+
+impl GaugeHold {
+    pub fn new(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for GaugeHold {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn counter(
+    reg: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    reg.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn histogram(
+    reg: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    b: &[f64],
+) -> prometheus::Result<HistogramVec> {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(b.to_vec()), labels)?;
+    reg.register(Box::new(h.clone()))?;
+    Ok(h)
+}
+
+fn gauge_vec(
+    reg: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<GaugeVec> {
+    let g = GaugeVec::new(Opts::new(name, help), labels)?;
+    reg.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn int_gauge(reg: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
+    let g = IntGauge::new(name, help)?;
+    reg.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn int_counter(reg: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+    let c = IntCounter::new(name, help)?;
+    reg.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let reg = Registry::new();
+        let r = &reg;
+        let m = Metrics {
+            requests: counter(r, "shadowdiff_requests_total", "Requests received on the data listener.", &["route"])?,
+            mirrored: counter(r, "shadowdiff_mirrored_requests_total", "Requests sent to the candidate (v2).", &["route"])?,
+            comparisons: counter(
+                r,
+                "shadowdiff_comparisons_total",
+                "Completed comparisons of v1 and v2 responses, by result (match or mismatch).",
+                &["route", "result"],
+            )?,
+            mismatches: counter(
+                r,
+                "shadowdiff_mismatches_total",
+                "Mismatching comparisons by the part that differs (status, headers, body); one comparison can count in several parts.",
+                &["route", "part"],
+            )?,
+            skipped: counter(
+                r,
+                "shadowdiff_mirror_skipped_total",
+                "Requests not mirrored, or mirrors not compared, by reason.",
+                &["route", "reason"],
+            )?,
+            candidate_errors: counter(
+                r,
+                "shadowdiff_candidate_errors_total",
+                "Failed exchanges with the candidate (v2), by kind.",
+                &["route", "kind"],
+            )?,
+            primary_errors: counter(
+                r,
+                "shadowdiff_primary_errors_total",
+                "Failed exchanges with the primary (v1), by kind; the client got a 502 or 504.",
+                &["route", "kind"],
+            )?,
+            upstream_duration: histogram(
+                r,
+                "shadowdiff_upstream_duration_seconds",
+                "Time from sending the request to receiving response headers, per upstream.",
+                &["route", "upstream"],
+                LATENCY_BUCKETS,
+            )?,
+            latency_delta: histogram(
+                r,
+                "shadowdiff_candidate_latency_delta_seconds",
+                "Candidate minus primary time to response headers, for compared pairs.",
+                &["route"],
+                DELTA_BUCKETS,
+            )?,
+            status_pairs: counter(
+                r,
+                "shadowdiff_status_pairs_total",
+                "Mirrored exchanges by v1 and v2 status class (error = no response).",
+                &["route", "primary_class", "candidate_class"],
+            )?,
+            mismatch_rate: gauge_vec(
+                r,
+                "shadowdiff_mismatch_rate",
+                "Mismatching share of comparisons over the budget window.",
+                &["route"],
+            )?,
+            mismatch_budget: gauge_vec(
+                r,
+                "shadowdiff_mismatch_budget",
+                "Configured mismatch budget (allowed ratio).",
+                &["route"],
+            )?,
+            budget_exceeded: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "shadowdiff_budget_exceeded",
+                        "1 when the windowed mismatch rate is above budget with at least min_samples comparisons.",
+                    ),
+                    &["route"],
+                )?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
+            breaker_open: int_gauge(r, "shadowdiff_breaker_open", "1 while the candidate circuit breaker is open.")?,
+            breaker_trips: int_counter(r, "shadowdiff_breaker_trips_total", "Times the candidate circuit breaker opened.")?,
+            mirrors_in_flight: int_gauge(r, "shadowdiff_mirrors_in_flight", "Mirrors currently in flight.")?,
+            client_connections: int_gauge(r, "shadowdiff_client_connections", "Open client connections on the data listener.")?,
+            client_connections_accepted: int_counter(
+                r,
+                "shadowdiff_client_connections_total",
+                "Client connections accepted on the data listener.",
+            )?,
+            connection_limit_waits: int_counter(
+                r,
+                "shadowdiff_connection_limit_waits_total",
+                "Times the data listener stopped accepting because limits.max_connections client connections were open.",
+            )?,
+            compare_queue_depth: int_gauge(r, "shadowdiff_compare_queue_depth", "Comparisons waiting for a worker.")?,
+            pending_bytes: int_gauge(
+                r,
+                "shadowdiff_pending_bytes",
+                "Bytes of captured bodies held for pending comparisons.",
+            )?,
+            compare_duration: {
+                let h = Histogram::with_opts(
+                    HistogramOpts::new("shadowdiff_compare_duration_seconds", "Time spent comparing one pair.")
+                        .buckets(COMPARE_BUCKETS.to_vec()),
+                )?;
+                r.register(Box::new(h.clone()))?;
+                h
+            },
+            mirror_percent: gauge_vec(
+                r,
+                "shadowdiff_mirror_percent",
+                "Share of eligible requests currently mirrored, in percent.",
+                &["route"],
+            )?,
+            registry: reg.clone(),
+        };
+        let build = Gauge::with_opts(
+            Opts::new(
+                "shadowdiff_build_info",
+                "Build information; the value is always 1.",
+            )
+            .const_label("version", env!("CARGO_PKG_VERSION"))
+            .const_label("commit", crate::COMMIT),
+        )?;
+        build.set(1.0);
+        reg.register(Box::new(build))?;
+        Ok(m)
+    }
+
+    /// Resolve every label set of one route up front.
+    pub fn route(&self, name: &str) -> RouteMetrics {
+        let skipped = SkipReason::ALL.map(|r| self.skipped.with_label_values(&[name, r.as_str()]));
+        let candidate_errors = CandidateErrorKind::ALL
+            .map(|k| self.candidate_errors.with_label_values(&[name, k.as_str()]));
+        let status_pairs = STATUS_CLASSES
+            .map(|p| STATUS_CLASSES.map(|c| self.status_pairs.with_label_values(&[name, p, c])));
+        RouteMetrics {
+            requests: self.requests.with_label_values(&[name]),
+            mirrored: self.mirrored.with_label_values(&[name]),
+            matched: self.comparisons.with_label_values(&[name, "match"]),
+            mismatched: self.comparisons.with_label_values(&[name, "mismatch"]),
+            mismatch_parts: diff_engine::Part::ALL
+                .map(|p| self.mismatches.with_label_values(&[name, p.as_str()])),
+            skipped,
+            candidate_errors,
+            primary_connect: self.primary_errors.with_label_values(&[name, "connect"]),
+            primary_timeout: self.primary_errors.with_label_values(&[name, "timeout"]),
+            primary_other: self.primary_errors.with_label_values(&[name, "protocol"]),
+            primary_duration: self.upstream_duration.with_label_values(&[name, "primary"]),
+            candidate_duration: self
+                .upstream_duration
+                .with_label_values(&[name, "candidate"]),
+            latency_delta: self.latency_delta.with_label_values(&[name]),
+            status_pairs,
+            mismatch_rate: self.mismatch_rate.with_label_values(&[name]),
+            mismatch_budget: self.mismatch_budget.with_label_values(&[name]),
+            budget_exceeded: self.budget_exceeded.with_label_values(&[name]),
+            mirror_percent: self.mirror_percent.with_label_values(&[name]),
+        }
+    }
+
+    /// The registry in Prometheus text exposition format.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        // Encoding into a Vec cannot fail on I/O; a failure would be a bad family, which `new` rejects.
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "encoding metrics");
+        }
+        out
+    }
+}
+
+/// One route's pre-resolved series.
+#[derive(Clone)]
+pub struct RouteMetrics {
+    pub requests: IntCounter,
+    pub mirrored: IntCounter,
+    pub matched: IntCounter,
+    pub mismatched: IntCounter,
+    pub mismatch_parts: [IntCounter; 3],
+    skipped: [IntCounter; SkipReason::ALL.len()],
+    candidate_errors: [IntCounter; CandidateErrorKind::ALL.len()],
+    pub primary_connect: IntCounter,
+    pub primary_timeout: IntCounter,
+    pub primary_other: IntCounter,
+    pub primary_duration: Histogram,
+    pub candidate_duration: Histogram,
+    pub latency_delta: Histogram,
+    status_pairs: [[IntCounter; 6]; 6],
+    pub mismatch_rate: Gauge,
+    pub mismatch_budget: Gauge,
+    pub budget_exceeded: IntGauge,
+    pub mirror_percent: Gauge,
+}
+
+impl RouteMetrics {
+    pub fn skip(&self, reason: SkipReason) {
+        self.skipped[reason as usize].inc();
+    }
+
+    pub fn skipped(&self, reason: SkipReason) -> u64 {
+        self.skipped[reason as usize].get()
+    }
+
+    pub fn candidate_error(&self, kind: CandidateErrorKind) {
+        self.candidate_errors[kind as usize].inc();
+    }
+
+    /// Count a v1 × v2 status pair; `None` means that leg produced no response.
+    pub fn status_pair(&self, primary: Option<u16>, candidate: Option<u16>) {
+        self.status_pairs[status_class(primary)][status_class(candidate)].inc();
+    }
+}
+
+fn status_class(status: Option<u16>) -> usize {
+    match status {
+        Some(s @ 100..=599) => usize::from(s / 100) - 1,
+        _ => 5,
+    }
+}

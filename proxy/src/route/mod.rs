@@ -1,0 +1,97 @@
+//! Routes: which policy a request falls under (first match wins, else `default`), and whether it
+//! is sampled for mirroring.
+
+pub mod matcher;
+pub mod sample;
+
+use std::sync::Arc;
+
+use http::{HeaderMap, Method};
+use tokio::sync::Semaphore;
+
+use config::SampleBy;
+use diff_engine::RuleSet;
+
+use crate::observe::metrics::RouteMetrics;
+use crate::observe::redact::Redactor;
+use crate::observe::stats::RouteStats;
+
+pub use matcher::Matcher;
+use sample::Sampler;
+
+/// The `route` label of requests no configured route matches.
+pub const DEFAULT_ROUTE: &str = "default";
+
+/// What a route does: built from a `[[routes]]` entry, or from the top-level keys for `default`.
+pub struct Policy {
+    pub matcher: Matcher,
+    pub percent: f64,
+    pub allow_unsafe_methods: bool,
+    pub sample_by: SampleBy,
+    pub rules: Arc<RuleSet>,
+    /// This route's own in-flight mirror cap (`routes[].max_in_flight_mirrors`), if any.
+    pub max_in_flight_mirrors: Option<usize>,
+    /// Write access-log lines for this route's requests (`log.access_log`).
+    pub access_log: bool,
+}
+
+/// Where a route's outcomes go.
+pub struct Observers {
+    pub metrics: RouteMetrics,
+    pub stats: Arc<RouteStats>,
+    /// What mismatch records of this route may show (`[report]`, shared by all routes).
+    pub redact: Arc<Redactor>,
+}
+
+/// A route as the request path sees it: matcher, live mirror share, rules, series.
+pub struct RouteRuntime {
+    pub name: String,
+    matcher: Matcher,
+    sampler: Sampler,
+    pub allow_unsafe_methods: bool,
+    pub rules: Arc<RuleSet>,
+    pub metrics: RouteMetrics,
+    pub stats: Arc<RouteStats>,
+    pub redact: Arc<Redactor>,
+    /// This route's own in-flight mirror cap, within the global cap.
+    pub in_flight: Option<Arc<Semaphore>>,
+    pub access_log: bool,
+}
+
+impl RouteRuntime {
+    pub fn new(name: &str, policy: Policy, observers: Observers) -> Self {
+        observers.metrics.mirror_percent.set(policy.percent);
+        Self {
+            name: name.to_string(),
+            matcher: policy.matcher,
+            sampler: Sampler::new(policy.percent, policy.sample_by),
+            allow_unsafe_methods: policy.allow_unsafe_methods,
+            rules: policy.rules,
+            metrics: observers.metrics,
+            stats: observers.stats,
+            redact: observers.redact,
+            in_flight: policy
+                .max_in_flight_mirrors
+                .map(|n| Arc::new(Semaphore::new(n))),
+            access_log: policy.access_log,
+        }
+    }
+
+    pub fn percent(&self) -> f64 {
+        self.sampler.percent()
+    }
+
+    pub fn set_percent(&self, percent: f64) {
+        self.sampler.set_percent(percent);
+        self.metrics.mirror_percent.set(percent);
+    }
+
+    pub fn matches(&self, method: &Method, path: &str) -> bool {
+        self.matcher.matches(method, path)
+    }
+
+    /// Whether this request is in the mirrored share (see [`sample`]).
+    pub fn sampled(&self, headers: &HeaderMap) -> bool {
+        self.sampler.sampled(headers)
+    }
+}

@@ -1,0 +1,135 @@
+//! What every request sees: long-lived parts ([`Shared`]) and the config-derived [`Snapshot`],
+//! swapped whole on reload so a request runs under one consistent config from start to end.
+
+mod reload;
+mod snapshot;
+mod token;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+
+use config::Config;
+use diff_engine::CompareLimits;
+
+use crate::compare::ComparePool;
+use crate::net::tls::ServerTls;
+use crate::observe::exemplars::Exemplars;
+use crate::observe::metrics::Metrics;
+use crate::observe::stats::StatsRegistry;
+use crate::tee::ByteBudget;
+use crate::upstream::breaker::Breaker;
+
+pub use reload::ReloadSource;
+pub use snapshot::{CandidateClient, PrimaryClient, Snapshot};
+pub use token::Token;
+
+pub struct Shared {
+    pub metrics: Arc<Metrics>,
+    pub snapshot: ArcSwap<Snapshot>,
+    pub pending: Arc<ByteBudget>,
+    pub breaker: Breaker,
+    pub compare: ComparePool,
+    pub exemplars: Arc<Exemplars>,
+    pub stats: StatsRegistry,
+    pub ready: AtomicBool,
+    /// File and flags to re-read on `POST /api/reload` and SIGHUP.
+    pub reload_source: Mutex<ReloadSource>,
+    pub admin_token: Token,
+    /// The data listener's TLS, when `[tls]` (or `--tls-cert`/`--tls-key`) is set at start.
+    pub server_tls: Option<ServerTls>,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> anyhow::Result<Arc<Self>> {
+        let metrics = Arc::new(Metrics::new()?);
+        let exemplars = Arc::new(Exemplars::from_config(&config.report)?);
+        let limits = CompareLimits {
+            max_decoded_bytes: config.limits.max_decoded_bytes,
+            ..CompareLimits::default()
+        };
+        let compare = ComparePool::new(
+            config.limits.compare_workers,
+            config.limits.compare_queue,
+            limits,
+            metrics.clone(),
+            exemplars.clone(),
+        )?;
+        let pending = ByteBudget::new(
+            config.limits.max_pending_bytes,
+            metrics.pending_bytes.clone(),
+        );
+        let breaker = Breaker::new(
+            config.breaker.failure_threshold,
+            config.breaker.backoff,
+            metrics.breaker_open.clone(),
+            metrics.breaker_trips.clone(),
+        );
+        let stats = StatsRegistry::default();
+        let server_tls = config.tls.as_ref().map(ServerTls::new).transpose()?;
+        let admin_token = Token::default();
+        admin_token.load(&config.admin_auth)?;
+        let snapshot = Snapshot::build(config, &metrics, &stats)?;
+        Ok(Arc::new(Self {
+            metrics,
+            snapshot: ArcSwap::from_pointee(snapshot),
+            pending,
+            breaker,
+            compare,
+            exemplars,
+            stats,
+            ready: AtomicBool::new(false),
+            reload_source: Mutex::new(ReloadSource::default()),
+            admin_token,
+            server_tls,
+        }))
+    }
+
+    /// No mirror in flight and no comparison queued or running: every mirror so far has ended
+    /// as an outcome (for the demo's table and the tests' `settle`).
+    pub fn is_idle(&self) -> bool {
+        self.metrics.mirrors_in_flight.get() == 0 && self.compare.unfinished() == 0
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Install a new config; requests already running finish under the old one.
+    pub fn reload(&self, config: Config) -> anyhow::Result<()> {
+        let snap = Snapshot::build(config, &self.metrics, &self.stats)?;
+        // New handshakes get the re-read certificate; open connections keep theirs.
+        match (&self.server_tls, &snap.config.tls) {
+            (Some(current), Some(tls)) => current.reload(tls)?,
+            (None, Some(_)) | (Some(_), None) => {
+                tracing::warn!("turning TLS on or off needs a restart; the listener keeps its mode")
+            }
+            (None, None) => {}
+        }
+        self.snapshot.store(Arc::new(snap));
+        Ok(())
+    }
+
+    /// Remember where [`Shared::reload_from_source`] reads from.
+    pub fn set_reload_source(&self, source: ReloadSource) {
+        *self
+            .reload_source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = source;
+    }
+
+    /// Re-read the config (file + start-up flags) and install it, or keep the old one and say why.
+    pub fn reload_from_source(&self) -> anyhow::Result<()> {
+        let source = self
+            .reload_source
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let config = source.load()?;
+        self.admin_token.load(&config.admin_auth)?;
+        self.reload(config)?;
+        tracing::info!("configuration reloaded");
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! The config-derived half of the state: routes, upstream clients and caps, built whole from a
+//! [`Config`] and swapped in one step on reload.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Method;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use tokio::sync::Semaphore;
+
+use config::Config;
+use diff_engine::RuleSet;
+
+use crate::observe::metrics::Metrics;
+use crate::observe::redact::Redactor;
+use crate::observe::stats::StatsRegistry;
+use crate::route::{Matcher, Observers, Policy, RouteRuntime, DEFAULT_ROUTE};
+use crate::tee::TeeBody;
+use crate::upstream::shaping::Shaping;
+use crate::upstream::{self, Connector, Target};
+
+pub type PrimaryClient = Client<Connector, TeeBody<Incoming>>;
+pub type CandidateClient = Client<Connector, Full<Bytes>>;
+
+pub struct Snapshot {
+    pub config: Config,
+    pub routes: Vec<Arc<RouteRuntime>>,
+    pub default_route: Arc<RouteRuntime>,
+    pub primary: Target,
+    pub primary_client: PrimaryClient,
+    pub candidate: Target,
+    pub candidate_client: CandidateClient,
+    /// How the mirrored copy is shaped (`[candidate]` host, headers, path).
+    pub shaping: Shaping,
+    /// Mirrors in flight, all routes.
+    pub in_flight: Arc<Semaphore>,
+}
+
+impl Snapshot {
+    pub(crate) fn build(
+        config: Config,
+        metrics: &Metrics,
+        stats: &StatsRegistry,
+    ) -> anyhow::Result<Self> {
+        let redact = Arc::new(Redactor::new(&config.report)?);
+        let observers = |name: &str, window| Observers {
+            metrics: metrics.route(name),
+            stats: stats.get_or_create(name, window),
+            redact: redact.clone(),
+        };
+        let mut routes = Vec::with_capacity(config.routes.len());
+        for r in &config.routes {
+            let rules = RuleSet::compile(&r.compare)
+                .map_err(|e| anyhow::anyhow!("routes.{}.compare: {e}", r.name))?;
+            let policy = Policy {
+                matcher: Matcher::new(
+                    r.path_prefix.as_deref(),
+                    r.path_template.as_deref(),
+                    &r.methods,
+                ),
+                percent: r.mirror_percent.unwrap_or(config.mirror_percent),
+                allow_unsafe_methods: r.allow_unsafe_methods,
+                sample_by: r
+                    .sample_by
+                    .clone()
+                    .unwrap_or_else(|| config.sample_by.clone()),
+                rules: Arc::new(rules),
+                max_in_flight_mirrors: r.max_in_flight_mirrors,
+                access_log: config.log.access_log,
+            };
+            let route = RouteRuntime::new(&r.name, policy, observers(&r.name, r.budget.window));
+            routes.push(Arc::new(route));
+        }
+        let rules =
+            RuleSet::compile(&config.compare).map_err(|e| anyhow::anyhow!("compare: {e}"))?;
+        let policy = Policy {
+            matcher: Matcher::default(),
+            percent: config.mirror_percent,
+            allow_unsafe_methods: false,
+            sample_by: config.sample_by.clone(),
+            rules: Arc::new(rules),
+            max_in_flight_mirrors: None,
+            access_log: config.log.access_log,
+        };
+        let default_route = Arc::new(RouteRuntime::new(
+            DEFAULT_ROUTE,
+            policy,
+            observers(DEFAULT_ROUTE, config.budget.window),
+        ));
+        Ok(Self {
+            primary: Target::new(&config.primary)?,
+            primary_client: upstream::client(&config.primary)?,
+            candidate: Target::new(&config.candidate.upstream)?,
+            candidate_client: upstream::client(&config.candidate.upstream)?,
+            shaping: Shaping::new(&config.candidate)?,
+            in_flight: Arc::new(Semaphore::new(config.limits.max_in_flight_mirrors)),
+            routes,
+            default_route,
+            config,
+        })
+    }
+
+    /// First configured route that matches, else `default`.
+    pub fn route_for(&self, method: &Method, path: &str) -> &Arc<RouteRuntime> {
+        self.routes
+            .iter()
+            .find(|r| r.matches(method, path))
+            .unwrap_or(&self.default_route)
+    }
+
+    /// All routes, `default` last.
+    pub fn all_routes(&self) -> impl Iterator<Item = &Arc<RouteRuntime>> {
+        self.routes
+            .iter()
+            .chain(std::iter::once(&self.default_route))
+    }
+
+    pub fn budget_for(&self, route: &str) -> &config::Budget {
+        self.config
+            .routes
+            .iter()
+            .find(|r| r.name == route)
+            .map_or(&self.config.budget, |r| &r.budget)
+    }
+}
