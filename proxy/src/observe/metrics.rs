@@ -30,6 +30,21 @@ pub const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "error
 
 pub struct Metrics {
     pub registry: Registry,
+    /// The families labelled by route, resolved per route by [`Metrics::route`].
+    routes: RouteFamilies,
+    pub breaker_open: IntGauge,
+    pub breaker_trips: IntCounter,
+    pub mirrors_in_flight: IntGauge,
+    pub client_connections: IntGauge,
+    pub client_connections_accepted: IntCounter,
+    pub connection_limit_waits: IntCounter,
+    pub compare_queue_depth: IntGauge,
+    pub pending_bytes: IntGauge,
+    pub compare_duration: Histogram,
+}
+
+/// Every family with a `route` label.
+struct RouteFamilies {
     requests: IntCounterVec,
     mirrored: IntCounterVec,
     comparisons: IntCounterVec,
@@ -40,19 +55,10 @@ pub struct Metrics {
     upstream_duration: HistogramVec,
     latency_delta: HistogramVec,
     status_pairs: IntCounterVec,
-    pub mismatch_rate: GaugeVec,
-    pub mismatch_budget: GaugeVec,
-    pub budget_exceeded: IntGaugeVec,
-    pub breaker_open: IntGauge,
-    pub breaker_trips: IntCounter,
-    pub mirrors_in_flight: IntGauge,
-    pub client_connections: IntGauge,
-    pub client_connections_accepted: IntCounter,
-    pub connection_limit_waits: IntCounter,
-    pub compare_queue_depth: IntGauge,
-    pub pending_bytes: IntGauge,
-    pub compare_duration: Histogram,
-    pub mirror_percent: GaugeVec,
+    mismatch_rate: GaugeVec,
+    mismatch_budget: GaugeVec,
+    budget_exceeded: IntGaugeVec,
+    mirror_percent: GaugeVec,
 }
 
 /// One unit of a gauge from `new` until drop, so the gauge stays right however its holder
@@ -118,11 +124,9 @@ fn int_counter(reg: &Registry, name: &str, help: &str) -> prometheus::Result<Int
     Ok(c)
 }
 
-impl Metrics {
-    pub fn new() -> prometheus::Result<Self> {
-        let reg = Registry::new();
-        let r = &reg;
-        let m = Metrics {
+impl RouteFamilies {
+    fn register(r: &Registry) -> prometheus::Result<Self> {
+        Ok(Self {
             requests: counter(r, "shadowdiff_requests_total", "Requests received on the data listener.", &["route"])?,
             mirrored: counter(r, "shadowdiff_mirrored_requests_total", "Requests sent to the candidate (v2).", &["route"])?,
             comparisons: counter(
@@ -198,6 +202,22 @@ impl Metrics {
                 r.register(Box::new(g.clone()))?;
                 g
             },
+            mirror_percent: gauge_vec(
+                r,
+                "shadowdiff_mirror_percent",
+                "Share of eligible requests currently mirrored, in percent.",
+                &["route"],
+            )?,
+        })
+    }
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let reg = Registry::new();
+        let r = &reg;
+        let m = Metrics {
+            routes: RouteFamilies::register(r)?,
             breaker_open: int_gauge(r, "shadowdiff_breaker_open", "1 while the candidate circuit breaker is open.")?,
             breaker_trips: int_counter(r, "shadowdiff_breaker_trips_total", "Times the candidate circuit breaker opened.")?,
             mirrors_in_flight: int_gauge(r, "shadowdiff_mirrors_in_flight", "Mirrors currently in flight.")?,
@@ -226,12 +246,6 @@ impl Metrics {
                 r.register(Box::new(h.clone()))?;
                 h
             },
-            mirror_percent: gauge_vec(
-                r,
-                "shadowdiff_mirror_percent",
-                "Share of eligible requests currently mirrored, in percent.",
-                &["route"],
-            )?,
             registry: reg.clone(),
         };
         let build = Gauge::with_opts(
@@ -249,33 +263,34 @@ impl Metrics {
 
     /// Resolve every label set of one route up front.
     pub fn route(&self, name: &str) -> RouteMetrics {
-        let skipped = SkipReason::ALL.map(|r| self.skipped.with_label_values(&[name, r.as_str()]));
+        let f = &self.routes;
+        let skipped = SkipReason::ALL.map(|r| f.skipped.with_label_values(&[name, r.as_str()]));
         let candidate_errors = CandidateErrorKind::ALL
-            .map(|k| self.candidate_errors.with_label_values(&[name, k.as_str()]));
+            .map(|k| f.candidate_errors.with_label_values(&[name, k.as_str()]));
         let status_pairs = STATUS_CLASSES
-            .map(|p| STATUS_CLASSES.map(|c| self.status_pairs.with_label_values(&[name, p, c])));
+            .map(|p| STATUS_CLASSES.map(|c| f.status_pairs.with_label_values(&[name, p, c])));
         RouteMetrics {
-            requests: self.requests.with_label_values(&[name]),
-            mirrored: self.mirrored.with_label_values(&[name]),
-            matched: self.comparisons.with_label_values(&[name, "match"]),
-            mismatched: self.comparisons.with_label_values(&[name, "mismatch"]),
+            requests: f.requests.with_label_values(&[name]),
+            mirrored: f.mirrored.with_label_values(&[name]),
+            matched: f.comparisons.with_label_values(&[name, "match"]),
+            mismatched: f.comparisons.with_label_values(&[name, "mismatch"]),
             mismatch_parts: diff_engine::Part::ALL
-                .map(|p| self.mismatches.with_label_values(&[name, p.as_str()])),
+                .map(|p| f.mismatches.with_label_values(&[name, p.as_str()])),
             skipped,
             candidate_errors,
-            primary_connect: self.primary_errors.with_label_values(&[name, "connect"]),
-            primary_timeout: self.primary_errors.with_label_values(&[name, "timeout"]),
-            primary_other: self.primary_errors.with_label_values(&[name, "protocol"]),
-            primary_duration: self.upstream_duration.with_label_values(&[name, "primary"]),
-            candidate_duration: self
+            primary_connect: f.primary_errors.with_label_values(&[name, "connect"]),
+            primary_timeout: f.primary_errors.with_label_values(&[name, "timeout"]),
+            primary_other: f.primary_errors.with_label_values(&[name, "protocol"]),
+            primary_duration: f.upstream_duration.with_label_values(&[name, "primary"]),
+            candidate_duration: f
                 .upstream_duration
                 .with_label_values(&[name, "candidate"]),
-            latency_delta: self.latency_delta.with_label_values(&[name]),
+            latency_delta: f.latency_delta.with_label_values(&[name]),
             status_pairs,
-            mismatch_rate: self.mismatch_rate.with_label_values(&[name]),
-            mismatch_budget: self.mismatch_budget.with_label_values(&[name]),
-            budget_exceeded: self.budget_exceeded.with_label_values(&[name]),
-            mirror_percent: self.mirror_percent.with_label_values(&[name]),
+            mismatch_rate: f.mismatch_rate.with_label_values(&[name]),
+            mismatch_budget: f.mismatch_budget.with_label_values(&[name]),
+            budget_exceeded: f.budget_exceeded.with_label_values(&[name]),
+            mirror_percent: f.mirror_percent.with_label_values(&[name]),
         }
     }
 
