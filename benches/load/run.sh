@@ -7,7 +7,8 @@
 #
 # Installs what is missing (nginx and wrk with apt-get as root, oha with `cargo install`, bounded
 # by OHA_INSTALL_TIMEOUT seconds and optional), builds the release binary (CARGO_TARGET_DIR is
-# honoured; SHADOWDIFF_BIN=path skips the build), starts nginx origins, nginx proxies and
+# honoured; SHADOWDIFF_BIN=path skips the build; SHADOWDIFF_BASELINE_BIN=path adds the 0 % and
+# 100 % rows for a second binary, e.g. the commit before a change), starts nginx origins, nginx proxies and
 # shadowdiff instances on free 127.0.0.1 ports in a temp dir, measures every scenario in
 # alternating rounds with wrk (closed loop) and oha (fixed rate), and prints a markdown table of
 # medians that is also written to benches/load/results.md. Everything it starts is stopped on
@@ -94,6 +95,8 @@ else
     fi
 fi
 [[ -x $BIN ]] || die "no shadowdiff binary at $BIN"
+BASE_BIN=${SHADOWDIFF_BASELINE_BIN:-}
+[[ -z $BASE_BIN || -x $BASE_BIN ]] || die "no baseline binary at $BASE_BIN"
 
 # ---------------------------------------------------------------- temp dir, cleanup
 TMP=$(mktemp -d /tmp/shadowdiff-load.XXXXXX)
@@ -159,6 +162,7 @@ P_V1=${PORTS[0]} P_V2=${PORTS[1]} P_V2R=${PORTS[2]} P_SLOW=${PORTS[3]}
 P_NGX=${PORTS[4]} P_NGXM=${PORTS[5]} P_NGXMS=${PORTS[6]}
 P_SD0=${PORTS[7]} P_SD20=${PORTS[8]} P_SD100=${PORTS[9]} P_SD100R=${PORTS[10]} P_SD100S=${PORTS[11]}
 A_SD0=${PORTS[12]} A_SD20=${PORTS[13]} A_SD100=${PORTS[14]} A_SD100R=${PORTS[15]} A_SD100S=${PORTS[16]}
+P_SD0B=${PORTS[17]} P_SD100B=${PORTS[18]} A_SD0B=${PORTS[19]} A_SD100B=${PORTS[20]}
 
 # ---------------------------------------------------------------- documents
 WWW=$TMP/www
@@ -256,8 +260,8 @@ for n in origin-v1 origin-v2 nginx-proxy nginx-mirror nginx-mirror-slow; do star
 PIDS+=("$!")
 
 # ---------------------------------------------------------------- shadowdiff
-start_sd() { # name port admin candidate-port percent
-    "${SRV[@]}" "$BIN" --workers "$SD_THREADS" \
+start_sd() { # name port admin candidate-port percent [binary]
+    "${SRV[@]}" "${6:-$BIN}" --workers "$SD_THREADS" \
         --listen "127.0.0.1:$2" --admin "127.0.0.1:$3" \
         --primary "http://127.0.0.1:$P_V1" --candidate "http://127.0.0.1:$4" \
         --mirror-percent "$5" --log-level warn >"$TMP/$1.log" 2>&1 &
@@ -269,6 +273,11 @@ start_sd sd20 "$P_SD20" "$A_SD20" "$P_V2" 20
 start_sd sd100 "$P_SD100" "$A_SD100" "$P_V2" 100
 start_sd sd100r "$P_SD100R" "$A_SD100R" "$P_V2R" 100
 start_sd sd100slow "$P_SD100S" "$A_SD100S" "$P_SLOW" 100
+if [[ -n $BASE_BIN ]]; then
+    start_sd sd0base "$P_SD0B" "$A_SD0B" "$P_V2" 0 "$BASE_BIN"
+    start_sd sd100base "$P_SD100B" "$A_SD100B" "$P_V2" 100 "$BASE_BIN"
+    wait_admins=($A_SD0B $A_SD100B)
+fi
 
 wait_http() { # url, seconds
     local i
@@ -279,7 +288,7 @@ wait_http() { # url, seconds
     die "$1 did not answer within $2 s (logs in $TMP)"
 }
 for p in $P_V1 $P_V2 $P_V2R $P_NGX $P_NGXM; do wait_http "http://127.0.0.1:$p$DOC_PATH" 10; done
-for a in $A_SD0 $A_SD20 $A_SD100 $A_SD100R $A_SD100S; do wait_http "http://127.0.0.1:$a/healthz/ready" 10; done
+for a in $A_SD0 $A_SD20 $A_SD100 $A_SD100R $A_SD100S ${wait_admins[@]+"${wait_admins[@]}"}; do wait_http "http://127.0.0.1:$a/healthz/ready" 10; done
 wait_http "http://127.0.0.1:$P_SD100$DOC_PATH" 10
 # The slow origin answers in SLOW_DELAY seconds; only check that it listens.
 for ((i = 0; i < 50; i++)); do
@@ -385,7 +394,11 @@ URL[sd100_reordered]=http://127.0.0.1:$P_SD100R$DOC_PATH; OWNER[sd100_reordered]
 URL[nginx_mirror_slow]=http://127.0.0.1:$P_NGXMS$DOC_PATH; OWNER[nginx_mirror_slow]=nginx-mirror-slow; ADMIN[nginx_mirror_slow]=""
 URL[sd100_slow]=http://127.0.0.1:$P_SD100S$DOC_PATH;    OWNER[sd100_slow]=sd100slow;      ADMIN[sd100_slow]=$A_SD100S
 
+URL[sd0_base]=http://127.0.0.1:$P_SD0B$DOC_PATH;        OWNER[sd0_base]=sd0base;          ADMIN[sd0_base]=$A_SD0B
+URL[sd100_base]=http://127.0.0.1:$P_SD100B$DOC_PATH;    OWNER[sd100_base]=sd100base;      ADMIN[sd100_base]=$A_SD100B
+
 FAST=(direct nginx nginx_mirror sd0 sd20 sd100 sd100_reordered)
+[[ -n $BASE_BIN ]] && FAST+=(sd0_base sd100_base)
 SLOW=(nginx_mirror_slow sd100_slow)
 TOOLS=(wrk)
 [[ $USE_OHA == 1 ]] && TOOLS+=(oha)
@@ -437,9 +450,11 @@ WRK_VERSION=$( (wrk -v 2>&1 || true) | head -1 | awk '{print $2}')
 OHA_VERSION="not used"
 [[ $USE_OHA == 1 ]] && OHA_VERSION=$( (oha --version 2>/dev/null || true) | head -1 | awk '{print $2}')
 SD_VERSION=$( ("$BIN" --version 2>/dev/null || true) | head -1)
+BASE_VERSION=""
+[[ -n $BASE_BIN ]] && BASE_VERSION=$( ("$BASE_BIN" --version 2>/dev/null || true) | head -1)
 CPU_MODEL=$( (lscpu 2>/dev/null || true) | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
 export CMDLINE ROUNDS DURATION RATE CONNS OHA_CONNS SD_THREADS PLACEMENT NGINX_VERSION WRK_VERSION \
-    OHA_VERSION SD_VERSION CPU_MODEL NCPU SLOW_DELAY USE_OHA ISOLATION_RATIO ISOLATION_MD
+    OHA_VERSION SD_VERSION BASE_VERSION CPU_MODEL NCPU SLOW_DELAY USE_OHA ISOLATION_RATIO ISOLATION_MD
 python3 "$HERE/summarize.py" "$RAW" >"$TMP/results.md"
 cp "$RAW" "$HERE/raw.tsv"
 cp "$TMP/results.md" "$OUT"

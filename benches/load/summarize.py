@@ -22,6 +22,8 @@ SCENARIOS = [
     ("sd100_reordered", "shadowdiff 100 %, compared, key order differs"),
     ("nginx_mirror_slow", "nginx + mirror 100 %, v2 at 2 s"),
     ("sd100_slow", "shadowdiff 100 %, v2 at 2 s"),
+    ("sd0_base", "baseline binary 0 %"),
+    ("sd100_base", "baseline binary 100 %, compared, identical"),
 ]
 # Which baseline each scenario's ratio is taken against.
 BASELINE = {
@@ -34,6 +36,8 @@ BASELINE = {
     "sd100_reordered": "nginx_mirror",
     "nginx_mirror_slow": "nginx_mirror",
     "sd100_slow": "nginx_mirror_slow",
+    "sd0_base": "nginx",
+    "sd100_base": "nginx_mirror",
 }
 BASE_NAME = {"nginx": "nginx", "nginx_mirror": "nginx+mirror", "nginx_mirror_slow": "nginx+mirror (slow v2)"}
 
@@ -177,6 +181,16 @@ def main():
       f"origin that shares the proxy's CPU): "
       + ", ".join(f"{fmt(ratio(rows, 'sd100_slow', 'sd100', t, 'p99_us'), '{:.2f}')}× ({t})" for t in tools)
       + ".")
+    if any(s == "sd0_base" for (_, s, _) in rows):
+        w("")
+        w(f"### This binary against the baseline binary ({env('BASE_VERSION', '?')})\n")
+        w("Per-round ratios, median over rounds: this binary / the baseline, same run, same origins.\n")
+        w("| row | tool | req/s | p99 | proxy CPU µs/req |")
+        w("|---|---|---:|---:|---:|")
+        for scen, base in (("sd0", "sd0_base"), ("sd100", "sd100_base")):
+            for t in tools:
+                cells = [fmt(ratio(rows, scen, base, t, k), "{:.3f}") + "×" for k in ("rps", "p99_us", "cpu_us_per_req")]
+                w(f"| {scen} | {t} | " + " | ".join(cells) + " |")
     iso_md = os.environ.get("ISOLATION_MD")
     if iso_md:
         w("")
