@@ -9,11 +9,11 @@ pub const ADMIN: &str = "127.0.0.1:9901";
 /// by surprise. Raise it deliberately.
 pub const MIRROR_PERCENT: f64 = 10.0;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// Above the 60 s idle timeout of common load balancers, like nginx's 75 s keep-alive.
 /// One I/O thread: a single-threaded runtime is the cheapest per request (measured), and the
 /// comparison pool has threads of its own.
 pub const WORKERS: usize = 1;
 pub const MAX_WORKERS: usize = 256;
+/// Above the 60 s idle timeout of common load balancers, like nginx's 75 s keep-alive.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
 
 pub const PRIMARY_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
