@@ -12,7 +12,6 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// One I/O thread: a single-threaded runtime is the cheapest per request (measured), and the
 /// comparison pool has threads of its own.
 pub const WORKERS: usize = 1;
-pub const MAX_WORKERS: usize = 256;
 /// Above the 60 s idle timeout of common load balancers, like nginx's 75 s keep-alive.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
 
@@ -34,7 +33,6 @@ pub const MAX_CAPTURE_BYTES: u64 = MIB;
 pub const MAX_REQUEST_BODY_BYTES: u64 = MIB;
 pub const COMPARE_QUEUE: usize = 1024;
 pub const COMPARE_WORKERS: usize = 1;
-pub const MAX_COMPARE_WORKERS: usize = 64;
 pub const MAX_PENDING_BYTES: u64 = 64 * MIB;
 pub const MAX_DECODED_BYTES: u64 = 8 * MIB;
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use http::HeaderValue;
 
 use super::layer;
+use crate::bounds as max;
 use crate::check::{self, invalid, Result};
 use crate::defaults as d;
 use crate::raw::{RawCandidate, RawUpstream};
@@ -140,9 +141,13 @@ fn upstream(
             raw.pool_idle_timeout.as_ref(),
             d::POOL_IDLE_TIMEOUT,
         )?,
-        pool_max_idle_per_host: raw
-            .pool_max_idle_per_host
-            .unwrap_or(d::POOL_MAX_IDLE_PER_HOST),
+        pool_max_idle_per_host: check::in_range(
+            &key("pool_max_idle_per_host"),
+            raw.pool_max_idle_per_host
+                .unwrap_or(d::POOL_MAX_IDLE_PER_HOST),
+            0,
+            max::UPSTREAM_CONNECTIONS,
+        )?,
         ca_file: check::path(&key("ca_file"), raw.ca_file)?,
         client_cert,
         client_key,
