@@ -14,6 +14,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub const WORKERS: usize = 1;
 /// Above the 60 s idle timeout of common load balancers, like nginx's 75 s keep-alive.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
+/// nginx's `client_body_timeout`: the longest pause between two reads of a request body.
+pub const CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest pause between two body frames of a response once its headers arrived.
+pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub const PRIMARY_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const PRIMARY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -20,6 +20,8 @@ pub(crate) struct RawConfig {
     pub sample_by: Option<String>,
     pub shutdown_grace: Option<RawDuration>,
     pub header_read_timeout: Option<RawDuration>,
+    pub client_body_timeout: Option<RawDuration>,
+    pub stream_idle_timeout: Option<RawDuration>,
     pub workers: Option<usize>,
     #[serde(default)]
     pub primary: RawUpstream,

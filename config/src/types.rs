@@ -36,6 +36,12 @@ pub struct Config {
     /// or from its previous response: the slowloris guard and the idle keep-alive timeout
     /// (`header_read_timeout`).
     pub header_read_timeout: Duration,
+    /// Longest pause between two reads of a client's request body; past it the client gets 408
+    /// (`client_body_timeout`).
+    pub client_body_timeout: Duration,
+    /// Longest pause between two body frames of an upstream response once its headers arrived
+    /// (`stream_idle_timeout`).
+    pub stream_idle_timeout: Duration,
     /// I/O threads serving the listeners (`workers`); 1 runs a single-threaded runtime.
     pub workers: usize,
 }

@@ -199,6 +199,18 @@ fn duration_keys() -> Vec<Key> {
             max,
         },
         Key {
+            path: "client_body_timeout",
+            write: |v| top(format!("client_body_timeout = {v}")),
+            read: |c| nanos(c.client_body_timeout),
+            max,
+        },
+        Key {
+            path: "stream_idle_timeout",
+            write: |v| top(format!("stream_idle_timeout = {v}")),
+            read: |c| nanos(c.stream_idle_timeout),
+            max,
+        },
+        Key {
             path: "primary.connect_timeout",
             write: |v| primary(format!("connect_timeout = {v}")),
             read: |c| nanos(c.primary.connect_timeout),

@@ -124,6 +124,9 @@ fn bad_values_name_the_key() {
         ("", "[limits]\ncompare_queue = 0", "limits.compare_queue: must be at least 1, got 0"),
         ("", "[limits]\nmax_in_flight_mirrors = 0", "limits.max_in_flight_mirrors: must be at least 1, got 0"),
         ("", "[limits]\nmax_connections = 0", "limits.max_connections: must be at least 1, got 0"),
+        ("client_body_timeout = \"0s\"", "", "client_body_timeout: must be greater than 0"),
+        ("stream_idle_timeout = \"0ms\"", "", "stream_idle_timeout: must be greater than 0"),
+        ("stream_idle_timeout = \"60\"", "", "stream_idle_timeout: `60` is not a duration (missing unit)"),
         ("", "[breaker]\nbackoff = \"0s\"", "breaker.backoff: must be greater than 0"),
         ("", "[candidate.add_headers]\n\"bad header\" = \"x\"", "candidate.add_headers.bad header: `bad header` is not a valid header name"),
         ("", "[candidate.add_headers]\nX-A = \"line\\nbreak\"", "candidate.add_headers.X-A: `line\nbreak` is not a valid header value"),
@@ -186,6 +189,16 @@ fn values_past_their_bound_name_the_key_and_the_bound() {
             "header_read_timeout = \"1000000h\"",
             "",
             "header_read_timeout: must be at most 24h, got 1000000h",
+        ),
+        (
+            "client_body_timeout = \"25h\"",
+            "",
+            "client_body_timeout: must be at most 24h, got 25h",
+        ),
+        (
+            "stream_idle_timeout = \"1441m\"",
+            "",
+            "stream_idle_timeout: must be at most 24h, got 1441m",
         ),
         (
             "",

@@ -29,6 +29,9 @@ fn defaults() {
     assert_eq!(c.mirror_percent, 10.0);
     assert_eq!(c.sample_by, SampleBy::Random);
     assert_eq!(c.shutdown_grace, secs(30));
+    assert_eq!(c.header_read_timeout, secs(75));
+    assert_eq!(c.client_body_timeout, secs(60));
+    assert_eq!(c.stream_idle_timeout, secs(60));
 
     assert_eq!(c.primary.url, "http://127.0.0.1:8081/");
     assert_eq!(c.primary.connect_timeout, secs(2));
@@ -102,6 +105,9 @@ fn every_key_is_read() {
     assert_eq!(c.mirror_percent, 2.5);
     assert_eq!(c.sample_by, SampleBy::Header("x-user-id".into()));
     assert_eq!(c.shutdown_grace, secs(90));
+    assert_eq!(c.header_read_timeout, secs(20));
+    assert_eq!(c.client_body_timeout, secs(15));
+    assert_eq!(c.stream_idle_timeout, secs(120));
 
     let v1 = &c.primary;
     assert_eq!(v1.url, "https://v1.internal:8443/base");

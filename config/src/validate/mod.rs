@@ -119,6 +119,16 @@ pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
             raw.header_read_timeout.as_ref(),
             d::HEADER_READ_TIMEOUT,
         )?,
+        client_body_timeout: check::positive_duration(
+            "client_body_timeout",
+            raw.client_body_timeout.as_ref(),
+            d::CLIENT_BODY_TIMEOUT,
+        )?,
+        stream_idle_timeout: check::positive_duration(
+            "stream_idle_timeout",
+            raw.stream_idle_timeout.as_ref(),
+            d::STREAM_IDLE_TIMEOUT,
+        )?,
     })
 }
 
