@@ -39,6 +39,9 @@ pub const COMPARE_QUEUE: usize = 1024;
 pub const COMPARE_WORKERS: usize = 1;
 pub const MAX_PENDING_BYTES: u64 = 64 * MIB;
 pub const MAX_DECODED_BYTES: u64 = 8 * MIB;
+/// The least RFC 9113 recommends (section 5.1.2), so as not to limit parallelism; nginx's is
+/// 128, hyper's own 200.
+pub const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
 
 pub const FAILURE_THRESHOLD: u32 = 5;
 pub const BACKOFF: Duration = Duration::from_secs(10);

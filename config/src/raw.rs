@@ -113,6 +113,7 @@ pub(crate) struct RawLimits {
     pub compare_workers: Option<usize>,
     pub max_pending_bytes: Option<RawSize>,
     pub max_decoded_bytes: Option<RawSize>,
+    pub h2_max_concurrent_streams: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -101,6 +101,9 @@ pub struct Limits {
     pub max_pending_bytes: usize,
     /// Decoded (decompressed) body cap (`limits.max_decoded_bytes`).
     pub max_decoded_bytes: usize,
+    /// HTTP/2 streams open at once on one client connection
+    /// (`limits.h2_max_concurrent_streams`); hyper's `max_concurrent_streams` takes a `u32`.
+    pub h2_max_concurrent_streams: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -87,6 +87,12 @@ fn integer_keys() -> Vec<Key> {
             max: u(bounds::COMPARE_WORKERS),
         },
         Key {
+            path: "limits.h2_max_concurrent_streams",
+            write: |v| tail(format!("[limits]\nh2_max_concurrent_streams = {v}")),
+            read: |c| n(c.limits.h2_max_concurrent_streams),
+            max: n(bounds::H2_MAX_CONCURRENT_STREAMS),
+        },
+        Key {
             path: "primary.pool_max_idle_per_host",
             write: |v| primary(format!("pool_max_idle_per_host = {v}")),
             read: |c| u(c.primary.pool_max_idle_per_host),

@@ -66,6 +66,7 @@ fn defaults() {
         (l.max_pending_bytes, l.max_decoded_bytes),
         (64 << 20, 8 << 20)
     );
+    assert_eq!(l.h2_max_concurrent_streams, 100);
 
     assert_eq!(
         (c.breaker.failure_threshold, c.breaker.backoff),
@@ -159,6 +160,7 @@ fn every_key_is_read() {
         (l.max_pending_bytes, l.max_decoded_bytes),
         (10_000_000, 2 << 20)
     );
+    assert_eq!(l.h2_max_concurrent_streams, 250);
 
     assert_eq!(
         (c.breaker.failure_threshold, c.breaker.backoff),

@@ -192,6 +192,13 @@ fn limits(raw: RawLimits) -> Result<Limits> {
             d::MAX_DECODED_BYTES,
             max::BODY_BYTES,
         )?,
+        h2_max_concurrent_streams: check::in_range(
+            "limits.h2_max_concurrent_streams",
+            raw.h2_max_concurrent_streams
+                .unwrap_or(d::H2_MAX_CONCURRENT_STREAMS),
+            1,
+            max::H2_MAX_CONCURRENT_STREAMS,
+        )?,
     };
     // One comparison holds two captures (v1 and v2): a smaller total could never admit one.
     let need = limits.max_capture_bytes.saturating_mul(2);
