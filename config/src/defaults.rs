@@ -26,6 +26,10 @@ pub const CANDIDATE_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const CANDIDATE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const POOL_MAX_IDLE_PER_HOST: usize = 256;
+/// Open connections per upstream; past it a request waits up to `queue_timeout` for one (whose
+/// default is the upstream's `connect_timeout`: waiting for a connection is bounded like making
+/// one).
+pub const UPSTREAM_MAX_CONNECTIONS: usize = 1024;
 
 const MIB: u64 = 1 << 20;
 pub const MAX_IN_FLIGHT_MIRRORS: usize = 1024;

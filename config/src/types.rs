@@ -55,6 +55,12 @@ pub struct Upstream {
     pub timeout: Duration,
     pub pool_idle_timeout: Duration,
     pub pool_max_idle_per_host: usize,
+    /// Connections open to this upstream at once, pooled or in use (`max_connections`).
+    pub max_connections: usize,
+    /// How long a request waits for a free connection when `max_connections` are in use: then
+    /// the client gets 503 (v1), or the mirror is skipped as overloaded (v2). Zero: no wait.
+    /// Defaults to `connect_timeout` (`queue_timeout`).
+    pub queue_timeout: Duration,
     /// Extra CA (PEM) to trust for `https` upstreams.
     pub ca_file: Option<PathBuf>,
     /// Client certificate and key (PEM) for mTLS.

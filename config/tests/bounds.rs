@@ -105,6 +105,18 @@ fn integer_keys() -> Vec<Key> {
             max: u(bounds::UPSTREAM_CONNECTIONS),
         },
         Key {
+            path: "primary.max_connections",
+            write: |v| primary(format!("max_connections = {v}")),
+            read: |c| u(c.primary.max_connections),
+            max: u(bounds::UPSTREAM_CONNECTIONS),
+        },
+        Key {
+            path: "candidate.max_connections",
+            write: |v| candidate(format!("max_connections = {v}")),
+            read: |c| u(c.candidate.upstream.max_connections),
+            max: u(bounds::UPSTREAM_CONNECTIONS),
+        },
+        Key {
             path: "routes[0].max_in_flight_mirrors",
             write: |v| route(format!("max_in_flight_mirrors = {v}")),
             read: |c| c.routes[0].max_in_flight_mirrors.map_or(0, u),
@@ -235,6 +247,12 @@ fn duration_keys() -> Vec<Key> {
             max,
         },
         Key {
+            path: "primary.queue_timeout",
+            write: |v| primary(format!("queue_timeout = {v}")),
+            read: |c| nanos(c.primary.queue_timeout),
+            max,
+        },
+        Key {
             path: "candidate.connect_timeout",
             write: |v| candidate(format!("connect_timeout = {v}")),
             read: |c| nanos(c.candidate.upstream.connect_timeout),
@@ -250,6 +268,12 @@ fn duration_keys() -> Vec<Key> {
             path: "candidate.pool_idle_timeout",
             write: |v| candidate(format!("pool_idle_timeout = {v}")),
             read: |c| nanos(c.candidate.upstream.pool_idle_timeout),
+            max,
+        },
+        Key {
+            path: "candidate.queue_timeout",
+            write: |v| candidate(format!("queue_timeout = {v}")),
+            read: |c| nanos(c.candidate.upstream.queue_timeout),
             max,
         },
         Key {

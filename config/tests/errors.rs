@@ -233,7 +233,20 @@ fn values_past_their_bound_name_the_key_and_the_bound() {
             &up("pool_max_idle_per_host = 100001"),
             &format!("{table}.pool_max_idle_per_host: must be at most 100000, got 100001"),
         );
-        for key in ["connect_timeout", "timeout", "pool_idle_timeout"] {
+        assert_starts(
+            &up("max_connections = 100001"),
+            &format!("{table}.max_connections: must be at most 100000, got 100001"),
+        );
+        assert_starts(
+            &up("max_connections = 0"),
+            &format!("{table}.max_connections: must be at least 1, got 0"),
+        );
+        for key in [
+            "connect_timeout",
+            "timeout",
+            "pool_idle_timeout",
+            "queue_timeout",
+        ] {
             assert_starts(
                 &up(&format!("{key} = \"30h\"")),
                 &format!("{table}.{key}: must be at most 24h, got 30h"),

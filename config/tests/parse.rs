@@ -38,6 +38,8 @@ fn defaults() {
     assert_eq!(c.primary.timeout, secs(30));
     assert_eq!(c.primary.pool_idle_timeout, secs(90));
     assert_eq!(c.primary.pool_max_idle_per_host, 256);
+    assert_eq!(c.primary.max_connections, 1024);
+    assert_eq!(c.primary.queue_timeout, secs(2)); // its connect_timeout
     assert_eq!(
         (c.primary.ca_file.as_ref(), c.primary.client_cert.as_ref()),
         (None, None)
@@ -48,6 +50,8 @@ fn defaults() {
     assert_eq!(v2.upstream.timeout, secs(5));
     assert_eq!(v2.upstream.pool_idle_timeout, secs(90));
     assert_eq!(v2.upstream.pool_max_idle_per_host, 256);
+    assert_eq!(v2.upstream.max_connections, 1024);
+    assert_eq!(v2.upstream.queue_timeout, secs(1)); // its connect_timeout
     assert!(!v2.shadow_host_suffix);
     assert!(v2.add_headers.is_empty() && v2.remove_headers.is_empty());
     assert_eq!(v2.rewrite_path_prefix, None);
@@ -120,6 +124,10 @@ fn every_key_is_read() {
         (v1.pool_idle_timeout, v1.pool_max_idle_per_host),
         (secs(60), 8)
     );
+    assert_eq!(
+        (v1.max_connections, v1.queue_timeout),
+        (64, Duration::from_millis(100))
+    );
     assert_eq!(v1.ca_file, Some(PathBuf::from("/ca1.pem")));
     assert_eq!(v1.client_cert, Some(PathBuf::from("/c1.pem")));
     assert_eq!(v1.client_key, Some(PathBuf::from("/k1.pem")));
@@ -132,6 +140,10 @@ fn every_key_is_read() {
         (secs(3), secs(0))
     );
     assert_eq!(v2.upstream.pool_max_idle_per_host, 4);
+    assert_eq!(
+        (v2.upstream.max_connections, v2.upstream.queue_timeout),
+        (32, Duration::ZERO)
+    );
     assert_eq!(v2.upstream.ca_file, Some(PathBuf::from("/ca2.pem")));
     assert_eq!(v2.upstream.client_cert, Some(PathBuf::from("/c2.pem")));
     assert_eq!(v2.upstream.client_key, Some(PathBuf::from("/k2.pem")));
@@ -367,4 +379,14 @@ fn listen_and_admin_may_both_ask_for_any_port() {
         "listen = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n{URLS}"
     ));
     assert_eq!((c.listen.port(), c.admin.port()), (0, 0));
+}
+
+#[test]
+fn queue_timeout_defaults_to_the_upstreams_own_connect_timeout() {
+    let c = parse(
+        "[primary]\nurl = \"http://v1\"\nconnect_timeout = \"300ms\"\n\
+         [candidate]\nurl = \"http://v2\"\nconnect_timeout = \"7s\"\n",
+    );
+    assert_eq!(c.primary.queue_timeout, Duration::from_millis(300));
+    assert_eq!(c.candidate.upstream.queue_timeout, secs(7));
 }

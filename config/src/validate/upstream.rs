@@ -128,13 +128,14 @@ fn upstream(
         }
         _ => {}
     }
+    let connect_timeout = check::positive_duration(
+        &key("connect_timeout"),
+        raw.connect_timeout.as_ref(),
+        connect_default,
+    )?;
     Ok(Upstream {
         url,
-        connect_timeout: check::positive_duration(
-            &key("connect_timeout"),
-            raw.connect_timeout.as_ref(),
-            connect_default,
-        )?,
+        connect_timeout,
         timeout: check::positive_duration(&key("timeout"), raw.timeout.as_ref(), timeout_default)?,
         pool_idle_timeout: check::duration(
             &key("pool_idle_timeout"),
@@ -147,6 +148,18 @@ fn upstream(
                 .unwrap_or(d::POOL_MAX_IDLE_PER_HOST),
             0,
             max::UPSTREAM_CONNECTIONS,
+        )?,
+        max_connections: check::in_range(
+            &key("max_connections"),
+            raw.max_connections.unwrap_or(d::UPSTREAM_MAX_CONNECTIONS),
+            1,
+            max::UPSTREAM_CONNECTIONS,
+        )?,
+        // Waiting for a connection is bounded like making one, unless said otherwise.
+        queue_timeout: check::duration(
+            &key("queue_timeout"),
+            raw.queue_timeout.as_ref(),
+            connect_timeout,
         )?,
         ca_file: check::path(&key("ca_file"), raw.ca_file)?,
         client_cert,
