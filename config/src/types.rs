@@ -61,11 +61,41 @@ pub struct Upstream {
     /// the client gets 503 (v1), or the mirror is skipped as overloaded (v2). Zero: no wait.
     /// Defaults to `connect_timeout` (`queue_timeout`).
     pub queue_timeout: Duration,
+    /// HTTP version spoken to this upstream (`protocol`); checked against the URL's scheme.
+    pub protocol: UpstreamProtocol,
     /// Extra CA (PEM) to trust for `https` upstreams.
     pub ca_file: Option<PathBuf>,
     /// Client certificate and key (PEM) for mTLS.
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
+}
+
+/// How to speak to an upstream (`primary.protocol`, `candidate.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// `"auto"`: HTTP/1.1 on `http://`; on `https://`, ALPN offers h2 and http/1.1 and the
+    /// upstream picks.
+    #[default]
+    Auto,
+    /// `"http1"`: HTTP/1.1 only (on `https://`, ALPN offers only http/1.1).
+    Http1,
+    /// `"h2c"`: HTTP/2 over cleartext with prior knowledge (no Upgrade); `http://` only.
+    H2c,
+    /// `"h2"`: HTTP/2 over TLS; ALPN offers only h2, and an upstream that does not pick it
+    /// fails the handshake. `https://` only.
+    H2,
+}
+
+impl UpstreamProtocol {
+    /// The value as written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Http1 => "http1",
+            Self::H2c => "h2c",
+            Self::H2 => "h2",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

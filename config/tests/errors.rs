@@ -311,6 +311,30 @@ fn bad_upstreams_name_the_key() {
         "primary.client_key: requires primary.client_cert too",
     );
 
+    assert_starts(
+        &with("url = \"http://v1\"\nprotocol = \"http2\""),
+        "primary.protocol: must be \"auto\", \"http1\", \"h2c\" or \"h2\", got \"http2\"",
+    );
+    assert_starts(
+        &with("url = \"https://v1\"\nprotocol = \"h2c\""),
+        "primary.protocol: \"h2c\" is HTTP/2 without TLS and needs an http:// URL, but primary.url is https://v1/",
+    );
+    assert_starts(
+        &with("url = \"http://v1:8080\"\nprotocol = \"h2\""),
+        "primary.protocol: \"h2\" is HTTP/2 over TLS and needs an https:// URL, but primary.url is http://v1:8080/",
+    );
+    // The URL may come from a flag; the error says so.
+    assert_starts(
+        &err_with(
+            "[primary]\nurl = \"http://v1\"\n[candidate]\nurl = \"https://v2\"\nprotocol = \"h2\"",
+            &Overrides {
+                candidate: Some("http://v2".into()),
+                ..Overrides::default()
+            },
+        ),
+        "candidate.protocol: \"h2\" is HTTP/2 over TLS and needs an https:// URL, but --candidate is http://v2/",
+    );
+
     let none = Overrides::default();
     assert_starts(
         &err_with("", &none),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use config::{Budget, Config, LogFormat, Overrides, SampleBy, Tls};
+use config::{Budget, Config, LogFormat, Overrides, SampleBy, Tls, UpstreamProtocol};
 use diff_engine::{RuleSpec, SortRule, ToleranceRule};
 
 const URLS: &str = r#"
@@ -40,6 +40,7 @@ fn defaults() {
     assert_eq!(c.primary.pool_max_idle_per_host, 256);
     assert_eq!(c.primary.max_connections, 1024);
     assert_eq!(c.primary.queue_timeout, secs(2)); // its connect_timeout
+    assert_eq!(c.primary.protocol, UpstreamProtocol::Auto);
     assert_eq!(
         (c.primary.ca_file.as_ref(), c.primary.client_cert.as_ref()),
         (None, None)
@@ -52,6 +53,7 @@ fn defaults() {
     assert_eq!(v2.upstream.pool_max_idle_per_host, 256);
     assert_eq!(v2.upstream.max_connections, 1024);
     assert_eq!(v2.upstream.queue_timeout, secs(1)); // its connect_timeout
+    assert_eq!(v2.upstream.protocol, UpstreamProtocol::Auto);
     assert!(!v2.shadow_host_suffix);
     assert!(v2.add_headers.is_empty() && v2.remove_headers.is_empty());
     assert_eq!(v2.rewrite_path_prefix, None);
@@ -128,6 +130,7 @@ fn every_key_is_read() {
         (v1.max_connections, v1.queue_timeout),
         (64, Duration::from_millis(100))
     );
+    assert_eq!(v1.protocol, UpstreamProtocol::H2);
     assert_eq!(v1.ca_file, Some(PathBuf::from("/ca1.pem")));
     assert_eq!(v1.client_cert, Some(PathBuf::from("/c1.pem")));
     assert_eq!(v1.client_key, Some(PathBuf::from("/k1.pem")));
@@ -144,6 +147,7 @@ fn every_key_is_read() {
         (v2.upstream.max_connections, v2.upstream.queue_timeout),
         (32, Duration::ZERO)
     );
+    assert_eq!(v2.upstream.protocol, UpstreamProtocol::H2c);
     assert_eq!(v2.upstream.ca_file, Some(PathBuf::from("/ca2.pem")));
     assert_eq!(v2.upstream.client_cert, Some(PathBuf::from("/c2.pem")));
     assert_eq!(v2.upstream.client_key, Some(PathBuf::from("/k2.pem")));
@@ -389,4 +393,24 @@ fn queue_timeout_defaults_to_the_upstreams_own_connect_timeout() {
     );
     assert_eq!(c.primary.queue_timeout, Duration::from_millis(300));
     assert_eq!(c.candidate.upstream.queue_timeout, secs(7));
+}
+
+#[test]
+fn protocols_that_fit_the_scheme() {
+    let up = |scheme: &str, protocol: &str| {
+        parse(&format!(
+            "[primary]\nurl = \"{scheme}://v1\"\nprotocol = \"{protocol}\"\n\
+             [candidate]\nurl = \"http://v2\""
+        ))
+        .primary
+        .protocol
+    };
+    assert_eq!(up("http", "auto"), UpstreamProtocol::Auto);
+    assert_eq!(up("https", "auto"), UpstreamProtocol::Auto);
+    assert_eq!(up("http", "http1"), UpstreamProtocol::Http1);
+    assert_eq!(up("https", "http1"), UpstreamProtocol::Http1);
+    assert_eq!(up("http", "h2c"), UpstreamProtocol::H2c);
+    assert_eq!(up("https", "h2"), UpstreamProtocol::H2);
+    assert_eq!(UpstreamProtocol::default(), UpstreamProtocol::Auto);
+    assert_eq!(UpstreamProtocol::H2c.as_str(), "h2c");
 }

@@ -9,7 +9,7 @@ use crate::bounds as max;
 use crate::check::{self, invalid, Result};
 use crate::defaults as d;
 use crate::raw::{RawCandidate, RawUpstream};
-use crate::{Candidate, Overrides, Upstream};
+use crate::{Candidate, Overrides, Upstream, UpstreamProtocol};
 
 pub(super) fn primary(raw: RawUpstream, ov: &Overrides) -> Result<Upstream> {
     let timeouts = (d::PRIMARY_CONNECT_TIMEOUT, d::PRIMARY_TIMEOUT);
@@ -102,8 +102,8 @@ fn upstream(
     (connect_default, timeout_default): (Duration, Duration),
 ) -> Result<Upstream> {
     let key = |k: &str| format!("{name}.{k}");
-    let url = match layer(raw.url, &key("url"), url_flag, &format!("--{name}")) {
-        Some((text, k)) => check::upstream_url(&k, &text)?,
+    let (url, url_key) = match layer(raw.url, &key("url"), url_flag, &format!("--{name}")) {
+        Some((text, k)) => (check::upstream_url(&k, &text)?, k),
         None => {
             return invalid(
                 &key("url"),
@@ -128,6 +128,7 @@ fn upstream(
         }
         _ => {}
     }
+    let protocol = protocol(&key("protocol"), raw.protocol.as_deref(), &url, &url_key)?;
     let connect_timeout = check::positive_duration(
         &key("connect_timeout"),
         raw.connect_timeout.as_ref(),
@@ -161,8 +162,49 @@ fn upstream(
             raw.queue_timeout.as_ref(),
             connect_timeout,
         )?,
+        protocol,
         ca_file: check::path(&key("ca_file"), raw.ca_file)?,
         client_cert,
         client_key,
     })
+}
+
+/// `auto`, `http1`, `h2c` (cleartext: `http://` only) or `h2` (TLS: `https://` only). A
+/// mismatch is reported under the protocol key, naming where the URL came from.
+fn protocol(
+    key: &str,
+    text: Option<&str>,
+    url: &http::Uri,
+    url_key: &str,
+) -> Result<UpstreamProtocol> {
+    let protocol = match text {
+        None | Some("auto") => UpstreamProtocol::Auto,
+        Some("http1") => UpstreamProtocol::Http1,
+        Some("h2c") => UpstreamProtocol::H2c,
+        Some("h2") => UpstreamProtocol::H2,
+        Some(other) => {
+            return invalid(
+                key,
+                format!("must be \"auto\", \"http1\", \"h2c\" or \"h2\", got \"{other}\""),
+            )
+        }
+    };
+    let https = url.scheme_str() == Some("https");
+    match protocol {
+        UpstreamProtocol::H2c if https => invalid(
+            key,
+            format!(
+                "\"h2c\" is HTTP/2 without TLS and needs an http:// URL, but {url_key} is {url}; \
+                 use \"h2\" for HTTP/2 over TLS"
+            ),
+        ),
+        UpstreamProtocol::H2 if !https => invalid(
+            key,
+            format!(
+                "\"h2\" is HTTP/2 over TLS and needs an https:// URL, but {url_key} is {url}; \
+                 use \"h2c\" for HTTP/2 without TLS"
+            ),
+        ),
+        p => Ok(p),
+    }
 }
