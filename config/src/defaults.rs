@@ -30,6 +30,9 @@ pub const POOL_MAX_IDLE_PER_HOST: usize = 256;
 /// default is the upstream's `connect_timeout`: waiting for a connection is bounded like making
 /// one).
 pub const UPSTREAM_MAX_CONNECTIONS: usize = 1024;
+/// Set to `1` on mirrored requests so v2 (and its logs) can tell them from real traffic; the
+/// diff engine already ignores `x-shadowdiff-*` headers.
+pub const MARK_HEADER: &str = "x-shadowdiff-mirror";
 
 const MIB: u64 = 1 << 20;
 pub const MAX_IN_FLIGHT_MIRRORS: usize = 1024;

@@ -80,6 +80,8 @@ pub(crate) struct RawCandidate {
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
     pub shadow_host_suffix: Option<bool>,
+    pub host: Option<String>,
+    pub mark_header: Option<String>,
     pub add_headers: Option<BTreeMap<String, String>>,
     pub remove_headers: Option<Vec<String>>,
     pub rewrite_path_prefix: Option<RawRewrite>,

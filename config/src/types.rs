@@ -103,6 +103,14 @@ pub struct Candidate {
     pub upstream: Upstream,
     /// Append Envoy-style `-shadow` to the Host/authority sent to v2.
     pub shadow_host_suffix: bool,
+    /// An explicit Host (`host` or `host:port`) for mirrored requests instead of v2's own
+    /// authority (`candidate.host`). Never set together with `shadow_host_suffix`, nor with a
+    /// `host` in `add_headers` or `remove_headers`.
+    pub host: Option<String>,
+    /// Header set to `1` on every mirrored request, lower-case (`candidate.mark_header`,
+    /// default `x-shadowdiff-mirror`); `None` when configured as `""`. Never a hop-by-hop,
+    /// framing or Host header, nor one in `add_headers` or `remove_headers`.
+    pub mark_header: Option<String>,
     /// Headers added (or replaced) on mirrored requests.
     pub add_headers: Vec<(String, String)>,
     /// Headers removed from mirrored requests.

@@ -346,6 +346,29 @@ fn bad_upstreams_name_the_key() {
         "candidate.url: required (set it in [candidate] or with --candidate)",
     );
 
+    let v2 = |t: &str| err("", t);
+    let cases = [
+        ("host = \"\"", "candidate.host: must not be empty"),
+        ("host = \"u:p@v2\"", "candidate.host: `u:p@v2` must not contain credentials"),
+        ("host = \"v2/x\"", "candidate.host: `v2/x` is not a host or host:port"),
+        ("host = \"a b\"", "candidate.host: `a b` is not a host or host:port"),
+        ("host = \"v2:http\"", "candidate.host: `v2:http` has a bad port"),
+        ("host = \"v2:65536\"", "candidate.host: `v2:65536` has a bad port"),
+        ("host = \"v2:\"", "candidate.host: `v2:` has a bad port"),
+        ("host = \"v2\"\nshadow_host_suffix = true", "candidate.host: set either candidate.host or candidate.shadow_host_suffix = true, not both"),
+        ("host = \"v2\"\nadd_headers = { HOST = \"x\" }", "candidate.host: set either candidate.host or a Host in candidate.add_headers, not both"),
+        ("host = \"v2\"\nremove_headers = [\"Host\"]", "candidate.host: set either candidate.host or a Host in candidate.remove_headers, not both"),
+        ("mark_header = \"x mirror\"", "candidate.mark_header: `x mirror` is not a valid header name"),
+        ("mark_header = \"Transfer-Encoding\"", "candidate.mark_header: `transfer-encoding` is managed by the proxy"),
+        ("mark_header = \"host\"", "candidate.mark_header: `host` is managed by the proxy"),
+        ("mark_header = \"X-M\"\nadd_headers = { x-m = \"2\" }", "candidate.mark_header: `x-m` is also in candidate.add_headers"),
+        ("remove_headers = [\"X-Shadowdiff-Mirror\"]", "candidate.mark_header: `x-shadowdiff-mirror` is also in candidate.remove_headers; to send no mark, set candidate.mark_header = \"\""),
+    ];
+    for (candidate_lines, expected) in cases {
+        // URLS ends in [candidate]: these lines land in it.
+        assert_starts(&v2(candidate_lines), expected);
+    }
+
     let rw = |t: &str| err("", &format!("[candidate.rewrite_path_prefix]\n{t}"));
     assert_starts(
         &rw("from = \"api\"\nto = \"/v2\""),

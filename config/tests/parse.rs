@@ -55,6 +55,8 @@ fn defaults() {
     assert_eq!(v2.upstream.queue_timeout, secs(1)); // its connect_timeout
     assert_eq!(v2.upstream.protocol, UpstreamProtocol::Auto);
     assert!(!v2.shadow_host_suffix);
+    assert_eq!(v2.host, None);
+    assert_eq!(v2.mark_header.as_deref(), Some("x-shadowdiff-mirror"));
     assert!(v2.add_headers.is_empty() && v2.remove_headers.is_empty());
     assert_eq!(v2.rewrite_path_prefix, None);
 
@@ -152,6 +154,7 @@ fn every_key_is_read() {
     assert_eq!(v2.upstream.client_cert, Some(PathBuf::from("/c2.pem")));
     assert_eq!(v2.upstream.client_key, Some(PathBuf::from("/k2.pem")));
     assert!(v2.shadow_host_suffix);
+    assert_eq!(v2.mark_header.as_deref(), Some("x-mirror"));
     assert_eq!(
         v2.add_headers,
         vec![("x-shadow".to_owned(), "1".to_owned())]
@@ -413,4 +416,21 @@ fn protocols_that_fit_the_scheme() {
     assert_eq!(up("https", "h2"), UpstreamProtocol::H2);
     assert_eq!(UpstreamProtocol::default(), UpstreamProtocol::Auto);
     assert_eq!(UpstreamProtocol::H2c.as_str(), "h2c");
+}
+
+#[test]
+fn candidate_host_and_no_mark() {
+    let c = parse(&format!(
+        "{URLS}host = \"shadow.example.com:8443\"\nmark_header = \"\"\n"
+    ));
+    assert_eq!(c.candidate.host.as_deref(), Some("shadow.example.com:8443"));
+    assert_eq!(c.candidate.mark_header, None);
+    for host in ["v2", "[::1]:8080", "v2.internal:0", "xn--bcher-kva.example"] {
+        let c = parse(&format!("{URLS}host = \"{host}\"\n"));
+        assert_eq!(c.candidate.host.as_deref(), Some(host));
+    }
+    // Host in add_headers still works on its own.
+    let c = parse(&format!("{URLS}[candidate.add_headers]\nHost = \"v\"\n"));
+    assert_eq!(c.candidate.host, None);
+    assert_eq!(c.candidate.add_headers, vec![("host".into(), "v".into())]);
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use http::uri::Authority;
 use http::HeaderValue;
 
 use super::layer;
@@ -74,13 +75,97 @@ pub(super) fn candidate(raw: RawCandidate, ov: &Overrides) -> Result<Candidate> 
         }
     };
 
+    let shadow_host_suffix = raw.shadow_host_suffix.unwrap_or(false);
+    let host = match raw.host {
+        None => None,
+        Some(text) => {
+            let host = host("candidate.host", text)?;
+            let conflict = if shadow_host_suffix {
+                Some("candidate.shadow_host_suffix = true")
+            } else if add_headers.iter().any(|(n, _)| n == "host") {
+                Some("a Host in candidate.add_headers")
+            } else if remove_headers.iter().any(|n| n == "host") {
+                Some("a Host in candidate.remove_headers")
+            } else {
+                None
+            };
+            if let Some(other) = conflict {
+                return invalid(
+                    "candidate.host",
+                    format!("set either candidate.host or {other}, not both"),
+                );
+            }
+            Some(host)
+        }
+    };
+    let mark_header = mark_header(raw.mark_header, &add_headers, &remove_headers)?;
+
     Ok(Candidate {
         upstream,
-        shadow_host_suffix: raw.shadow_host_suffix.unwrap_or(false),
+        shadow_host_suffix,
+        host,
+        mark_header,
         add_headers,
         remove_headers,
         rewrite_path_prefix,
     })
+}
+
+/// `host` or `host:port`, as the Host header carries it; no credentials, path or spaces.
+fn host(key: &str, text: String) -> Result<String> {
+    let bad = |why: &str| invalid(key, format!("`{text}` {why}"));
+    if text.is_empty() {
+        return invalid(key, "must not be empty; leave it out to send v2's own host");
+    }
+    if text.contains('@') {
+        return bad("must not contain credentials");
+    }
+    let authority: Authority = match text.parse() {
+        Ok(a) => a,
+        Err(_) => return bad("is not a host or host:port (e.g. \"v2.example.com:8080\")"),
+    };
+    // `Authority` accepts any text after the colon; a Host port is a number.
+    match &text[authority.host().len()..] {
+        "" => {}
+        port if port
+            .strip_prefix(':')
+            .is_some_and(|p| p.parse::<u16>().is_ok()) => {}
+        _ => return bad("has a bad port; use host or host:port with a port of 0-65535"),
+    }
+    Ok(text)
+}
+
+/// The mark header's name, lower-case; `""` turns the mark off.
+fn mark_header(
+    raw: Option<String>,
+    add_headers: &[(String, String)],
+    remove_headers: &[String],
+) -> Result<Option<String>> {
+    const KEY: &str = "candidate.mark_header";
+    let name = match raw.as_deref() {
+        None => d::MARK_HEADER.to_owned(),
+        Some("") => return Ok(None),
+        Some(text) => check::header_name(KEY, text)?,
+    };
+    if MANAGED.contains(&name.as_str()) || name == "host" {
+        return invalid(
+            KEY,
+            format!("`{name}` is managed by the proxy and cannot mark mirrors"),
+        );
+    }
+    if add_headers.iter().any(|(n, _)| *n == name) {
+        return invalid(
+            KEY,
+            format!("`{name}` is also in candidate.add_headers; keep it in one of them"),
+        );
+    }
+    if remove_headers.contains(&name) {
+        return invalid(
+            KEY,
+            format!("`{name}` is also in candidate.remove_headers; to send no mark, set candidate.mark_header = \"\""),
+        );
+    }
+    Ok(Some(name))
 }
 
 /// Headers `add_headers` may not set: hop-by-hop and framing. (`host` is allowed: v2 may be a
