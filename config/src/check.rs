@@ -1,6 +1,7 @@
 //! Field validators. Each takes the key (or flag) it reports under, so a value is checked the same
 //! way whether it came from the file or the command line.
 
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use http::Uri;
 
 use crate::raw::{RawDuration, RawSize};
 use crate::units::{parse_duration, parse_size};
-use crate::{ConfigError, SampleBy};
+use crate::{bounds, ConfigError, SampleBy};
 
 pub(crate) type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -37,15 +38,20 @@ pub(crate) fn percent(key: &str, value: f64) -> Result<f64> {
     }
 }
 
+/// A duration of at most [`bounds::DURATION`] (a day).
 pub(crate) fn duration(
     key: &str,
     raw: Option<&RawDuration>,
     default: Duration,
 ) -> Result<Duration> {
-    match raw {
-        None => Ok(default),
-        Some(RawDuration(text)) => parse_duration(text).or_else(|why| invalid(key, why)),
+    let Some(RawDuration(text)) = raw else {
+        return Ok(default);
+    };
+    let d = parse_duration(text).or_else(|why| invalid(key, why))?;
+    if d > bounds::DURATION {
+        return invalid(key, format!("must be at most 24h, got {}", text.trim()));
     }
+    Ok(d)
 }
 
 pub(crate) fn positive_duration(
@@ -60,26 +66,45 @@ pub(crate) fn positive_duration(
     Ok(d)
 }
 
-pub(crate) fn size(key: &str, raw: Option<&RawSize>, default: u64) -> Result<u64> {
-    match raw {
-        None => Ok(default),
-        Some(raw) => parse_size(raw).or_else(|why| invalid(key, why)),
+/// A size of at most `max` bytes.
+pub(crate) fn size(key: &str, raw: Option<&RawSize>, default: u64, max: u64) -> Result<u64> {
+    let n = match raw {
+        None => return Ok(default),
+        Some(raw) => parse_size(raw).or_else(|why| invalid(key, why))?,
+    };
+    if n > max {
+        let bound = match in_units(max) {
+            Some(text) => format!("{text} ({max} bytes)"),
+            None => format!("{max} bytes"),
+        };
+        return invalid(key, format!("must be at most {bound}, got {n}"));
     }
+    Ok(n)
 }
 
-/// A size used as an in-memory count (`usize`).
-pub(crate) fn mem_size(key: &str, raw: Option<&RawSize>, default: u64) -> Result<usize> {
-    let n = size(key, raw, default)?;
+/// A size of at most `max` bytes used as an in-memory count (`usize`).
+pub(crate) fn mem_size(key: &str, raw: Option<&RawSize>, default: u64, max: u64) -> Result<usize> {
+    let n = size(key, raw, default, max)?;
     usize::try_from(n).or_else(|_| invalid(key, format!("{n} bytes is too large for this machine")))
 }
 
-pub(crate) fn in_range(key: &str, value: usize, min: usize, max: usize) -> Result<usize> {
-    if (min..=max).contains(&value) {
-        Ok(value)
-    } else if max == usize::MAX {
+/// `1073741824` → `1GiB`; `None` if `n` is not a whole number of KiB.
+fn in_units(n: u64) -> Option<String> {
+    let units = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
+    let (name, shift) = units
+        .iter()
+        .find(|(_, shift)| n >> shift > 0 && n.trailing_zeros() >= *shift)?;
+    Some(format!("{}{name}", n >> shift))
+}
+
+/// An integer in `min..=max`; the error names the bound that was crossed.
+pub(crate) fn in_range<T: PartialOrd + Display>(key: &str, value: T, min: T, max: T) -> Result<T> {
+    if value < min {
         invalid(key, format!("must be at least {min}, got {value}"))
+    } else if value > max {
+        invalid(key, format!("must be at most {max}, got {value}"))
     } else {
-        invalid(key, format!("must be between {min} and {max}, got {value}"))
+        Ok(value)
     }
 }
 

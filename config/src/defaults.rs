@@ -9,12 +9,15 @@ pub const ADMIN: &str = "127.0.0.1:9901";
 /// by surprise. Raise it deliberately.
 pub const MIRROR_PERCENT: f64 = 10.0;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// Above the 60 s idle timeout of common load balancers, like nginx's 75 s keep-alive.
 /// One I/O thread: a single-threaded runtime is the cheapest per request (measured), and the
 /// comparison pool has threads of its own.
 pub const WORKERS: usize = 1;
-pub const MAX_WORKERS: usize = 256;
+/// Above the 60 s idle timeout of common load balancers, like nginx's 75 s keep-alive.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(75);
+/// nginx's `client_body_timeout`: the longest pause between two reads of a request body.
+pub const CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest pause between two body frames of a response once its headers arrived.
+pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub const PRIMARY_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const PRIMARY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -23,6 +26,13 @@ pub const CANDIDATE_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const CANDIDATE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const POOL_MAX_IDLE_PER_HOST: usize = 256;
+/// Open connections per upstream; past it a request waits up to `queue_timeout` for one (whose
+/// default is the upstream's `connect_timeout`: waiting for a connection is bounded like making
+/// one).
+pub const UPSTREAM_MAX_CONNECTIONS: usize = 1024;
+/// Set to `1` on mirrored requests so v2 (and its logs) can tell them from real traffic; the
+/// diff engine already ignores `x-shadowdiff-*` headers.
+pub const MARK_HEADER: &str = "x-shadowdiff-mirror";
 
 const MIB: u64 = 1 << 20;
 pub const MAX_IN_FLIGHT_MIRRORS: usize = 1024;
@@ -34,9 +44,11 @@ pub const MAX_CAPTURE_BYTES: u64 = MIB;
 pub const MAX_REQUEST_BODY_BYTES: u64 = MIB;
 pub const COMPARE_QUEUE: usize = 1024;
 pub const COMPARE_WORKERS: usize = 1;
-pub const MAX_COMPARE_WORKERS: usize = 64;
 pub const MAX_PENDING_BYTES: u64 = 64 * MIB;
 pub const MAX_DECODED_BYTES: u64 = 8 * MIB;
+/// The least RFC 9113 recommends (section 5.1.2), so as not to limit parallelism; nginx's is
+/// 128, hyper's own 200.
+pub const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
 
 pub const FAILURE_THRESHOLD: u32 = 5;
 pub const BACKOFF: Duration = Duration::from_secs(10);

@@ -10,6 +10,7 @@
 //! The keys, types and defaults are listed in this crate's README.md and in
 //! `shadowdiff.example.toml`.
 
+pub mod bounds;
 mod check;
 pub mod defaults;
 mod error;

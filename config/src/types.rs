@@ -36,6 +36,12 @@ pub struct Config {
     /// or from its previous response: the slowloris guard and the idle keep-alive timeout
     /// (`header_read_timeout`).
     pub header_read_timeout: Duration,
+    /// Longest pause between two reads of a client's request body; past it the client gets 408
+    /// (`client_body_timeout`).
+    pub client_body_timeout: Duration,
+    /// Longest pause between two body frames of an upstream response once its headers arrived
+    /// (`stream_idle_timeout`).
+    pub stream_idle_timeout: Duration,
     /// I/O threads serving the listeners (`workers`); 1 runs a single-threaded runtime.
     pub workers: usize,
 }
@@ -49,6 +55,14 @@ pub struct Upstream {
     pub timeout: Duration,
     pub pool_idle_timeout: Duration,
     pub pool_max_idle_per_host: usize,
+    /// Connections open to this upstream at once, pooled or in use (`max_connections`).
+    pub max_connections: usize,
+    /// How long a request waits for a free connection when `max_connections` are in use: then
+    /// the client gets 503 (v1), or the mirror is skipped as overloaded (v2). Zero: no wait.
+    /// Defaults to `connect_timeout` (`queue_timeout`).
+    pub queue_timeout: Duration,
+    /// HTTP version spoken to this upstream (`protocol`); checked against the URL's scheme.
+    pub protocol: UpstreamProtocol,
     /// Extra CA (PEM) to trust for `https` upstreams.
     pub ca_file: Option<PathBuf>,
     /// Client certificate and key (PEM) for mTLS.
@@ -56,11 +70,47 @@ pub struct Upstream {
     pub client_key: Option<PathBuf>,
 }
 
+/// How to speak to an upstream (`primary.protocol`, `candidate.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// `"auto"`: HTTP/1.1 on `http://`; on `https://`, ALPN offers h2 and http/1.1 and the
+    /// upstream picks.
+    #[default]
+    Auto,
+    /// `"http1"`: HTTP/1.1 only (on `https://`, ALPN offers only http/1.1).
+    Http1,
+    /// `"h2c"`: HTTP/2 over cleartext with prior knowledge (no Upgrade); `http://` only.
+    H2c,
+    /// `"h2"`: HTTP/2 over TLS; ALPN offers only h2, and an upstream that does not pick it
+    /// fails the handshake. `https://` only.
+    H2,
+}
+
+impl UpstreamProtocol {
+    /// The value as written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Http1 => "http1",
+            Self::H2c => "h2c",
+            Self::H2 => "h2",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     pub upstream: Upstream,
     /// Append Envoy-style `-shadow` to the Host/authority sent to v2.
     pub shadow_host_suffix: bool,
+    /// An explicit Host (`host` or `host:port`) for mirrored requests instead of v2's own
+    /// authority (`candidate.host`). Never set together with `shadow_host_suffix`, nor with a
+    /// `host` in `add_headers` or `remove_headers`.
+    pub host: Option<String>,
+    /// Header set to `1` on every mirrored request, lower-case (`candidate.mark_header`,
+    /// default `x-shadowdiff-mirror`); `None` when configured as `""`. Never a hop-by-hop,
+    /// framing or Host header, nor one in `add_headers` or `remove_headers`.
+    pub mark_header: Option<String>,
     /// Headers added (or replaced) on mirrored requests.
     pub add_headers: Vec<(String, String)>,
     /// Headers removed from mirrored requests.
@@ -95,6 +145,9 @@ pub struct Limits {
     pub max_pending_bytes: usize,
     /// Decoded (decompressed) body cap (`limits.max_decoded_bytes`).
     pub max_decoded_bytes: usize,
+    /// HTTP/2 streams open at once on one client connection
+    /// (`limits.h2_max_concurrent_streams`); hyper's `max_concurrent_streams` takes a `u32`.
+    pub h2_max_concurrent_streams: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]

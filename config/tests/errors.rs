@@ -120,10 +120,14 @@ fn bad_values_name_the_key() {
         ("", "[limits]\nmax_capture_bytes = \"10 parsecs\"", "limits.max_capture_bytes: `10 parsecs` is not a size (unknown unit `parsecs`)"),
         ("", "[limits]\nmax_decoded_bytes = -5", "limits.max_decoded_bytes: must not be negative, got -5"),
         ("", "[limits]\nmax_pending_bytes = \"1MiB\"", "limits.max_pending_bytes: must be at least 2 × limits.max_capture_bytes (2097152 bytes), got 1048576"),
-        ("", "[limits]\ncompare_workers = 65", "limits.compare_workers: must be between 1 and 64, got 65"),
+        ("", "[limits]\ncompare_workers = 65", "limits.compare_workers: must be at most 64, got 65"),
         ("", "[limits]\ncompare_queue = 0", "limits.compare_queue: must be at least 1, got 0"),
         ("", "[limits]\nmax_in_flight_mirrors = 0", "limits.max_in_flight_mirrors: must be at least 1, got 0"),
         ("", "[limits]\nmax_connections = 0", "limits.max_connections: must be at least 1, got 0"),
+        ("", "[limits]\nh2_max_concurrent_streams = 0", "limits.h2_max_concurrent_streams: must be at least 1, got 0"),
+        ("client_body_timeout = \"0s\"", "", "client_body_timeout: must be greater than 0"),
+        ("stream_idle_timeout = \"0ms\"", "", "stream_idle_timeout: must be greater than 0"),
+        ("stream_idle_timeout = \"60\"", "", "stream_idle_timeout: `60` is not a duration (missing unit)"),
         ("", "[breaker]\nbackoff = \"0s\"", "breaker.backoff: must be greater than 0"),
         ("", "[candidate.add_headers]\n\"bad header\" = \"x\"", "candidate.add_headers.bad header: `bad header` is not a valid header name"),
         ("", "[candidate.add_headers]\nX-A = \"line\\nbreak\"", "candidate.add_headers.X-A: `line\nbreak` is not a valid header value"),
@@ -150,6 +154,116 @@ fn bad_values_name_the_key() {
     for (top, tail, expected) in cases {
         assert_starts(&err(top, tail), expected);
     }
+}
+
+/// Every integer, size and duration has an upper bound; the error names the key and the bound.
+#[test]
+fn values_past_their_bound_name_the_key_and_the_bound() {
+    let integers: &[(&str, &str, &str)] = &[
+        ("workers = 257", "", "workers: must be at most 256, got 257"),
+        ("", "[limits]\ncompare_queue = 1000000000000", "limits.compare_queue: must be at most 1000000, got 1000000000000"),
+        ("", "[limits]\nmax_connections = 9223372036854775807", "limits.max_connections: must be at most 1000000, got 9223372036854775807"),
+        ("", "[limits]\nmax_in_flight_mirrors = 9223372036854775807", "limits.max_in_flight_mirrors: must be at most 100000, got 9223372036854775807"),
+        ("", "[limits]\ncompare_workers = 1000", "limits.compare_workers: must be at most 64, got 1000"),
+        ("", "[limits]\nh2_max_concurrent_streams = 10001", "limits.h2_max_concurrent_streams: must be at most 10000, got 10001"),
+        ("", "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nmax_in_flight_mirrors = 100001", "routes[0].max_in_flight_mirrors: must be at most 100000, got 100001"),
+        ("", "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\nmax_in_flight_mirrors = 0", "routes[0].max_in_flight_mirrors: must be at least 1, got 0"),
+        ("", "[breaker]\nfailure_threshold = 4000000000", "breaker.failure_threshold: must be at most 1000000, got 4000000000"),
+        ("", "[budget]\nmin_samples = 1000000001", "budget.min_samples: must be at most 1000000000, got 1000000001"),
+        ("", "[[routes]]\nname = \"r\"\npath_prefix = \"/\"\n[routes.budget]\nmin_samples = 9223372036854775807", "routes[0].budget.min_samples: must be at most 1000000000, got 9223372036854775807"),
+        ("", "[report]\nmax_exemplars = 10001", "report.max_exemplars: must be at most 10000, got 10001"),
+        ("", "[report]\njsonl_max_files = 1001", "report.jsonl_max_files: must be at most 1000, got 1001"),
+    ];
+    let sizes: &[(&str, &str, &str)] = &[
+        ("", "[limits]\nmax_capture_bytes = \"2GiB\"", "limits.max_capture_bytes: must be at most 1GiB (1073741824 bytes), got 2147483648"),
+        ("", "[limits]\nmax_request_body_bytes = 1073741825", "limits.max_request_body_bytes: must be at most 1GiB (1073741824 bytes), got 1073741825"),
+        ("", "[limits]\nmax_decoded_bytes = \"1TiB\"", "limits.max_decoded_bytes: must be at most 1GiB (1073741824 bytes), got 1099511627776"),
+        ("", "[limits]\nmax_pending_bytes = \"400TB\"", "limits.max_pending_bytes: must be at most 16GiB (17179869184 bytes), got 400000000000000"),
+        ("", "[report]\njsonl_max_bytes = \"65GiB\"", "report.jsonl_max_bytes: must be at most 64GiB (68719476736 bytes), got 69793218560"),
+    ];
+    let durations: &[(&str, &str, &str)] = &[
+        (
+            "shutdown_grace = \"25h\"",
+            "",
+            "shutdown_grace: must be at most 24h, got 25h",
+        ),
+        (
+            "header_read_timeout = \"1000000h\"",
+            "",
+            "header_read_timeout: must be at most 24h, got 1000000h",
+        ),
+        (
+            "client_body_timeout = \"25h\"",
+            "",
+            "client_body_timeout: must be at most 24h, got 25h",
+        ),
+        (
+            "stream_idle_timeout = \"1441m\"",
+            "",
+            "stream_idle_timeout: must be at most 24h, got 1441m",
+        ),
+        (
+            "",
+            "[breaker]\nbackoff = \"24h1ms\"",
+            "breaker.backoff: must be at most 24h, got 24h1ms",
+        ),
+        (
+            "",
+            "[budget]\nwindow = \"48h\"",
+            "budget.window: must be at most 24h, got 48h",
+        ),
+    ];
+    for (top, tail, expected) in integers.iter().chain(sizes).chain(durations) {
+        assert_starts(&err(top, tail), expected);
+    }
+    // Upstream keys, in both tables.
+    for table in ["primary", "candidate"] {
+        let up = |line: &str| {
+            let other = if table == "primary" {
+                "candidate"
+            } else {
+                "primary"
+            };
+            err_with(
+                &format!("[{table}]\nurl = \"http://v\"\n{line}\n[{other}]\nurl = \"http://w\""),
+                &Overrides::default(),
+            )
+        };
+        assert_starts(
+            &up("pool_max_idle_per_host = 100001"),
+            &format!("{table}.pool_max_idle_per_host: must be at most 100000, got 100001"),
+        );
+        assert_starts(
+            &up("max_connections = 100001"),
+            &format!("{table}.max_connections: must be at most 100000, got 100001"),
+        );
+        assert_starts(
+            &up("max_connections = 0"),
+            &format!("{table}.max_connections: must be at least 1, got 0"),
+        );
+        for key in [
+            "connect_timeout",
+            "timeout",
+            "pool_idle_timeout",
+            "queue_timeout",
+        ] {
+            assert_starts(
+                &up(&format!("{key} = \"30h\"")),
+                &format!("{table}.{key}: must be at most 24h, got 30h"),
+            );
+        }
+    }
+    // A flag is bounded like its key.
+    assert_starts(
+        &err_with(
+            URLS,
+            &Overrides {
+                workers: Some(100_000),
+                ..Overrides::default()
+            },
+        ),
+        "--workers: must be at most 256, got 100000",
+    );
 }
 
 #[test]
@@ -197,6 +311,30 @@ fn bad_upstreams_name_the_key() {
         "primary.client_key: requires primary.client_cert too",
     );
 
+    assert_starts(
+        &with("url = \"http://v1\"\nprotocol = \"http2\""),
+        "primary.protocol: must be \"auto\", \"http1\", \"h2c\" or \"h2\", got \"http2\"",
+    );
+    assert_starts(
+        &with("url = \"https://v1\"\nprotocol = \"h2c\""),
+        "primary.protocol: \"h2c\" is HTTP/2 without TLS and needs an http:// URL, but primary.url is https://v1/",
+    );
+    assert_starts(
+        &with("url = \"http://v1:8080\"\nprotocol = \"h2\""),
+        "primary.protocol: \"h2\" is HTTP/2 over TLS and needs an https:// URL, but primary.url is http://v1:8080/",
+    );
+    // The URL may come from a flag; the error says so.
+    assert_starts(
+        &err_with(
+            "[primary]\nurl = \"http://v1\"\n[candidate]\nurl = \"https://v2\"\nprotocol = \"h2\"",
+            &Overrides {
+                candidate: Some("http://v2".into()),
+                ..Overrides::default()
+            },
+        ),
+        "candidate.protocol: \"h2\" is HTTP/2 over TLS and needs an https:// URL, but --candidate is http://v2/",
+    );
+
     let none = Overrides::default();
     assert_starts(
         &err_with("", &none),
@@ -207,6 +345,29 @@ fn bad_upstreams_name_the_key() {
         &err_with(only_v1, &none),
         "candidate.url: required (set it in [candidate] or with --candidate)",
     );
+
+    let v2 = |t: &str| err("", t);
+    let cases = [
+        ("host = \"\"", "candidate.host: must not be empty"),
+        ("host = \"u:p@v2\"", "candidate.host: `u:p@v2` must not contain credentials"),
+        ("host = \"v2/x\"", "candidate.host: `v2/x` is not a host or host:port"),
+        ("host = \"a b\"", "candidate.host: `a b` is not a host or host:port"),
+        ("host = \"v2:http\"", "candidate.host: `v2:http` has a bad port"),
+        ("host = \"v2:65536\"", "candidate.host: `v2:65536` has a bad port"),
+        ("host = \"v2:\"", "candidate.host: `v2:` has a bad port"),
+        ("host = \"v2\"\nshadow_host_suffix = true", "candidate.host: set either candidate.host or candidate.shadow_host_suffix = true, not both"),
+        ("host = \"v2\"\nadd_headers = { HOST = \"x\" }", "candidate.host: set either candidate.host or a Host in candidate.add_headers, not both"),
+        ("host = \"v2\"\nremove_headers = [\"Host\"]", "candidate.host: set either candidate.host or a Host in candidate.remove_headers, not both"),
+        ("mark_header = \"x mirror\"", "candidate.mark_header: `x mirror` is not a valid header name"),
+        ("mark_header = \"Transfer-Encoding\"", "candidate.mark_header: `transfer-encoding` is managed by the proxy"),
+        ("mark_header = \"host\"", "candidate.mark_header: `host` is managed by the proxy"),
+        ("mark_header = \"X-M\"\nadd_headers = { x-m = \"2\" }", "candidate.mark_header: `x-m` is also in candidate.add_headers"),
+        ("remove_headers = [\"X-Shadowdiff-Mirror\"]", "candidate.mark_header: `x-shadowdiff-mirror` is also in candidate.remove_headers; to send no mark, set candidate.mark_header = \"\""),
+    ];
+    for (candidate_lines, expected) in cases {
+        // URLS ends in [candidate]: these lines land in it.
+        assert_starts(&v2(candidate_lines), expected);
+    }
 
     let rw = |t: &str| err("", &format!("[candidate.rewrite_path_prefix]\n{t}"));
     assert_starts(

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use config::{Budget, Config, LogFormat, Overrides, SampleBy, Tls};
+use config::{Budget, Config, LogFormat, Overrides, SampleBy, Tls, UpstreamProtocol};
 use diff_engine::{RuleSpec, SortRule, ToleranceRule};
 
 const URLS: &str = r#"
@@ -29,12 +29,18 @@ fn defaults() {
     assert_eq!(c.mirror_percent, 10.0);
     assert_eq!(c.sample_by, SampleBy::Random);
     assert_eq!(c.shutdown_grace, secs(30));
+    assert_eq!(c.header_read_timeout, secs(75));
+    assert_eq!(c.client_body_timeout, secs(60));
+    assert_eq!(c.stream_idle_timeout, secs(60));
 
     assert_eq!(c.primary.url, "http://127.0.0.1:8081/");
     assert_eq!(c.primary.connect_timeout, secs(2));
     assert_eq!(c.primary.timeout, secs(30));
     assert_eq!(c.primary.pool_idle_timeout, secs(90));
     assert_eq!(c.primary.pool_max_idle_per_host, 256);
+    assert_eq!(c.primary.max_connections, 1024);
+    assert_eq!(c.primary.queue_timeout, secs(2)); // its connect_timeout
+    assert_eq!(c.primary.protocol, UpstreamProtocol::Auto);
     assert_eq!(
         (c.primary.ca_file.as_ref(), c.primary.client_cert.as_ref()),
         (None, None)
@@ -45,7 +51,12 @@ fn defaults() {
     assert_eq!(v2.upstream.timeout, secs(5));
     assert_eq!(v2.upstream.pool_idle_timeout, secs(90));
     assert_eq!(v2.upstream.pool_max_idle_per_host, 256);
+    assert_eq!(v2.upstream.max_connections, 1024);
+    assert_eq!(v2.upstream.queue_timeout, secs(1)); // its connect_timeout
+    assert_eq!(v2.upstream.protocol, UpstreamProtocol::Auto);
     assert!(!v2.shadow_host_suffix);
+    assert_eq!(v2.host, None);
+    assert_eq!(v2.mark_header.as_deref(), Some("x-shadowdiff-mirror"));
     assert!(v2.add_headers.is_empty() && v2.remove_headers.is_empty());
     assert_eq!(v2.rewrite_path_prefix, None);
 
@@ -63,6 +74,7 @@ fn defaults() {
         (l.max_pending_bytes, l.max_decoded_bytes),
         (64 << 20, 8 << 20)
     );
+    assert_eq!(l.h2_max_concurrent_streams, 100);
 
     assert_eq!(
         (c.breaker.failure_threshold, c.breaker.backoff),
@@ -102,6 +114,9 @@ fn every_key_is_read() {
     assert_eq!(c.mirror_percent, 2.5);
     assert_eq!(c.sample_by, SampleBy::Header("x-user-id".into()));
     assert_eq!(c.shutdown_grace, secs(90));
+    assert_eq!(c.header_read_timeout, secs(20));
+    assert_eq!(c.client_body_timeout, secs(15));
+    assert_eq!(c.stream_idle_timeout, secs(120));
 
     let v1 = &c.primary;
     assert_eq!(v1.url, "https://v1.internal:8443/base");
@@ -113,6 +128,11 @@ fn every_key_is_read() {
         (v1.pool_idle_timeout, v1.pool_max_idle_per_host),
         (secs(60), 8)
     );
+    assert_eq!(
+        (v1.max_connections, v1.queue_timeout),
+        (64, Duration::from_millis(100))
+    );
+    assert_eq!(v1.protocol, UpstreamProtocol::H2);
     assert_eq!(v1.ca_file, Some(PathBuf::from("/ca1.pem")));
     assert_eq!(v1.client_cert, Some(PathBuf::from("/c1.pem")));
     assert_eq!(v1.client_key, Some(PathBuf::from("/k1.pem")));
@@ -125,10 +145,16 @@ fn every_key_is_read() {
         (secs(3), secs(0))
     );
     assert_eq!(v2.upstream.pool_max_idle_per_host, 4);
+    assert_eq!(
+        (v2.upstream.max_connections, v2.upstream.queue_timeout),
+        (32, Duration::ZERO)
+    );
+    assert_eq!(v2.upstream.protocol, UpstreamProtocol::H2c);
     assert_eq!(v2.upstream.ca_file, Some(PathBuf::from("/ca2.pem")));
     assert_eq!(v2.upstream.client_cert, Some(PathBuf::from("/c2.pem")));
     assert_eq!(v2.upstream.client_key, Some(PathBuf::from("/k2.pem")));
     assert!(v2.shadow_host_suffix);
+    assert_eq!(v2.mark_header.as_deref(), Some("x-mirror"));
     assert_eq!(
         v2.add_headers,
         vec![("x-shadow".to_owned(), "1".to_owned())]
@@ -153,6 +179,7 @@ fn every_key_is_read() {
         (l.max_pending_bytes, l.max_decoded_bytes),
         (10_000_000, 2 << 20)
     );
+    assert_eq!(l.h2_max_concurrent_streams, 250);
 
     assert_eq!(
         (c.breaker.failure_threshold, c.breaker.backoff),
@@ -359,4 +386,51 @@ fn listen_and_admin_may_both_ask_for_any_port() {
         "listen = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n{URLS}"
     ));
     assert_eq!((c.listen.port(), c.admin.port()), (0, 0));
+}
+
+#[test]
+fn queue_timeout_defaults_to_the_upstreams_own_connect_timeout() {
+    let c = parse(
+        "[primary]\nurl = \"http://v1\"\nconnect_timeout = \"300ms\"\n\
+         [candidate]\nurl = \"http://v2\"\nconnect_timeout = \"7s\"\n",
+    );
+    assert_eq!(c.primary.queue_timeout, Duration::from_millis(300));
+    assert_eq!(c.candidate.upstream.queue_timeout, secs(7));
+}
+
+#[test]
+fn protocols_that_fit_the_scheme() {
+    let up = |scheme: &str, protocol: &str| {
+        parse(&format!(
+            "[primary]\nurl = \"{scheme}://v1\"\nprotocol = \"{protocol}\"\n\
+             [candidate]\nurl = \"http://v2\""
+        ))
+        .primary
+        .protocol
+    };
+    assert_eq!(up("http", "auto"), UpstreamProtocol::Auto);
+    assert_eq!(up("https", "auto"), UpstreamProtocol::Auto);
+    assert_eq!(up("http", "http1"), UpstreamProtocol::Http1);
+    assert_eq!(up("https", "http1"), UpstreamProtocol::Http1);
+    assert_eq!(up("http", "h2c"), UpstreamProtocol::H2c);
+    assert_eq!(up("https", "h2"), UpstreamProtocol::H2);
+    assert_eq!(UpstreamProtocol::default(), UpstreamProtocol::Auto);
+    assert_eq!(UpstreamProtocol::H2c.as_str(), "h2c");
+}
+
+#[test]
+fn candidate_host_and_no_mark() {
+    let c = parse(&format!(
+        "{URLS}host = \"shadow.example.com:8443\"\nmark_header = \"\"\n"
+    ));
+    assert_eq!(c.candidate.host.as_deref(), Some("shadow.example.com:8443"));
+    assert_eq!(c.candidate.mark_header, None);
+    for host in ["v2", "[::1]:8080", "v2.internal:0", "xn--bcher-kva.example"] {
+        let c = parse(&format!("{URLS}host = \"{host}\"\n"));
+        assert_eq!(c.candidate.host.as_deref(), Some(host));
+    }
+    // Host in add_headers still works on its own.
+    let c = parse(&format!("{URLS}[candidate.add_headers]\nHost = \"v\"\n"));
+    assert_eq!(c.candidate.host, None);
+    assert_eq!(c.candidate.add_headers, vec![("host".into(), "v".into())]);
 }

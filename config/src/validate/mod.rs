@@ -6,6 +6,7 @@
 mod rules;
 mod upstream;
 
+use crate::bounds as max;
 use crate::check::{self, invalid, Result};
 use crate::defaults as d;
 use crate::raw::{RawAdminAuth, RawConfig, RawLimits, RawLog, RawReport, RawTls};
@@ -77,10 +78,14 @@ pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
         sample_by,
         limits: limits(raw.limits)?,
         breaker: Breaker {
-            failure_threshold: raw
-                .breaker
-                .failure_threshold
-                .unwrap_or(d::FAILURE_THRESHOLD),
+            failure_threshold: check::in_range(
+                "breaker.failure_threshold",
+                raw.breaker
+                    .failure_threshold
+                    .unwrap_or(d::FAILURE_THRESHOLD),
+                0,
+                max::FAILURE_THRESHOLD,
+            )?,
             backoff: check::positive_duration(
                 "breaker.backoff",
                 raw.breaker.backoff.as_ref(),
@@ -101,18 +106,28 @@ pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
             d::SHUTDOWN_GRACE,
         )?,
         workers: match ov.workers {
-            Some(n) => check::in_range("--workers", n, 1, d::MAX_WORKERS)?,
+            Some(n) => check::in_range("--workers", n, 1, max::WORKERS)?,
             None => check::in_range(
                 "workers",
                 raw.workers.unwrap_or(d::WORKERS),
                 1,
-                d::MAX_WORKERS,
+                max::WORKERS,
             )?,
         },
         header_read_timeout: check::positive_duration(
             "header_read_timeout",
             raw.header_read_timeout.as_ref(),
             d::HEADER_READ_TIMEOUT,
+        )?,
+        client_body_timeout: check::positive_duration(
+            "client_body_timeout",
+            raw.client_body_timeout.as_ref(),
+            d::CLIENT_BODY_TIMEOUT,
+        )?,
+        stream_idle_timeout: check::positive_duration(
+            "stream_idle_timeout",
+            raw.stream_idle_timeout.as_ref(),
+            d::STREAM_IDLE_TIMEOUT,
         )?,
     })
 }
@@ -133,45 +148,56 @@ fn limits(raw: RawLimits) -> Result<Limits> {
             "max_connections",
             raw.max_connections,
             d::MAX_CONNECTIONS,
-            usize::MAX,
+            max::MAX_CONNECTIONS,
         )?,
         max_in_flight_mirrors: count(
             "max_in_flight_mirrors",
             raw.max_in_flight_mirrors,
             d::MAX_IN_FLIGHT_MIRRORS,
-            usize::MAX,
+            max::MAX_IN_FLIGHT_MIRRORS,
         )?,
         max_capture_bytes: check::mem_size(
             "limits.max_capture_bytes",
             raw.max_capture_bytes.as_ref(),
             d::MAX_CAPTURE_BYTES,
+            max::BODY_BYTES,
         )?,
         max_request_body_bytes: check::mem_size(
             "limits.max_request_body_bytes",
             raw.max_request_body_bytes.as_ref(),
             d::MAX_REQUEST_BODY_BYTES,
+            max::BODY_BYTES,
         )?,
         compare_queue: count(
             "compare_queue",
             raw.compare_queue,
             d::COMPARE_QUEUE,
-            usize::MAX,
+            max::COMPARE_QUEUE,
         )?,
         compare_workers: count(
             "compare_workers",
             raw.compare_workers,
             d::COMPARE_WORKERS,
-            d::MAX_COMPARE_WORKERS,
+            max::COMPARE_WORKERS,
         )?,
         max_pending_bytes: check::mem_size(
             "limits.max_pending_bytes",
             raw.max_pending_bytes.as_ref(),
             d::MAX_PENDING_BYTES,
+            max::MAX_PENDING_BYTES,
         )?,
         max_decoded_bytes: check::mem_size(
             "limits.max_decoded_bytes",
             raw.max_decoded_bytes.as_ref(),
             d::MAX_DECODED_BYTES,
+            max::BODY_BYTES,
+        )?,
+        h2_max_concurrent_streams: check::in_range(
+            "limits.h2_max_concurrent_streams",
+            raw.h2_max_concurrent_streams
+                .unwrap_or(d::H2_MAX_CONCURRENT_STREAMS),
+            1,
+            max::H2_MAX_CONCURRENT_STREAMS,
         )?,
     };
     // One comparison holds two captures (v1 and v2): a smaller total could never admit one.
@@ -235,7 +261,12 @@ fn report(raw: RawReport) -> Result<Report> {
     let redact_paths = raw.redact_paths.unwrap_or_default();
     rules::engine_paths("report.redact_paths", &redact_paths)?;
     Ok(Report {
-        max_exemplars: raw.max_exemplars.unwrap_or(d::MAX_EXEMPLARS),
+        max_exemplars: check::in_range(
+            "report.max_exemplars",
+            raw.max_exemplars.unwrap_or(d::MAX_EXEMPLARS),
+            0,
+            max::MAX_EXEMPLARS,
+        )?,
         redact_headers: check::header_names(
             "report.redact_headers",
             &raw.redact_headers.unwrap_or_default(),
@@ -246,12 +277,13 @@ fn report(raw: RawReport) -> Result<Report> {
             "report.jsonl_max_bytes",
             raw.jsonl_max_bytes.as_ref(),
             d::JSONL_MAX_BYTES,
+            max::JSONL_MAX_BYTES,
         )?,
         jsonl_max_files: check::in_range(
             "report.jsonl_max_files",
             raw.jsonl_max_files.unwrap_or(d::JSONL_MAX_FILES),
             1,
-            usize::MAX,
+            max::JSONL_MAX_FILES,
         )?,
     })
 }

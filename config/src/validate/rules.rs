@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use diff_engine::{RuleSet, RuleSpec, SortRule, ToleranceRule};
 use http::Method;
 
+use crate::bounds as max;
 use crate::check::{self, invalid, Result};
 use crate::defaults as d;
 use crate::raw::{RawBudget, RawCompare, RawRoute};
@@ -150,7 +151,10 @@ pub(super) fn budget(key: &str, raw: &RawBudget, base: &Budget) -> Result<Budget
     Ok(Budget {
         ratio,
         window,
-        min_samples: raw.min_samples.unwrap_or(base.min_samples),
+        min_samples: match raw.min_samples {
+            Some(n) => check::in_range(&format!("{key}.min_samples"), n, 0, max::MIN_SAMPLES)?,
+            None => base.min_samples,
+        },
     })
 }
 
@@ -197,10 +201,17 @@ pub(super) fn routes(
                 .map(|p| check::percent(&key("mirror_percent"), p))
                 .transpose()?,
             allow_unsafe_methods: r.allow_unsafe_methods.unwrap_or(false),
-            max_in_flight_mirrors: match r.max_in_flight_mirrors {
-                Some(0) => return invalid(&key("max_in_flight_mirrors"), "must be at least 1"),
-                n => n,
-            },
+            max_in_flight_mirrors: r
+                .max_in_flight_mirrors
+                .map(|n| {
+                    check::in_range(
+                        &key("max_in_flight_mirrors"),
+                        n,
+                        1,
+                        max::MAX_IN_FLIGHT_MIRRORS,
+                    )
+                })
+                .transpose()?,
             sample_by: r
                 .sample_by
                 .map(|s| check::sample_by(&key("sample_by"), &s))
