@@ -61,6 +61,60 @@ fn big_integers_differing_in_the_last_digit_differ() {
     assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]));
 }
 
+/// The number rule: an integer by exact value whatever its spelling, anything else as a
+/// double; equal data spelled apart matches, different integers never do.
+#[test]
+fn numbers_compare_by_the_number_rule() {
+    let same = [
+        (
+            r#"{"n":[100,1e2,100.0,1.00e2]}"#,
+            r#"{"n":[1e2,100,1.00e2,100.0]}"#,
+        ),
+        (r#"{"id":1000000000000000000000}"#, r#"{"id":1e21}"#),
+        (
+            r#"{"id":1152921504606846976}"#,
+            r#"{"id":1152921504606846976.0}"#,
+        ),
+        (r#"{"x":0.1}"#, r#"{"x":0.10000000000000001}"#),
+        (r#"{"big":1e100000}"#, r#"{"big":10e99999}"#),
+    ];
+    for (a, b) in same {
+        let v = json(a, b, NONE);
+        assert_eq!(
+            v.outcome,
+            Outcome::Match(MatchKind::Canonical),
+            "{a} vs {b}"
+        );
+    }
+    let apart = [
+        (
+            r#"{"id":1152921504606847000}"#,
+            r#"{"id":1152921504606846976.0}"#,
+        ),
+        (
+            r#"{"id":12345678901234567890}"#,
+            r#"{"id":12345678901234567891}"#,
+        ),
+        (r#"{"big":1e100000}"#, r#"{"big":1e100001}"#),
+    ];
+    for (a, b) in apart {
+        let v = json(a, b, NONE);
+        assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]), "{a} vs {b}");
+    }
+    let v = json(
+        r#"{"id":1152921504606847000}"#,
+        r#"{"id":1152921504606846976.0}"#,
+        NONE,
+    );
+    assert_eq!(
+        (
+            v.differences[0].primary.as_deref(),
+            v.differences[0].candidate.as_deref()
+        ),
+        (Some("1152921504606847000"), Some("1152921504606846976"))
+    );
+}
+
 #[test]
 fn added_removed_type_changed_in_traversal_order() {
     let v = json(
