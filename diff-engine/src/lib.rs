@@ -9,6 +9,10 @@
 //! `12345678901234567890` ≠ `12345678901234567891`) and prints with all its digits (plain below
 //! 10^21, `d.ddde+N` from there, so `1e100000` is never expanded); every other number compares
 //! and prints as an IEEE double, as in JCS. Within ±2^53 this is JCS byte for byte.
+//!
+//! A JSON body nested deeper than [`CompareLimits::max_depth`] is never parsed past that depth,
+//! so it is not compared: the verdict is `Skipped(SkipReason::TooDeep)` (`too_deep`), with a
+//! note, never a mismatch.
 #![forbid(unsafe_code)]
 
 mod body;

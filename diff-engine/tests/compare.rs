@@ -303,15 +303,6 @@ fn bad_json_gets_a_verdict_with_a_reason() {
         .unwrap()
         .starts_with("both bodies are invalid JSON (primary: "));
 
-    let deep = "[".repeat(10_000);
-    let v = json(&deep, "[]", NONE);
-    assert!(v.note.unwrap().contains("nesting deeper than 128"));
-    let v = json(&deep, &deep, NONE);
-    assert_eq!(v.outcome, Outcome::Match(MatchKind::Identical));
-    let deeper = format!("{deep}]");
-    let v = json(&deep, &deeper, NONE);
-    assert!(v.note.unwrap().starts_with("both bodies are invalid JSON"));
-
     let v = json("", "", NONE);
     assert_eq!(v.outcome, Outcome::Match(MatchKind::Identical));
     let v = json("", "{}", NONE);
@@ -319,6 +310,74 @@ fn bad_json_gets_a_verdict_with_a_reason() {
         v.note.as_deref(),
         Some("primary body is not valid JSON: empty body")
     );
+}
+
+/// A body past `max_depth` cannot be compared; equal data must never come out a mismatch, so
+/// the verdict is a skip with its own reason.
+#[test]
+fn too_deep_is_skipped_not_a_mismatch() {
+    let nested = |n: usize, ws: &str| {
+        let mut s = String::new();
+        for _ in 0..n {
+            s.push_str(&format!("{{{ws}\"b\":1,{ws}\"a\":{ws}["));
+        }
+        s.push_str("0.5");
+        for _ in 0..n {
+            s.push_str(&format!("]{ws}}}"));
+        }
+        s
+    };
+    // Equal data, reformatted, 200 levels deep (past the default 128).
+    let v = json(&nested(200, ""), &nested(200, "\n  "), NONE);
+    assert_eq!(v.outcome, Outcome::Skipped(SkipReason::TooDeep));
+    assert!(v.differences.is_empty());
+    assert_eq!(
+        v.note.as_deref(),
+        Some(
+            "both bodies nest deeper than the depth limit (primary: nesting deeper than 128 at \
+             byte 768; candidate: nesting deeper than 128 at byte 1344); not compared"
+        )
+    );
+    // Too deep on one side only: the other side is no help, still a skip.
+    let deep = "[".repeat(10_000);
+    let v = json(&deep, "[]", NONE);
+    assert_eq!(v.outcome, Outcome::Skipped(SkipReason::TooDeep));
+    assert_eq!(
+        v.note.as_deref(),
+        Some(
+            "primary body nests deeper than the depth limit (nesting deeper than 128 at byte \
+             128); not compared"
+        )
+    );
+    let v = json("{", &deep, NONE);
+    assert_eq!(v.outcome, Outcome::Skipped(SkipReason::TooDeep));
+    let note = v.note.unwrap();
+    assert_eq!(
+        note,
+        "candidate body nests deeper than the depth limit (nesting deeper than 128 at byte 128); \
+         not compared; primary body is not valid JSON either: expected a string key at byte 1"
+    );
+    // Identical bytes need no parse.
+    let v = json(&deep, &deep, NONE);
+    assert_eq!(v.outcome, Outcome::Match(MatchKind::Identical));
+    // A status difference still wins over the skipped body.
+    let h = json_headers();
+    let v = compare(
+        &Response {
+            status: 200,
+            headers: &h,
+            body: deep.as_bytes(),
+        },
+        &Response {
+            status: 500,
+            headers: &h,
+            body: format!("{deep}]").as_bytes(),
+        },
+        &RuleSet::default(),
+        &CompareLimits::default(),
+    );
+    assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Status]));
+    assert!(v.note.unwrap().contains("not compared"));
 }
 
 #[test]
@@ -429,6 +488,7 @@ fn skip_reasons_have_labels() {
         SkipReason::UnsupportedEncoding.as_str(),
         "unsupported_encoding"
     );
+    assert_eq!(SkipReason::TooDeep.as_str(), "too_deep");
 }
 
 #[test]
@@ -453,5 +513,6 @@ fn configured_depth_is_clamped() {
         &RuleSet::default(),
         &limits,
     );
+    assert_eq!(v.outcome, Outcome::Skipped(SkipReason::TooDeep));
     assert!(v.note.unwrap().contains("nesting deeper than 512"));
 }
