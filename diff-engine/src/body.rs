@@ -8,6 +8,7 @@ use crate::json::{self, JsonError, Value};
 use crate::media::{self, BodyKind};
 use crate::model::{ChangeKind, CompareLimits, Difference, MatchKind, Part, Response, SkipReason};
 use crate::rules::RuleSet;
+use crate::whitespace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyOutcome {
@@ -129,13 +130,44 @@ fn json_bodies(
         }
         (Err(e), Ok(y)) => one_invalid("primary", &e, text_preview(a, max), &y, false, out),
         (Ok(x), Err(e)) => one_invalid("candidate", &e, text_preview(b, max), &x, true, out),
-        (Err(ea), Err(eb)) => {
-            let note = format!(
-                "both bodies are invalid JSON (primary: {ea}; candidate: {eb}); compared as bytes"
-            );
-            bytes_differ(a, b, BodyKind::Text, limits, out, Some(note))
-        }
+        (Err(ea), Err(eb)) => both_invalid(a, b, &ea, &eb, limits, out),
     }
+}
+
+/// Both sides are invalid JSON (for more than depth): compared with whitespace outside strings
+/// ignored (see `whitespace`), so a reformatted copy of the same invalid body (a duplicate
+/// key, a lone surrogate) is equal, and the note says how it was compared.
+fn both_invalid(
+    a: &[u8],
+    b: &[u8],
+    ea: &JsonError,
+    eb: &JsonError,
+    limits: &CompareLimits,
+    out: &mut Collector,
+) -> BodyVerdict {
+    let how = format!(
+        "both bodies are invalid JSON (primary: {ea}; candidate: {eb}); compared with whitespace \
+         outside strings ignored"
+    );
+    let Some((at_a, at_b)) = whitespace::first_difference(a, b) else {
+        return BodyVerdict::new(
+            BodyOutcome::Equal(MatchKind::Canonical),
+            Some(format!("{how}, they are equal")),
+        );
+    };
+    out.push(Difference {
+        part: Part::Body,
+        path: String::new(),
+        kind: ChangeKind::Changed,
+        primary: Some(text_preview(a, limits.max_value_chars)),
+        candidate: Some(text_preview(b, limits.max_value_chars)),
+    });
+    BodyVerdict::new(
+        BodyOutcome::Differ,
+        Some(format!(
+            "{how}, they differ from byte {at_a} (primary) and byte {at_b} (candidate)"
+        )),
+    )
 }
 
 /// A side nested past the depth limit was never parsed to the end, so nothing is known about

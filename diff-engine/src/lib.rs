@@ -33,6 +33,7 @@ mod pointer;
 pub mod rules;
 mod sink;
 mod timestamp;
+mod whitespace;
 
 pub use canonical::{canonical_digest, canonicalize};
 pub use compare::compare;
