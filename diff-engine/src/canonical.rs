@@ -142,6 +142,28 @@ mod tests {
         assert_eq!(canon("1e999999999999"), "1e+999999999999");
     }
 
+    /// Every number text the rule prints reads back as itself (what the fuzz target asserts).
+    #[test]
+    fn number_texts_are_fixed_points() {
+        for input in [
+            "1e21",
+            "-12345678901234567890123",
+            "1.2345e+300",
+            "10e99999",
+            "1152921504606846975.9999",
+            "-1.7976931348623157e308",
+            "0.99999999999999999999",
+            "123456789012345678901234567890.5",
+            "1e-400",
+            "5e-324",
+            "0.000001",
+            "1e-7",
+        ] {
+            let once = canon(input);
+            assert_eq!(canon(&once), once, "{input}");
+        }
+    }
+
     #[test]
     fn strings_are_escaped_minimally() {
         assert_eq!(
