@@ -4,10 +4,11 @@
 use crate::decode::{self, DecodeError};
 use crate::diff::{diff_values, Collector};
 use crate::display::{binary_preview, text_preview, value_text};
-use crate::json::{self, Value};
+use crate::json::{self, JsonError, Value};
 use crate::media::{self, BodyKind};
 use crate::model::{ChangeKind, CompareLimits, Difference, MatchKind, Part, Response, SkipReason};
 use crate::rules::RuleSet;
+use crate::whitespace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyOutcome {
@@ -105,10 +106,14 @@ fn json_bodies(
     out: &mut Collector,
 ) -> BodyVerdict {
     let max = limits.max_value_chars;
-    match (
+    let (pa, pb) = (
         json::parse(a, limits.max_depth),
         json::parse(b, limits.max_depth),
-    ) {
+    );
+    if let Some(verdict) = too_deep(&pa, &pb) {
+        return verdict;
+    }
+    match (pa, pb) {
         (Ok(x), Ok(y)) => {
             // Canonical equality, decided on the trees: `Value`'s equality is exactly "same
             // canonical text" (sorted unique members, exact integers, doubles by value), and a
@@ -125,12 +130,78 @@ fn json_bodies(
         }
         (Err(e), Ok(y)) => one_invalid("primary", &e, text_preview(a, max), &y, false, out),
         (Ok(x), Err(e)) => one_invalid("candidate", &e, text_preview(b, max), &x, true, out),
-        (Err(ea), Err(eb)) => {
-            let note = format!(
-                "both bodies are invalid JSON (primary: {ea}; candidate: {eb}); compared as bytes"
-            );
-            bytes_differ(a, b, BodyKind::Text, limits, out, Some(note))
-        }
+        (Err(ea), Err(eb)) => both_invalid(a, b, &ea, &eb, limits, out),
+    }
+}
+
+/// Both sides are invalid JSON (for more than depth): compared with whitespace outside strings
+/// ignored (see `whitespace`), so a reformatted copy of the same invalid body (a duplicate
+/// key, a lone surrogate) is equal, and the note says how it was compared.
+fn both_invalid(
+    a: &[u8],
+    b: &[u8],
+    ea: &JsonError,
+    eb: &JsonError,
+    limits: &CompareLimits,
+    out: &mut Collector,
+) -> BodyVerdict {
+    let how = format!(
+        "both bodies are invalid JSON (primary: {ea}; candidate: {eb}); compared with whitespace \
+         outside strings ignored"
+    );
+    let Some((at_a, at_b)) = whitespace::first_difference(a, b) else {
+        return BodyVerdict::new(
+            BodyOutcome::Equal(MatchKind::Canonical),
+            Some(format!("{how}, they are equal")),
+        );
+    };
+    out.push(Difference {
+        part: Part::Body,
+        path: String::new(),
+        kind: ChangeKind::Changed,
+        primary: Some(text_preview(a, limits.max_value_chars)),
+        candidate: Some(text_preview(b, limits.max_value_chars)),
+    });
+    BodyVerdict::new(
+        BodyOutcome::Differ,
+        Some(format!(
+            "{how}, they differ from byte {at_a} (primary) and byte {at_b} (candidate)"
+        )),
+    )
+}
+
+/// A side nested past the depth limit was never parsed to the end, so nothing is known about
+/// how it compares (equal data reformatted must not come out a mismatch): the body is skipped.
+fn too_deep(
+    pa: &Result<Value<'_>, JsonError>,
+    pb: &Result<Value<'_>, JsonError>,
+) -> Option<BodyVerdict> {
+    let deep = |r: &Result<Value<'_>, JsonError>| matches!(r, Err(JsonError::TooDeep { .. }));
+    let note = match (pa, pb) {
+        (Err(ea), Err(eb)) if deep(pa) && deep(pb) => format!(
+            "both bodies nest deeper than the depth limit (primary: {ea}; candidate: {eb}); \
+             not compared"
+        ),
+        (Err(e), other) if deep(pa) => one_too_deep("primary", e, "candidate", other),
+        (other, Err(e)) if deep(pb) => one_too_deep("candidate", e, "primary", other),
+        _ => return None,
+    };
+    Some(BodyVerdict::new(
+        BodyOutcome::Skipped(SkipReason::TooDeep),
+        Some(note),
+    ))
+}
+
+fn one_too_deep(
+    side: &str,
+    e: &JsonError,
+    other_side: &str,
+    other: &Result<Value<'_>, JsonError>,
+) -> String {
+    let note = format!("{side} body nests deeper than the depth limit ({e}); not compared");
+    match other {
+        Err(other) => format!("{note}; {other_side} body is not valid JSON either: {other}"),
+        Ok(_) => note,
     }
 }
 

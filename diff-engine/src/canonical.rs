@@ -2,7 +2,7 @@
 
 use crate::digest::HashSink;
 use crate::json::{self, JsonError, Value};
-use crate::number::{write_es, Number};
+use crate::number::{write_double, Number};
 use crate::sink::Sink;
 
 impl Sink for Vec<u8> {
@@ -11,7 +11,7 @@ impl Sink for Vec<u8> {
     }
 
     fn float(&mut self, value: f64) {
-        write_es(value, self);
+        write_double(value, self);
     }
 }
 
@@ -80,10 +80,7 @@ pub(crate) fn write_value<S: Sink>(value: &Value<'_>, out: &mut S) {
 }
 
 pub(crate) fn write_number<S: Sink>(n: &Number<'_>, out: &mut S) {
-    match n {
-        Number::Int(text) => out.put(text.as_bytes()),
-        Number::Float(f) => out.float(*f),
-    }
+    n.write(out);
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -132,10 +129,39 @@ mod tests {
     #[test]
     fn numbers_follow_the_departure_rule() {
         assert_eq!(canon("[1, 1.0, 1e0, 10E-1, -0, -0.0]"), "[1,1,1,1,0,0]");
+        assert_eq!(canon("[100, 1e2, 100.0, 1.00e2]"), "[100,100,100,100]");
         assert_eq!(canon("12345678901234567890"), "12345678901234567890");
+        assert_eq!(canon("12345678901234567890.0"), "12345678901234567890");
+        assert_eq!(canon("1152921504606846976.0"), "1152921504606846976");
         assert_eq!(canon("1e21"), "1e+21");
-        assert_eq!(canon("1000000000000000000000"), "1000000000000000000000");
+        assert_eq!(canon("1000000000000000000000"), "1e+21");
+        assert_eq!(canon("[0.1, 0.10000000000000001]"), "[0.1,0.1]");
         assert_ne!(canon("12345678901234567890"), canon("12345678901234567891"));
+        // Never expanded: the exponent form is the normalized form.
+        assert_eq!(canon("[1e100000, 10e99999]"), "[1e+100000,1e+100000]");
+        assert_eq!(canon("1e999999999999"), "1e+999999999999");
+    }
+
+    /// Every number text the rule prints reads back as itself (what the fuzz target asserts).
+    #[test]
+    fn number_texts_are_fixed_points() {
+        for input in [
+            "1e21",
+            "-12345678901234567890123",
+            "1.2345e+300",
+            "10e99999",
+            "1152921504606846975.9999",
+            "-1.7976931348623157e308",
+            "0.99999999999999999999",
+            "123456789012345678901234567890.5",
+            "1e-400",
+            "5e-324",
+            "0.000001",
+            "1e-7",
+        ] {
+            let once = canon(input);
+            assert_eq!(canon(&once), once, "{input}");
+        }
     }
 
     #[test]

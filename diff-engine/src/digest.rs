@@ -1,6 +1,7 @@
 //! blake3 digests of raw bodies and of canonical JSON (a stream equivalent to the canonical
 //! text, see `HashSink::float`).
 
+use crate::number::EXACT_INTS;
 use crate::sink::Sink;
 
 /// blake3 of the bytes as they are.
@@ -36,10 +37,6 @@ impl HashSink {
 /// canonical JSON text.
 const FLOAT_TAG: u8 = 0xFF;
 
-/// 2^53: every integer of smaller magnitude is a double, and a double's ES text below it is
-/// the integer's plain decimal text.
-const EXACT_INTS: f64 = 9_007_199_254_740_992.0;
-
 impl Sink for HashSink {
     /// The digest hashes a stream that is *equivalent* to the canonical text rather than the
     /// text itself: a non-integral double `f` is fed as `FLOAT_TAG` followed by the 8 bytes of
@@ -47,18 +44,17 @@ impl Sink for HashSink {
     /// shortest-digit search (a third of the time on float-heavy bodies). The stream is a
     /// function of the canonical text and can be turned back into it, so equal streams ⇔ equal
     /// texts:
-    /// - a non-integral double's ES text always has a `.` or an `e` (every double of magnitude
-    ///   1e21 or more is integral), so no integer literal prints it, and shortest round-trip
-    ///   text ↔ double is a bijection: the text determines the bits and the bits the text;
-    ///   `f.fract() != 0` excludes ±0, so there is no -0.0 vs 0.0 ambiguity in the bits;
+    /// - a non-integral double's ES text always has a `.` or an `e-` (every double of
+    ///   magnitude 2^52 or more is integral), and an integer's canonical text never does (it
+    ///   is plain digits or `d.ddde+N` with N >= 21), so no integer prints it; shortest
+    ///   round-trip text ↔ double is a bijection: the text determines the bits and the bits
+    ///   the text; `f.fract() != 0` excludes ±0, so there is no -0.0 vs 0.0 ambiguity;
     /// - the tag byte 0xFF never occurs in canonical text (valid UTF-8) and the payload has a
     ///   fixed length, so reading the stream left to right, each tag and its 8 bytes are
     ///   recognised unambiguously and can be replaced by the ES text they stand for;
-    /// - an integral double keeps its text, since an integer literal may print the same (`100`
-    ///   vs `1e2`): below 2^53 that text is the integer's decimal digits (`-0.0` → `0`), printed
-    ///   here directly; at 2^53 or more ES pads the shortest digits with zeros
-    ///   (2^60 → `1152921504606847000`, which an integer literal can equal), so it goes
-    ///   through the ES printer.
+    /// - an integral double (a fraction that rounded to an integer) is that integer, so it
+    ///   keeps the integer's canonical text: below 2^53 its decimal digits, printed here
+    ///   directly; at 2^53 or more all its exact digits (`number::write_double`).
     fn float(&mut self, value: f64) {
         if value.fract() != 0.0 {
             let mut record = [FLOAT_TAG; 9];
@@ -70,7 +66,7 @@ impl Sink for HashSink {
             let int = value as i64;
             self.put(int_text(int).as_bytes());
         } else {
-            crate::number::write_es(value, self);
+            crate::number::write_double(value, self);
         }
     }
 

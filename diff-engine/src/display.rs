@@ -3,7 +3,7 @@
 use crate::canonical::write_value;
 use crate::digest::{hex_prefix, raw_digest};
 use crate::json::Value;
-use crate::number::write_es;
+use crate::number::write_double;
 use crate::sink::Sink;
 
 const ELLIPSIS: char = '…';
@@ -26,7 +26,7 @@ impl Sink for Preview {
     }
 
     fn float(&mut self, value: f64) {
-        write_es(value, self);
+        write_double(value, self);
     }
 }
 

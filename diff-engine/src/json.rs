@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use thiserror::Error;
 
 use crate::keys::key_cmp;
-use crate::number::Number;
+use crate::number::{self, Number};
 use crate::pointer;
 
 /// Default nesting limit (objects and arrays), the same as serde_json's.
@@ -338,11 +338,13 @@ impl<'a> Parser<'a> {
         if self.b[self.pos] == b'-' {
             self.pos += 1;
         }
+        let int_start = self.pos;
         match self.b.get(self.pos) {
             Some(b'0') => self.pos += 1,
             Some(b'1'..=b'9') => _ = self.digits(),
             _ => return Err(self.syntax(self.pos, "invalid number")),
         }
+        let int_len = self.pos - int_start;
         let mut float = false;
         if self.b.get(self.pos) == Some(&b'.') {
             self.pos += 1;
@@ -351,14 +353,22 @@ impl<'a> Parser<'a> {
                 return Err(self.syntax(self.pos, "expected a digit after `.`"));
             }
         }
+        let mantissa_end = self.pos;
+        let mut exp = 0i64;
         if let Some(b'e' | b'E') = self.b.get(self.pos) {
             self.pos += 1;
             float = true;
+            let negative = self.b.get(self.pos) == Some(&b'-');
             if let Some(b'+' | b'-') = self.b.get(self.pos) {
                 self.pos += 1;
             }
+            let digits_start = self.pos;
             if self.digits() == 0 {
                 return Err(self.syntax(self.pos, "expected a digit in the exponent"));
+            }
+            exp = number::exponent_digits(&self.b[digits_start..self.pos]);
+            if negative {
+                exp = -exp;
             }
         }
         let text = &self.src[start..self.pos];
@@ -369,8 +379,28 @@ impl<'a> Parser<'a> {
                 text
             })));
         }
+        // A fraction or an exponent. The exact value is an integer when its last nonzero digit
+        // sits at or left of the units place once the exponent is applied.
+        let Some(last) = self.b[int_start..mantissa_end]
+            .iter()
+            .rposition(|&d| d != b'0' && d != b'.')
+        else {
+            return Ok(Value::Number(Number::Int("0")));
+        };
+        // The last nonzero digit's power of ten before the exponent (`.` sits at `int_len`).
+        let place = int_len as i64 - 1 - last as i64 + i64::from(last > int_len);
+        if place + exp >= 0 {
+            if exp >= number::EXP_CAP {
+                return Err(JsonError::NumberOutOfRange { offset: start });
+            }
+            return Ok(Value::Number(Number::Integral(text)));
+        }
         match text.parse::<f64>() {
-            Ok(f) if f.is_finite() => Ok(Value::Number(Number::Float(f))),
+            // Underflow to a zero double (either sign) is the integer 0.
+            Ok(f) if f.is_finite() => Ok(Value::Number(match f == 0.0 {
+                true => Number::Int("0"),
+                false => Number::Float(f),
+            })),
             _ => Err(JsonError::NumberOutOfRange { offset: start }),
         }
     }
@@ -428,8 +458,14 @@ mod tests {
             err("\"\\udc00\\ud800\""),
             "lone surrogate \\udc00 at byte 1"
         );
+        // An integer of any size is exact; a fraction must fit a double.
+        assert!(parse(b"1e400", 1).is_ok());
         assert_eq!(
-            err("1e400"),
+            err(&format!("[1{}.5]", "0".repeat(400))),
+            "number out of range (overflows a double) at byte 1"
+        );
+        assert_eq!(
+            err("1e1099511627776"),
             "number out of range (overflows a double) at byte 0"
         );
         assert_eq!(err("[1,]"), "expected a JSON value at byte 3");
@@ -448,14 +484,22 @@ mod tests {
 
     #[test]
     fn keeps_integer_literals_exact() {
-        let v = parse(b"[12345678901234567890, -0, 1.0]", 8).unwrap();
+        let v = parse(
+            b"[12345678901234567890, -0, 1.0, 1.5, -0.0, 1e-400, 0.5e1]",
+            8,
+        )
+        .unwrap();
         let Value::Array(items) = v else { panic!() };
         assert!(matches!(
             items[0],
             Value::Number(Number::Int("12345678901234567890"))
         ));
         assert!(matches!(items[1], Value::Number(Number::Int("0"))));
-        assert!(matches!(items[2], Value::Number(Number::Float(f)) if f == 1.0));
+        assert!(matches!(items[2], Value::Number(Number::Integral("1.0"))));
+        assert!(matches!(items[3], Value::Number(Number::Float(f)) if f == 1.5));
+        assert!(matches!(items[4], Value::Number(Number::Int("0"))));
+        assert!(matches!(items[5], Value::Number(Number::Int("0"))));
+        assert!(matches!(items[6], Value::Number(Number::Integral("0.5e1"))));
     }
 
     #[test]

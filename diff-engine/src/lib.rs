@@ -3,10 +3,16 @@
 //! Pure: no I/O, no async runtime, no HTTP stack (only the `http` crate's plain types).
 //! The proxy calls [`compare`] from its comparison pool with the two captured responses.
 //!
-//! JSON is compared in its RFC 8785 (JCS) canonical form with one departure: integer literals
-//! (no fraction, no exponent) are kept exact at any size and printed in full, so 64-bit ids that
-//! differ in the last digit never compare equal. Numbers with a fraction or exponent are IEEE
-//! doubles printed as JCS prints them. Within ±2^53 both rules agree, byte for byte.
+//! JSON is compared in its RFC 8785 (JCS) canonical form with one departure, the number rule:
+//! a number whose exact decimal value is an integer compares by that exact value whatever its
+//! spelling (`100` = `1e2` = `100.0`, `1e21` = `1000000000000000000000`, while
+//! `12345678901234567890` ≠ `12345678901234567891`) and prints with all its digits (plain below
+//! 10^21, `d.ddde+N` from there, so `1e100000` is never expanded); every other number compares
+//! and prints as an IEEE double, as in JCS. Within ±2^53 this is JCS byte for byte.
+//!
+//! A JSON body nested deeper than [`CompareLimits::max_depth`] is never parsed past that depth,
+//! so it is not compared: the verdict is `Skipped(SkipReason::TooDeep)` (`too_deep`), with a
+//! note, never a mismatch.
 #![forbid(unsafe_code)]
 
 mod body;
@@ -27,6 +33,7 @@ mod pointer;
 pub mod rules;
 mod sink;
 mod timestamp;
+mod whitespace;
 
 pub use canonical::{canonical_digest, canonicalize};
 pub use compare::compare;

@@ -20,8 +20,9 @@ pub struct CompareLimits {
     pub max_differences: usize,
     /// Values shown in a difference are cut to this many characters.
     pub max_value_chars: usize,
-    /// JSON nested deeper than this (objects and arrays) is rejected as invalid, so no input
-    /// can exhaust the stack. Values above [`crate::MAX_DEPTH_CEILING`] are clamped to it.
+    /// JSON nested deeper than this (objects and arrays) is not parsed, so no input can exhaust
+    /// the stack; such a body is not compared (`Skipped(TooDeep)`). Values above
+    /// [`crate::MAX_DEPTH_CEILING`] are clamped to it.
     pub max_depth: usize,
 }
 
@@ -103,6 +104,9 @@ pub enum SkipReason {
     DecodedTooLarge,
     /// A Content-Encoding the engine cannot decode.
     UnsupportedEncoding,
+    /// A JSON body nests deeper than `max_depth`, so it cannot be parsed and compared (and
+    /// equal data must not come out a mismatch).
+    TooDeep,
 }
 
 impl SkipReason {
@@ -110,6 +114,7 @@ impl SkipReason {
         match self {
             SkipReason::DecodedTooLarge => "decoded_too_large",
             SkipReason::UnsupportedEncoding => "unsupported_encoding",
+            SkipReason::TooDeep => "too_deep",
         }
     }
 }

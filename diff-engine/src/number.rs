@@ -1,16 +1,50 @@
-//! JSON numbers: integer literals kept exact, everything else an IEEE double printed the way
-//! ECMAScript's `Number.prototype.toString` prints it (RFC 8785 §3.2.2.3).
+//! JSON numbers. One rule: a number whose exact decimal value is an integer compares by that
+//! exact value, whatever its spelling (`100`, `1e2`, `100.0`, `1.00e2`); every other number is
+//! the nearest IEEE double, and a double that is an integer is that integer
+//! (`0.99999999999999999999` is 1).
+//!
+//! Canonical text: a non-integral double prints the way ECMAScript's `Number.prototype.toString`
+//! prints it (RFC 8785 §3.2.2.3). An integer prints with all its digits, laid out by the same
+//! ES rules: plain below 10^21 (`1152921504606846976`), `d.ddde+N` from 10^21 up (`1e+30`,
+//! `1.2345678901234567890123e+22`). That layout is the normalized digits-and-exponent form:
+//! `1e100000` prints as itself and is never expanded. Below 2^53 (and for every integral double
+//! whose shortest digits are its exact digits, e.g. `1e+30`) this is RFC 8785 byte for byte.
 
 use crate::sink::Sink;
 
 /// A parsed JSON number.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Number<'a> {
-    /// An integer literal (no fraction, no exponent), as written; `-0` is stored as `0`.
-    /// Exact at any size: this is the one departure from plain RFC 8785.
+    /// An integer literal as written: optional `-`, digits, no fraction, no exponent; `-0` is
+    /// stored as `0`. Its own text is its only spelling, so texts compare directly.
     Int(&'a str),
-    /// A literal with a fraction or an exponent, as the nearest finite double.
+    /// A literal with a fraction or an exponent whose exact value is a nonzero integer (`1e2`,
+    /// `100.0`, `1.5e1`, `1e100000`), as written. Compared by [`Decimal`].
+    Integral(&'a str),
+    /// A literal whose exact value is not an integer, as the nearest finite double. The double
+    /// may itself be an integer (`0.99999999999999999999` → 1, `1e-400` → 0 is stored as
+    /// `Int("0")`): then the number is that integer.
     Float(f64),
+}
+
+/// 2^53: every integer of smaller magnitude is a double, and a double's ES text below it is
+/// the integer's plain decimal text. Every double at or above it is an integer.
+pub(crate) const EXACT_INTS: f64 = 9_007_199_254_740_992.0;
+
+/// ES prints integers below 10^21 in full, from there with an exponent (ECMA-262
+/// Number::toString, `k <= n <= 21`).
+const PLAIN_DIGITS: i64 = 21;
+
+/// Exponents are read saturating at this magnitude. An integer whose exponent reaches it
+/// (`1e2000000000000`) cannot be told apart from its neighbours and is rejected as out of
+/// range; a fraction with such a negative exponent is simply 0 as a double.
+pub(crate) const EXP_CAP: i64 = 1 << 40;
+
+/// The value of a literal's exponent digits (no sign), saturating at [`EXP_CAP`].
+pub(crate) fn exponent_digits(digits: &[u8]) -> i64 {
+    digits.iter().fold(0i64, |v, &d| {
+        (v * 10 + i64::from(d.wrapping_sub(b'0'))).min(EXP_CAP)
+    })
 }
 
 /// Longest ES rendering: sign, 17 digits, point, `e+308`, or 21 integer digits.
@@ -39,28 +73,264 @@ impl NumText {
 }
 
 impl<'a> Number<'a> {
-    /// Canonical equality: two numbers are equal when they print the same.
+    /// Canonical equality: two numbers are equal exactly when they print the same.
     pub(crate) fn same(&self, other: &Number<'_>) -> bool {
         match (self, other) {
             (Number::Int(a), Number::Int(b)) => a == b,
-            // Distinct doubles have distinct shortest forms; 0.0 == -0.0 and both print `0`.
+            // Distinct doubles have distinct texts; 0.0 == -0.0 (though the parser turns a
+            // zero double into `Int("0")`).
             (Number::Float(a), Number::Float(b)) => a == b,
-            (Number::Int(i), Number::Float(f)) | (Number::Float(f), Number::Int(i)) => {
-                es_format(*f).as_bytes() == i.as_bytes()
+            (Number::Float(f), n) | (n, Number::Float(f)) => {
+                // Only an integral double can equal an integer (cold: a fraction that rounds
+                // to an integer).
+                f.fract() == 0.0 && ExactInt::of(*f).decimal().same(&n.decimal())
             }
+            (a, b) => a.decimal().same(&b.decimal()),
         }
     }
 
-    /// Approximate value, for tolerance rules only.
+    /// The exact decimal form of an integer (`Int` or `Integral`; unused for `Float`).
+    fn decimal(&self) -> Decimal<'a> {
+        match self {
+            Number::Int(text) | Number::Integral(text) => Decimal::of(text),
+            Number::Float(_) => Decimal::ZERO,
+        }
+    }
+
+    /// Approximate value, for tolerance rules only (infinite past a double's range).
     pub(crate) fn to_f64(self) -> f64 {
         match self {
-            Number::Int(s) => s.parse().unwrap_or(f64::NAN),
+            Number::Int(s) | Number::Integral(s) => s.parse().unwrap_or(f64::NAN),
             Number::Float(f) => f,
+        }
+    }
+
+    /// Writes the canonical text into `out`; a double goes through the sink's `float`.
+    pub(crate) fn write<S: Sink + ?Sized>(&self, out: &mut S) {
+        match self {
+            // The common case: an integer literal below 10^21 is its own canonical text.
+            Number::Int(text) if text.len() <= PLAIN_DIGITS as usize => out.put(text.as_bytes()),
+            Number::Int(text) | Number::Integral(text) => Decimal::of(text).write(out),
+            Number::Float(f) => out.float(*f),
         }
     }
 }
 
+/// An integer as `±0.d1…dk × 10^n` with `d1` and `dk` nonzero (zero: no digits, `n` = 0). The
+/// digits are borrowed from a literal, in at most two runs (a `.` may split them), so no
+/// spelling is ever expanded.
+#[derive(Debug, Clone, Copy)]
+struct Decimal<'d> {
+    neg: bool,
+    head: &'d [u8],
+    tail: &'d [u8],
+    n: i64,
+}
+
+impl<'d> Decimal<'d> {
+    const ZERO: Decimal<'static> = Decimal {
+        neg: false,
+        head: b"",
+        tail: b"",
+        n: 0,
+    };
+
+    /// The decimal form of a literal whose exact value is an integer (the parser checked).
+    fn of(text: &'d str) -> Self {
+        let b = text.as_bytes();
+        let (neg, b) = match b.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, b),
+        };
+        let (mantissa, exp) = match b.iter().position(|&c| c == b'e' || c == b'E') {
+            Some(i) => {
+                let e = &b[i + 1..];
+                let (negative, digits) = match e.split_first() {
+                    Some((b'-', d)) => (true, d),
+                    Some((b'+', d)) => (false, d),
+                    _ => (false, e),
+                };
+                let v = exponent_digits(digits);
+                (&b[..i], if negative { -v } else { v })
+            }
+            None => (b, 0),
+        };
+        let (int, frac) = match mantissa.iter().position(|&c| c == b'.') {
+            Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
+            None => (mantissa, &b""[..]),
+        };
+        let nonzero = |c: &u8| *c != b'0';
+        let last_in_frac = frac.iter().rposition(nonzero);
+        let (head, tail, n) = match int.iter().position(nonzero) {
+            Some(first) => {
+                let (head, tail) = match last_in_frac {
+                    Some(last) => (&int[first..], &frac[..=last]),
+                    // A nonzero digit exists in `int`, so `rposition` finds one.
+                    None => (
+                        &int[first..=int.iter().rposition(nonzero).unwrap_or(first)],
+                        &b""[..],
+                    ),
+                };
+                (head, tail, (int.len() - first) as i64 + exp)
+            }
+            None => match (frac.iter().position(nonzero), last_in_frac) {
+                (Some(first), Some(last)) => (&frac[first..=last], &b""[..], exp - first as i64),
+                _ => return Decimal::ZERO,
+            },
+        };
+        Decimal { neg, head, tail, n }
+    }
+
+    fn len(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+
+    fn same(&self, other: &Decimal<'_>) -> bool {
+        self.neg == other.neg
+            && self.n == other.n
+            && self.len() == other.len()
+            && self
+                .head
+                .iter()
+                .chain(self.tail)
+                .eq(other.head.iter().chain(other.tail))
+    }
+
+    /// ECMA-262 Number::toString's layout over the exact digits: `ddd000` while `n <= 21`,
+    /// else `d.ddde+N`. Integers only (`k <= n`), so no other case arises.
+    fn write<S: Sink + ?Sized>(&self, out: &mut S) {
+        if self.len() == 0 {
+            out.put(b"0");
+            return;
+        }
+        if self.neg {
+            out.put(b"-");
+        }
+        if self.n <= PLAIN_DIGITS {
+            const ZEROS: &[u8; PLAIN_DIGITS as usize] = b"000000000000000000000";
+            out.put(self.head);
+            out.put(self.tail);
+            out.put(&ZEROS[..(self.n as usize).saturating_sub(self.len())]);
+            return;
+        }
+        out.put(&self.head[..1]);
+        if self.len() > 1 {
+            out.put(b".");
+            out.put(&self.head[1..]);
+            out.put(self.tail);
+        }
+        out.put(b"e+");
+        let mut itoa = [0u8; 20];
+        let mut e = (self.n - 1).unsigned_abs();
+        let mut i = itoa.len();
+        loop {
+            i -= 1;
+            itoa[i] = b'0' + (e % 10) as u8;
+            e /= 10;
+            if e == 0 {
+                break;
+            }
+        }
+        out.put(&itoa[i..]);
+    }
+}
+
+/// The exact decimal digits of an integral double, on the stack (at most 309 digits). Cold:
+/// only a fraction that rounds to an integer of 2^53 or more gets here.
+struct ExactInt {
+    neg: bool,
+    buf: [u8; 9 * LIMBS],
+    start: usize,
+}
+
+/// Base-10^9 limbs: 10^(9·35) > 2^1024.
+const LIMBS: usize = 35;
+
+impl ExactInt {
+    fn of(value: f64) -> Self {
+        let abs = value.abs();
+        // The integer as `m × 2^shift`: exact in a u64 below 2^64, else from the bits.
+        let (m, shift) = if abs < 18_446_744_073_709_551_616.0 {
+            // Exact: `abs` is integral and below 2^64.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let m = abs as u64;
+            (m, 0)
+        } else {
+            let bits = abs.to_bits();
+            let biased = (bits >> 52) as u32;
+            ((bits & ((1 << 52) - 1)) | (1 << 52), biased - 1075)
+        };
+        let mut limbs = [0u32; LIMBS];
+        let mut used = 0;
+        let mut rest = m;
+        while rest > 0 {
+            limbs[used] = (rest % 1_000_000_000) as u32;
+            rest /= 1_000_000_000;
+            used += 1;
+        }
+        let mut left = shift;
+        while left > 0 {
+            let step = left.min(29);
+            left -= step;
+            let mut carry = 0u64;
+            for limb in &mut limbs[..used] {
+                let v = (u64::from(*limb) << step) + carry;
+                *limb = (v % 1_000_000_000) as u32;
+                carry = v / 1_000_000_000;
+            }
+            while carry > 0 {
+                limbs[used] = (carry % 1_000_000_000) as u32;
+                carry /= 1_000_000_000;
+                used += 1;
+            }
+        }
+        let mut out = ExactInt {
+            neg: value < 0.0,
+            buf: [b'0'; 9 * LIMBS],
+            start: 9 * LIMBS,
+        };
+        for (i, &limb) in limbs[..used].iter().enumerate() {
+            let mut v = limb;
+            let end = 9 * LIMBS - 9 * i;
+            for at in (end - 9..end).rev() {
+                out.buf[at] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        out.start = out.buf[..]
+            .iter()
+            .position(|&d| d != b'0')
+            .unwrap_or(out.buf.len());
+        out
+    }
+
+    fn decimal(&self) -> Decimal<'_> {
+        let digits = &self.buf[self.start..];
+        let Some(last) = digits.iter().rposition(|&d| d != b'0') else {
+            return Decimal::ZERO;
+        };
+        Decimal {
+            neg: self.neg,
+            head: &digits[..=last],
+            tail: b"",
+            n: digits.len() as i64,
+        }
+    }
+}
+
+/// Writes a finite double in canonical form: an integer of 2^53 or more with all its digits
+/// (see [`Decimal::write`]), anything else as ECMAScript prints it (below 2^53 an integral
+/// double's ES text is already its exact digits).
+pub(crate) fn write_double<S: Sink + ?Sized>(value: f64, out: &mut S) {
+    if value.abs() >= EXACT_INTS {
+        ExactInt::of(value).decimal().write(out);
+    } else {
+        write_es(value, out);
+    }
+}
+
 /// Formats a finite double as ECMAScript `Number.prototype.toString` does.
+#[cfg(test)]
 pub(crate) fn es_format(value: f64) -> NumText {
     let mut out = NumText {
         buf: [0; NUM_BUF],
@@ -114,6 +384,7 @@ impl Sink for NumText {
         self.push_all(bytes);
     }
 
+    /// Only ever handed the doubles `write_es` prints (its own re-layout goes through `put`).
     fn float(&mut self, value: f64) {
         write_es(value, self);
     }
@@ -310,11 +581,106 @@ mod tests {
         }
     }
 
+    fn num(text: &str) -> Number<'_> {
+        match crate::json::parse(text.as_bytes(), 1).unwrap() {
+            crate::json::Value::Number(n) => n,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn canon(text: &str) -> String {
+        let mut out = Vec::new();
+        num(text).write(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
     #[test]
-    fn int_and_float_compare_by_text() {
-        assert!(Number::Int("1").same(&Number::Float(1.0)));
-        assert!(Number::Float(-0.0).same(&Number::Int("0")));
-        assert!(!Number::Int("12345678901234567890").same(&Number::Int("12345678901234567891")));
-        assert!(!Number::Int("12345678901234567891").same(&Number::Float(12345678901234567891.0)));
+    fn integers_compare_by_exact_value_whatever_the_spelling() {
+        let one = [
+            "100", "1e2", "100.0", "1.00e2", "0.001e5", "1000e-1", "10E+1",
+        ];
+        for a in one {
+            for b in one {
+                assert!(num(a).same(&num(b)), "{a} vs {b}");
+            }
+            assert_eq!(canon(a), "100", "{a}");
+        }
+        assert!(num("1000000000000000000000").same(&num("1e21")));
+        assert!(num("1152921504606846976").same(&num("1152921504606846976.0")));
+        assert!(!num("1152921504606847000").same(&num("1152921504606846976.0")));
+        assert!(!num("12345678901234567890").same(&num("12345678901234567891")));
+        assert!(!num("12345678901234567891").same(&num("1.2345678901234567e19")));
+        // A double that is an integer is that integer.
+        assert!(num("1").same(&num("0.99999999999999999999")));
+        assert!(num("1152921504606846976").same(&num("1152921504606846975.9999")));
+        assert!(!num("1152921504606847000").same(&num("1152921504606846975.9999")));
+        assert!(num("0.1").same(&num("0.10000000000000001")));
+        assert!(!num("0.1").same(&num("0.10000000000000002")));
+    }
+
+    #[test]
+    fn integers_print_with_all_their_digits_in_es_layout() {
+        let cases = [
+            ("0", "0"),
+            ("-0.0e7", "0"),
+            ("-1.5e1", "-15"),
+            ("1152921504606846976.0", "1152921504606846976"),
+            ("1152921504606846975.9999", "1152921504606846976"),
+            ("1e20", "100000000000000000000"),
+            ("999999999999999999999", "999999999999999999999"),
+            ("1e21", "1e+21"),
+            ("1000000000000000000000", "1e+21"),
+            ("1E30", "1e+30"),
+            ("-12345678901234567890123", "-1.2345678901234567890123e+22"),
+            (
+                "12.3456789012345678901230e21",
+                "1.2345678901234567890123e+22",
+            ),
+            ("1e100000", "1e+100000"),
+            ("0.00001e100005", "1e+100000"),
+            ("1.7976931348623157e308", "1.7976931348623157e+308"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(canon(text), want, "{text}");
+        }
+    }
+
+    /// The exact digits of integral doubles, against u128 arithmetic and a power of two.
+    #[test]
+    fn exact_digits_of_integral_doubles() {
+        let text = |f: f64| {
+            let mut out = Vec::new();
+            write_double(f, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        let mut x: u128 = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C834;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Below 2^127, so `f as u128` is exact (2^128 would saturate).
+            let f = (x >> (1 + x % 75)) as f64;
+            let exact = f as u128;
+            let want = if f < 1e21 {
+                exact.to_string()
+            } else {
+                let d = exact.to_string();
+                let sig = d.trim_end_matches('0');
+                let rest = if sig.len() > 1 {
+                    format!(".{}", &sig[1..])
+                } else {
+                    String::new()
+                };
+                format!("{}{rest}e+{}", &sig[..1], d.len() - 1)
+            };
+            assert_eq!(text(f), want, "{f:e}");
+            assert_eq!(text(-f), if f == 0.0 { want } else { format!("-{want}") });
+        }
+        // 2^1023: 308 digits.
+        let two_1023 = "89884656743115795386465259539451236680898848947115328636715040578866337902750481566354238661203768010560056939935696678829394884407208311246423715319737062188883946712432742638151109800623047059726541476042502884419075341171231440736956555270413618581675255342293149119973622969239858152417678164812112068608";
+        assert_eq!(
+            text(2f64.powi(1023)),
+            format!("8.{}e+307", two_1023[1..].trim_end_matches('0'))
+        );
     }
 }

@@ -61,6 +61,60 @@ fn big_integers_differing_in_the_last_digit_differ() {
     assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]));
 }
 
+/// The number rule: an integer by exact value whatever its spelling, anything else as a
+/// double; equal data spelled apart matches, different integers never do.
+#[test]
+fn numbers_compare_by_the_number_rule() {
+    let same = [
+        (
+            r#"{"n":[100,1e2,100.0,1.00e2]}"#,
+            r#"{"n":[1e2,100,1.00e2,100.0]}"#,
+        ),
+        (r#"{"id":1000000000000000000000}"#, r#"{"id":1e21}"#),
+        (
+            r#"{"id":1152921504606846976}"#,
+            r#"{"id":1152921504606846976.0}"#,
+        ),
+        (r#"{"x":0.1}"#, r#"{"x":0.10000000000000001}"#),
+        (r#"{"big":1e100000}"#, r#"{"big":10e99999}"#),
+    ];
+    for (a, b) in same {
+        let v = json(a, b, NONE);
+        assert_eq!(
+            v.outcome,
+            Outcome::Match(MatchKind::Canonical),
+            "{a} vs {b}"
+        );
+    }
+    let apart = [
+        (
+            r#"{"id":1152921504606847000}"#,
+            r#"{"id":1152921504606846976.0}"#,
+        ),
+        (
+            r#"{"id":12345678901234567890}"#,
+            r#"{"id":12345678901234567891}"#,
+        ),
+        (r#"{"big":1e100000}"#, r#"{"big":1e100001}"#),
+    ];
+    for (a, b) in apart {
+        let v = json(a, b, NONE);
+        assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]), "{a} vs {b}");
+    }
+    let v = json(
+        r#"{"id":1152921504606847000}"#,
+        r#"{"id":1152921504606846976.0}"#,
+        NONE,
+    );
+    assert_eq!(
+        (
+            v.differences[0].primary.as_deref(),
+            v.differences[0].candidate.as_deref()
+        ),
+        (Some("1152921504606847000"), Some("1152921504606846976"))
+    );
+}
+
 #[test]
 fn added_removed_type_changed_in_traversal_order() {
     let v = json(
@@ -242,22 +296,6 @@ fn bad_json_gets_a_verdict_with_a_reason() {
     );
     assert_eq!(v.differences[0].candidate.as_deref(), Some(r#"{"a":1}"#));
 
-    let v = json("{", "[", NONE);
-    assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]));
-    assert!(v
-        .note
-        .unwrap()
-        .starts_with("both bodies are invalid JSON (primary: "));
-
-    let deep = "[".repeat(10_000);
-    let v = json(&deep, "[]", NONE);
-    assert!(v.note.unwrap().contains("nesting deeper than 128"));
-    let v = json(&deep, &deep, NONE);
-    assert_eq!(v.outcome, Outcome::Match(MatchKind::Identical));
-    let deeper = format!("{deep}]");
-    let v = json(&deep, &deeper, NONE);
-    assert!(v.note.unwrap().starts_with("both bodies are invalid JSON"));
-
     let v = json("", "", NONE);
     assert_eq!(v.outcome, Outcome::Match(MatchKind::Identical));
     let v = json("", "{}", NONE);
@@ -265,6 +303,114 @@ fn bad_json_gets_a_verdict_with_a_reason() {
         v.note.as_deref(),
         Some("primary body is not valid JSON: empty body")
     );
+}
+
+/// A body past `max_depth` cannot be compared; equal data must never come out a mismatch, so
+/// the verdict is a skip with its own reason.
+#[test]
+fn too_deep_is_skipped_not_a_mismatch() {
+    let nested = |n: usize, ws: &str| {
+        let mut s = String::new();
+        for _ in 0..n {
+            s.push_str(&format!("{{{ws}\"b\":1,{ws}\"a\":{ws}["));
+        }
+        s.push_str("0.5");
+        for _ in 0..n {
+            s.push_str(&format!("]{ws}}}"));
+        }
+        s
+    };
+    // Equal data, reformatted, 200 levels deep (past the default 128).
+    let v = json(&nested(200, ""), &nested(200, "\n  "), NONE);
+    assert_eq!(v.outcome, Outcome::Skipped(SkipReason::TooDeep));
+    assert!(v.differences.is_empty());
+    assert_eq!(
+        v.note.as_deref(),
+        Some(
+            "both bodies nest deeper than the depth limit (primary: nesting deeper than 128 at \
+             byte 768; candidate: nesting deeper than 128 at byte 1344); not compared"
+        )
+    );
+    // Too deep on one side only: the other side is no help, still a skip.
+    let deep = "[".repeat(10_000);
+    let v = json(&deep, "[]", NONE);
+    assert_eq!(v.outcome, Outcome::Skipped(SkipReason::TooDeep));
+    assert_eq!(
+        v.note.as_deref(),
+        Some(
+            "primary body nests deeper than the depth limit (nesting deeper than 128 at byte \
+             128); not compared"
+        )
+    );
+    let v = json("{", &deep, NONE);
+    assert_eq!(v.outcome, Outcome::Skipped(SkipReason::TooDeep));
+    let note = v.note.unwrap();
+    assert_eq!(
+        note,
+        "candidate body nests deeper than the depth limit (nesting deeper than 128 at byte 128); \
+         not compared; primary body is not valid JSON either: expected a string key at byte 1"
+    );
+    // Identical bytes need no parse.
+    let v = json(&deep, &deep, NONE);
+    assert_eq!(v.outcome, Outcome::Match(MatchKind::Identical));
+    // A status difference still wins over the skipped body.
+    let h = json_headers();
+    let v = compare(
+        &Response {
+            status: 200,
+            headers: &h,
+            body: deep.as_bytes(),
+        },
+        &Response {
+            status: 500,
+            headers: &h,
+            body: format!("{deep}]").as_bytes(),
+        },
+        &RuleSet::default(),
+        &CompareLimits::default(),
+    );
+    assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Status]));
+    assert!(v.note.unwrap().contains("not compared"));
+}
+
+/// Both sides invalid in the same way (a duplicate key, a lone surrogate): whitespace outside
+/// strings is JSON's insignificant whitespace, so a reformatted copy is equal data.
+#[test]
+fn both_invalid_compare_with_whitespace_outside_strings_ignored() {
+    let v = json(r#"{"a":1,"a":2}"#, "{ \"a\" : 1,\n  \"a\" : 2 }\n", NONE);
+    assert_eq!(v.outcome, Outcome::Match(MatchKind::Canonical));
+    assert!(v.differences.is_empty());
+    assert_eq!(
+        v.note.as_deref(),
+        Some(
+            "both bodies are invalid JSON (primary: duplicate key `a` at the root; candidate: \
+             duplicate key `a` at the root); compared with whitespace outside strings ignored, \
+             they are equal"
+        )
+    );
+    let v = json(r#"["\ud800", 1]"#, "[\"\\ud800\"\t,1]", NONE);
+    assert_eq!(v.outcome, Outcome::Match(MatchKind::Canonical));
+
+    let v = json(r#"{"a":1,"a":2}"#, r#"{"a":1, "a":3}"#, NONE);
+    assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]));
+    assert_eq!(paths(&v), vec![("".into(), "changed")]);
+    assert_eq!(
+        v.note.as_deref(),
+        Some(
+            "both bodies are invalid JSON (primary: duplicate key `a` at the root; candidate: \
+             duplicate key `a` at the root); compared with whitespace outside strings ignored, \
+             they differ from byte 11 (primary) and byte 12 (candidate)"
+        )
+    );
+    // Whitespace inside a string counts.
+    let v = json(r#"{"a":"x y","a":1}"#, r#"{"a":"x  y","a":1}"#, NONE);
+    assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]));
+    // Whitespace that separates two tokens is not dropped: `1 2` is not `12`.
+    let v = json("[1 2,]", "[12,]", NONE);
+    assert_eq!(v.outcome, Outcome::Mismatch(vec![Part::Body]));
+    let v = json("[1  2,]", "[1\n2,]", NONE);
+    assert_eq!(v.outcome, Outcome::Match(MatchKind::Canonical));
+    // Invalid in different ways: different.
 }
 
 #[test]
@@ -375,6 +521,7 @@ fn skip_reasons_have_labels() {
         SkipReason::UnsupportedEncoding.as_str(),
         "unsupported_encoding"
     );
+    assert_eq!(SkipReason::TooDeep.as_str(), "too_deep");
 }
 
 #[test]
@@ -399,5 +546,6 @@ fn configured_depth_is_clamped() {
         &RuleSet::default(),
         &limits,
     );
+    assert_eq!(v.outcome, Outcome::Skipped(SkipReason::TooDeep));
     assert!(v.note.unwrap().contains("nesting deeper than 512"));
 }

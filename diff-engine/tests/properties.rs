@@ -115,6 +115,20 @@ proptest! {
         prop_assert_eq!(matches!(v.outcome, Outcome::Match(_)), same);
     }
 
+    /// Bodies invalid in the same way (here a duplicate key) match exactly when they are the
+    /// same text up to whitespace outside strings.
+    #[test]
+    fn invalid_bodies_match_iff_equal_up_to_whitespace(a in json_tree(), b in json_tree()) {
+        let invalid = |j: &J, ws: &str| {
+            format!("{{{ws}\"k\"{ws}:{}{ws},{ws}\"k\":1{ws}}}", text(j, ws, 0))
+        };
+        let v = support::json(&invalid(&a, ""), &invalid(&a, " \n\t"), &RuleSpec::default());
+        prop_assert!(matches!(v.outcome, Outcome::Match(_)), "{:?}", v);
+        let same = text(&a, "", 0) == text(&b, "", 0);
+        let v = support::json(&invalid(&a, " "), &invalid(&b, "\r\n"), &RuleSpec::default());
+        prop_assert_eq!(matches!(v.outcome, Outcome::Match(_)), same, "{:?}", v);
+    }
+
     #[test]
     fn big_integers_differing_in_the_last_digit_differ(n in 10u128.pow(16)..u128::MAX - 1) {
         let a = canonicalize(format!("[{n}]").as_bytes()).unwrap();
