@@ -182,8 +182,10 @@ fn too_deep(
             "both bodies nest deeper than the depth limit (primary: {ea}; candidate: {eb}); \
              not compared"
         ),
-        (Err(e), other) if deep(pa) => one_too_deep("primary", e, "candidate", other),
-        (other, Err(e)) if deep(pb) => one_too_deep("candidate", e, "primary", other),
+        // Against valid JSON a too-deep body cannot be equal: that is a mismatch (below), not
+        // a skip that would hide a runaway nesting in v2.
+        (Err(e), other @ Err(_)) if deep(pa) => one_too_deep("primary", e, "candidate", other),
+        (other @ Err(_), Err(e)) if deep(pb) => one_too_deep("candidate", e, "primary", other),
         _ => return None,
     };
     Some(BodyVerdict::new(
