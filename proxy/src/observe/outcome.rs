@@ -26,10 +26,12 @@ pub enum SkipReason {
     DecodedTooLarge,
     /// A Content-Encoding the engine cannot decode.
     UnsupportedEncoding,
+    /// Both bodies nest deeper than the engine's depth limit: not compared, never a mismatch.
+    TooDeep,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 11] = [
+    pub const ALL: [SkipReason; 12] = [
         SkipReason::UnsafeMethod,
         SkipReason::BodyTooLarge,
         SkipReason::Overloaded,
@@ -41,6 +43,7 @@ impl SkipReason {
         SkipReason::Shutdown,
         SkipReason::DecodedTooLarge,
         SkipReason::UnsupportedEncoding,
+        SkipReason::TooDeep,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +59,7 @@ impl SkipReason {
             SkipReason::Shutdown => "shutdown",
             SkipReason::DecodedTooLarge => "decoded_too_large",
             SkipReason::UnsupportedEncoding => "unsupported_encoding",
+            SkipReason::TooDeep => "too_deep",
         }
     }
 
@@ -64,6 +68,7 @@ impl SkipReason {
         match r {
             diff_engine::SkipReason::DecodedTooLarge => SkipReason::DecodedTooLarge,
             diff_engine::SkipReason::UnsupportedEncoding => SkipReason::UnsupportedEncoding,
+            diff_engine::SkipReason::TooDeep => SkipReason::TooDeep,
         }
     }
 }
