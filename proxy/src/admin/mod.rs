@@ -28,20 +28,32 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::admin::reply::{json, text, Query};
-use crate::listen::accept_loop;
-use crate::net::builder::http_builder;
+use crate::listen::first_bytes::FirstBytes;
+use crate::listen::{accept_loop, ConnectionCap};
+use crate::net::builder::http1_builder;
 use crate::state::Shared;
 
+/// At most this many admin connections at once. The admin port serves operators and a
+/// Prometheus or two, never traffic, and every descriptor it holds is one the data port lacks.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Serve the admin API until `stop`: HTTP/1.1 only, the data port's request-head deadline (also
+/// on a connection's first bytes), at most [`MAX_CONNECTIONS`] open.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: impl Future<Output = ()>) {
-    let builder = http_builder();
-    accept_loop(listener, "admin", None, stop, |stream, _, _| {
+    let header_timeout = shared.snapshot.load().config.header_read_timeout;
+    let builder = http1_builder(header_timeout);
+    let waits = shared.metrics.admin_connection_limit_waits.clone();
+    let cap = ConnectionCap::new(MAX_CONNECTIONS, waits);
+    accept_loop(listener, "admin", Some(cap), stop, |stream, _, slot| {
         let (shared, builder) = (shared.clone(), builder.clone());
         async move {
+            let _slot = slot;
             let svc = service_fn(move |req| {
                 let shared = shared.clone();
                 async move { Ok::<_, Infallible>(route(&shared, req).await) }
             });
-            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+            let io = TokioIo::new(FirstBytes::new(stream, header_timeout));
+            let _ = builder.serve_connection(io, svc).await;
         }
     })
     .await;

@@ -11,12 +11,14 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
 
 use crate::forward::{self, Inbound};
 use crate::listen::first_bytes::FirstBytes;
+use crate::listen::idle::{Activity, Tracked};
 use crate::listen::{accept_loop, ConnectionCap, Slot};
 use crate::net::builder::http_builder_with;
 use crate::observe::metrics::GaugeHold;
@@ -39,29 +41,33 @@ pub async fn serve(
         )
     };
     let builder = http_builder_with(header_timeout);
-    let graceful = GracefulShutdown::new();
     let cap = ConnectionCap::new(
         max_connections,
         shared.metrics.connection_limit_waits.clone(),
     );
+    let slots = cap.slots();
+    let (closing, closing_rx) = watch::channel(false);
     accept_loop(listener, "data", Some(cap), stop, |stream, peer, slot| {
         let conn = Connection {
             shared: shared.clone(),
             builder: builder.clone(),
-            watcher: graceful.watcher(),
+            closing: closing_rx.clone(),
             header_timeout,
         };
         conn.serve(stream, peer, slot)
     })
     .await;
-    drain(&shared, graceful, grace).await;
+    let _ = closing.send(true);
+    drain(&shared, &slots, max_connections, grace).await;
 }
 
 /// What one client connection's task needs.
 struct Connection {
     shared: Arc<Shared>,
     builder: auto::Builder<TokioExecutor>,
-    watcher: Watcher,
+    /// Turns true when the listener stops: finish what is in flight, take no new requests.
+    closing: watch::Receiver<bool>,
+    /// Also the idle limit: a connection with no request in flight this long is closed.
     header_timeout: Duration,
 }
 
@@ -90,27 +96,57 @@ impl Connection {
         }
     }
 
-    /// HTTP over a plain or TLS stream; every request goes to [`forward::handle`].
+    /// HTTP over a plain or TLS stream; every request goes to [`forward::handle`]. Closed
+    /// gracefully when the listener stops or when no request has been in flight for
+    /// `header_timeout` (see [`crate::listen::idle`]).
     async fn serve_io<I>(self, io: I, inbound: Arc<Inbound>) -> Result<(), BoxError>
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let shared = self.shared;
+        let activity = Activity::new();
+        let (shared, counted) = (self.shared, activity.clone());
         let svc = service_fn(move |req| {
             let (shared, inbound) = (shared.clone(), inbound.clone());
-            async move { Ok::<_, Infallible>(forward::handle(shared, req, inbound).await) }
+            let in_flight = counted.begin();
+            async move {
+                let resp = forward::handle(shared, req, inbound).await;
+                Ok::<_, Infallible>(resp.map(|body| Tracked::new(body, in_flight)))
+            }
         });
         let io = TokioIo::new(FirstBytes::new(io, self.header_timeout));
-        let conn = self.builder.serve_connection(io, svc).into_owned();
-        self.watcher.watch(conn).await
+        let conn = self.builder.serve_connection(io, svc);
+        tokio::pin!(conn);
+        let (mut closing, idle_limit) = (self.closing, self.header_timeout);
+        let mut shutting_down = false;
+        loop {
+            // While busy, look again one idle limit later.
+            let check_at = activity
+                .idle_deadline(idle_limit)
+                .unwrap_or_else(|| Instant::now() + idle_limit);
+            tokio::select! {
+                ended = conn.as_mut() => return ended,
+                _ = closing.wait_for(|c| *c), if !shutting_down => {
+                    conn.as_mut().graceful_shutdown();
+                    shutting_down = true;
+                }
+                () = tokio::time::sleep_until(check_at), if !shutting_down => {
+                    if activity.idle_deadline(idle_limit).is_some_and(|d| d <= Instant::now()) {
+                        conn.as_mut().graceful_shutdown();
+                        shutting_down = true;
+                    }
+                }
+            }
+        }
     }
 }
 
-/// Let open exchanges finish within `grace`, then their mirrors.
-async fn drain(shared: &Shared, graceful: GracefulShutdown, grace: Duration) {
+/// Let open exchanges finish within `grace` (every connection gives its slot back when it
+/// ends), then their mirrors.
+async fn drain(shared: &Shared, slots: &Semaphore, max_connections: usize, grace: Duration) {
     tracing::info!(grace = ?grace, "draining connections");
     let deadline = tokio::time::Instant::now() + grace;
-    if tokio::time::timeout_at(deadline, graceful.shutdown())
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout_at(deadline, slots.acquire_many(all))
         .await
         .is_err()
     {

@@ -6,6 +6,7 @@
 
 pub mod data;
 pub mod first_bytes;
+pub mod idle;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,6 +38,11 @@ impl ConnectionCap {
             max,
             waits,
         }
+    }
+
+    /// The slots themselves: all of them free again means every connection has ended.
+    pub fn slots(&self) -> Arc<Semaphore> {
+        self.slots.clone()
     }
 }
 

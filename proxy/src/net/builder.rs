@@ -1,12 +1,14 @@
-//! The hyper server builder every listener uses: HTTP/1.1 keep-alive and h2 on one port.
+//! The hyper server builders: HTTP/1.1 keep-alive and h2 on one port (data listener, sample
+//! services), HTTP/1.1 alone (admin listener).
 
 use std::time::Duration;
 
+use hyper::server::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 
-/// The admin listener's and sample services' request-head deadline (slowloris guard).
-const ADMIN_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The sample services' request-head deadline (slowloris guard).
+const SAMPLE_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pings on idle h2 connections, so a peer that vanished is noticed and its connection freed.
 const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
@@ -26,5 +28,14 @@ pub fn http_builder_with(header_read_timeout: Duration) -> auto::Builder<TokioEx
 }
 
 pub fn http_builder() -> auto::Builder<TokioExecutor> {
-    http_builder_with(ADMIN_HEADER_READ_TIMEOUT)
+    http_builder_with(SAMPLE_HEADER_READ_TIMEOUT)
+}
+
+/// HTTP/1.1 only, with keep-alive and the same request-head deadline.
+pub fn http1_builder(header_read_timeout: Duration) -> http1::Builder {
+    let mut b = http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(true);
+    b
 }

@@ -38,6 +38,7 @@ pub struct Metrics {
     pub client_connections: IntGauge,
     pub client_connections_accepted: IntCounter,
     pub connection_limit_waits: IntCounter,
+    pub admin_connection_limit_waits: IntCounter,
     pub compare_queue_depth: IntGauge,
     pub pending_bytes: IntGauge,
     pub compare_duration: Histogram,
@@ -232,6 +233,11 @@ impl Metrics {
                 "shadowdiff_connection_limit_waits_total",
                 "Times the data listener stopped accepting because limits.max_connections client connections were open.",
             )?,
+            admin_connection_limit_waits: int_counter(
+                r,
+                "shadowdiff_admin_connection_limit_waits_total",
+                "Times the admin listener stopped accepting because its 64 connections were open.",
+            )?,
             compare_queue_depth: int_gauge(r, "shadowdiff_compare_queue_depth", "Comparisons waiting for a worker.")?,
             pending_bytes: int_gauge(
                 r,
@@ -282,9 +288,7 @@ impl Metrics {
             primary_timeout: f.primary_errors.with_label_values(&[name, "timeout"]),
             primary_other: f.primary_errors.with_label_values(&[name, "protocol"]),
             primary_duration: f.upstream_duration.with_label_values(&[name, "primary"]),
-            candidate_duration: f
-                .upstream_duration
-                .with_label_values(&[name, "candidate"]),
+            candidate_duration: f.upstream_duration.with_label_values(&[name, "candidate"]),
             latency_delta: f.latency_delta.with_label_values(&[name]),
             status_pairs,
             mismatch_rate: f.mismatch_rate.with_label_values(&[name]),
