@@ -151,7 +151,7 @@ fi
 read -r -a PORTS <<<"$(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(20):
+for _ in range(24):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
