@@ -225,3 +225,61 @@ async fn the_admin_listener_holds_at_most_its_cap_of_connections() {
     assert_eq!(status, 200);
     proxy.running.shutdown().await;
 }
+
+#[tokio::test]
+async fn h2_streams_per_client_connection_are_capped() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (n, p) = (now.clone(), peak.clone());
+    let v1 = Upstream::start(move |_| {
+        let (n, p) = (n.clone(), p.clone());
+        async move {
+            let at = n.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(at, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            n.fetch_sub(1, Ordering::SeqCst);
+            shadowdiff_e2e::json(r#"{"v":1}"#)
+        }
+    })
+    .await;
+    let v2 = Upstream::json(r#"{"v":1}"#).await;
+    let proxy = TestProxy::start(
+        &v1.url(),
+        &v2.url(),
+        "mirror_percent = 0\n[limits]\nh2_max_concurrent_streams = 2",
+    )
+    .await;
+    let stream = TcpStream::connect(proxy.addr).await.unwrap();
+    let (send, conn) = hyper::client::conn::http2::handshake::<_, _, Empty<Bytes>>(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let mut send = send.clone();
+            let uri = format!("http://{}/doc", proxy.addr);
+            tokio::spawn(async move {
+                send.ready().await?;
+                let req = http::Request::get(uri).body(Empty::<Bytes>::new()).unwrap();
+                send.send_request(req).await.map(|r| r.status())
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for c in calls {
+        if matches!(c.await.unwrap(), Ok(s) if s == 200) {
+            ok += 1;
+        }
+    }
+    assert!(ok >= 2, "streams within the cap are served ({ok} of 6)");
+    assert!(
+        peak.load(Ordering::SeqCst) <= 2,
+        "at most 2 streams of one connection reached v1 at once, saw {}",
+        peak.load(Ordering::SeqCst)
+    );
+    proxy.running.shutdown().await;
+}

@@ -33,14 +33,16 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let (header_timeout, max_connections) = {
+    let (header_timeout, max_connections, max_streams) = {
         let snap = shared.snapshot.load();
+        let limits = &snap.config.limits;
         (
             snap.config.header_read_timeout,
-            snap.config.limits.max_connections,
+            limits.max_connections,
+            limits.h2_max_concurrent_streams,
         )
     };
-    let builder = http_builder_with(header_timeout);
+    let builder = http_builder_with(header_timeout, max_streams);
     let cap = ConnectionCap::new(
         max_connections,
         shared.metrics.connection_limit_waits.clone(),
