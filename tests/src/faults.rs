@@ -212,3 +212,49 @@ pub async fn assert_drained(proxy: &TestProxy) {
     assert_eq!(m.value("shadowdiff_mirrors_in_flight", &[]), 0.0);
     assert_eq!(m.value("shadowdiff_pending_bytes", &[]), 0.0);
 }
+
+/// Answers the first request on each connection (200, keep-alive), then reads the next request
+/// whole and closes without a byte of answer: a keep-alive connection the upstream dropped just
+/// as the request arrived. Counts the requests it received by method.
+pub struct StaleUpstream {
+    pub upstream: RawUpstream,
+    pub gets: Arc<AtomicUsize>,
+    pub posts: Arc<AtomicUsize>,
+}
+
+pub async fn stale_upstream() -> StaleUpstream {
+    let (gets, posts) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (g, p) = (gets.clone(), posts.clone());
+    let upstream = RawUpstream::start(move |mut s| {
+        let (g, p) = (g.clone(), p.clone());
+        async move {
+            for nth in 0.. {
+                let Ok(head) = read_head(&mut s).await else {
+                    return;
+                };
+                if head.is_empty() {
+                    return;
+                }
+                if head.starts_with(b"POST") {
+                    p.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    g.fetch_add(1, Ordering::SeqCst);
+                }
+                if nth > 0 {
+                    // Dropped with the request unanswered (bodies here fit in the first read).
+                    return;
+                }
+                let ok = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 8\r\n\r\n{\"v\":1}\n";
+                if s.write_all(ok.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    StaleUpstream {
+        upstream,
+        gets,
+        posts,
+    }
+}

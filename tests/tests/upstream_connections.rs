@@ -169,3 +169,47 @@ async fn mirrors_of_a_client_connection_reuse_one_v2_connection() {
         proxy.running.shutdown().await;
     }
 }
+
+/// v1 drops a reused keep-alive connection just as a request arrives: a GET is sent once more
+/// on a new connection and the client gets v1's answer, never a 502 the upstream did not cause.
+#[tokio::test]
+async fn a_get_on_a_connection_v1_dropped_is_sent_again_on_a_new_one() {
+    let v1 = shadowdiff_e2e::faults::stale_upstream().await;
+    let v2 = shadowdiff_e2e::Upstream::json(r#"{"v":1}"#).await;
+    let proxy = TestProxy::start(&v1.upstream.url(), &v2.url(), "mirror_percent = 0").await;
+    // One client connection, four requests: each after the first meets a dropped connection.
+    let out = raw_request(proxy.addr, &requests(4)).await;
+    let statuses: Vec<u16> = parse_responses(&out).iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![200, 200, 200, 200]);
+    let m = proxy.metrics().await;
+    let retries = [
+        ("route", "default"),
+        ("upstream", "primary"),
+        ("reason", "stale_connection"),
+    ];
+    assert_eq!(m.value("shadowdiff_upstream_retries_total", &retries), 3.0);
+    assert_eq!(
+        m.value("shadowdiff_primary_errors_total", &[("kind", "protocol")]),
+        0.0
+    );
+    proxy.running.shutdown().await;
+}
+
+/// A POST whose body was written is never repeated: the client gets the 502 and v1 saw it once.
+#[tokio::test]
+async fn a_post_on_a_connection_v1_dropped_is_not_repeated() {
+    let v1 = shadowdiff_e2e::faults::stale_upstream().await;
+    let v2 = shadowdiff_e2e::Upstream::json(r#"{"v":1}"#).await;
+    let proxy = TestProxy::start(&v1.upstream.url(), &v2.url(), "mirror_percent = 0").await;
+    let wire = b"GET /doc HTTP/1.1\r\nhost: app\r\n\r\n\
+POST /orders HTTP/1.1\r\nhost: app\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc";
+    let out = raw_request(proxy.addr, wire).await;
+    let statuses: Vec<u16> = parse_responses(&out).iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![200, 502]);
+    assert_eq!(
+        v1.posts.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the POST reached v1 once"
+    );
+    proxy.running.shutdown().await;
+}

@@ -8,10 +8,9 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{header, HeaderValue};
 use http_body_util::Full;
-use hyper::body::Incoming;
 
 use crate::net::headers::{add_forwarded, peer_value, strip_hop_by_hop};
-use crate::tee::TeeBody;
+use crate::state::PrimaryBody;
 use crate::upstream::lane::Lane;
 
 /// How the client reached us, for `X-Forwarded-For` and `X-Forwarded-Proto`, and its lanes;
@@ -23,7 +22,7 @@ pub struct Inbound {
     pub peer_value: HeaderValue,
     pub proto: &'static str,
     /// This connection's own connections to v1 and v2 (HTTP/1.x clients, `http://` upstreams).
-    pub lane: Arc<Lane<TeeBody<Incoming>>>,
+    pub lane: Arc<Lane<PrimaryBody>>,
     pub mirror_lane: Arc<Lane<Full<Bytes>>>,
 }
 

@@ -1,20 +1,25 @@
 //! The v1 leg: the request as v1 gets it, sending it (on the client connection's lane or the
-//! pool), and what the client gets when v1 gives no response.
+//! pool, once more on a new connection when a reused one broke before answering), and what the
+//! client gets when v1 gives no response.
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::request::Parts;
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
+use http_body::Body as _;
+use http_body_util::{Either, Empty};
 use hyper::body::Incoming;
 
 use crate::forward::inbound::Inbound;
 use crate::forward::reply::{error, ProxyBody};
 use crate::observe::metrics::RouteMetrics;
-use crate::state::Snapshot;
+use crate::state::{PrimaryBody, Snapshot};
 use crate::tee::TeeBody;
 use crate::upstream::lane::LaneError;
+use crate::upstream::retry::{closed_before_response, is_idempotent};
 
-pub type PrimaryRequest = Request<TeeBody<Incoming>>;
+pub type PrimaryRequest = Request<PrimaryBody>;
 
 /// v1's request: v1's URI, HTTP/1.1 on the wire (the pool picks h2 by ALPN where it can), and a
 /// Host for HTTP/1.0 clients that sent none. `Err` when the target cannot be forwarded.
@@ -33,10 +38,13 @@ pub fn request(
             parts.headers.insert(header::HOST, host);
         }
     }
-    Ok(Request::from_parts(parts, body))
+    Ok(Request::from_parts(parts, Either::Left(body)))
 }
 
-/// Send to v1 within its timeout; v1's response head and how long it took.
+/// Send to v1 within its timeout; v1's response head and how long it took. A bodiless
+/// idempotent request whose connection broke before any response byte is sent once more on a
+/// new connection (a keep-alive connection v1 closed just as the request was written): the
+/// client sees v1's answer, not a 502.
 pub async fn send(
     snap: &Snapshot,
     inbound: &Inbound,
@@ -45,23 +53,56 @@ pub async fn send(
     metrics: &RouteMetrics,
 ) -> Result<(Response<Incoming>, Duration), PrimaryError> {
     let started = Instant::now();
-    let primary = &snap.primary;
-    let sent = if on_lane {
-        let lane = inbound
-            .lane
-            .send(primary.authority(), primary.connect_timeout, req);
-        tokio::time::timeout(primary.timeout, lane)
-            .await
-            .map(|r| r.map_err(PrimaryError::Lane))
-    } else {
-        tokio::time::timeout(primary.timeout, snap.primary_client.request(req))
-            .await
-            .map(|r| r.map_err(PrimaryError::Pooled))
+    let replay = (is_idempotent(req.method()) && req.body().is_end_stream()).then(|| again(&req));
+    let attempts = async {
+        match attempt(snap, inbound, on_lane, req).await {
+            Err(e) if e.closed_before_response() => match replay {
+                Some(req) => {
+                    metrics.primary_retries.inc();
+                    attempt(snap, inbound, on_lane, req).await
+                }
+                None => Err(e),
+            },
+            answered => answered,
+        }
     };
-    let resp = sent.unwrap_or(Err(PrimaryError::Timeout))?;
+    let resp = tokio::time::timeout(snap.primary.timeout, attempts)
+        .await
+        .unwrap_or(Err(PrimaryError::Timeout))?;
     let elapsed = started.elapsed();
     metrics.primary_duration.observe(elapsed.as_secs_f64());
     Ok((resp, elapsed))
+}
+
+/// The same bodiless request, for a second attempt.
+fn again(req: &PrimaryRequest) -> PrimaryRequest {
+    let mut copy = Request::new(Either::Right(Empty::<Bytes>::new()));
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    copy
+}
+
+async fn attempt(
+    snap: &Snapshot,
+    inbound: &Inbound,
+    on_lane: bool,
+    req: PrimaryRequest,
+) -> Result<Response<Incoming>, PrimaryError> {
+    let primary = &snap.primary;
+    if on_lane {
+        inbound
+            .lane
+            .send(primary.authority(), primary.connect_timeout, req)
+            .await
+            .map_err(PrimaryError::Lane)
+    } else {
+        snap.primary_client
+            .request(req)
+            .await
+            .map_err(PrimaryError::Pooled)
+    }
 }
 
 /// Why v1 gave no response, from either way of reaching it.
@@ -81,6 +122,15 @@ impl PrimaryError {
             PrimaryError::Lane(e) => e.is_connect(),
             PrimaryError::Pooled(e) => e.is_connect(),
             PrimaryError::Timeout => false,
+        }
+    }
+
+    /// The connection broke before v1 sent a byte of its answer.
+    fn closed_before_response(&self) -> bool {
+        match self {
+            PrimaryError::Lane(LaneError::Send(e)) => closed_before_response(e),
+            PrimaryError::Pooled(e) => !e.is_connect() && closed_before_response(e),
+            PrimaryError::Lane(_) | PrimaryError::Timeout => false,
         }
     }
 

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::response::Parts;
-use http::Request;
+use http::{Request, Response};
 use http_body_util::Full;
+use hyper::body::Incoming;
 
 use crate::compare::Side;
 use crate::mirror::failure::{content_length, Failure};
@@ -20,7 +21,8 @@ use crate::observe::outcome::{CandidateErrorKind, SkipReason};
 use crate::state::{CandidateClient, Shared, Snapshot};
 use crate::tee::{read_capped, ByteBudget, CapturedBody, ReadEnd};
 use crate::upstream::breaker::Breaker;
-use crate::upstream::lane::Lane;
+use crate::upstream::lane::{Lane, Lease};
+use crate::upstream::retry::is_idempotent;
 use crate::upstream::Target;
 
 /// A client connection's own connection to v2 (see `upstream/lane.rs`).
@@ -74,16 +76,17 @@ impl<'a> CandidateLeg<'a> {
         let mut lease = lane
             .filter(|_| self.target.is_plain_http())
             .and_then(|lane| lane.lease(self.target.authority()));
-        let resp = match lease.as_mut() {
-            Some(lease) => lease
-                .send(self.target.connect_timeout, req)
-                .await
-                .map_err(Failure::Lane)?,
-            None => self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| Failure::Request(Box::new(e)))?,
+        // A stale connection is no fault of v2's: an idempotent copy goes once more on a new one.
+        let again = is_idempotent(req.method()).then(|| copy(&req));
+        let resp = match self.attempt(lease.as_mut(), req).await {
+            Err(f) if f.closed_before_response() && again.is_some() => {
+                self.metrics.candidate_retries.inc();
+                match again {
+                    Some(req) => self.attempt(lease.as_mut(), req).await?,
+                    None => return Err(f),
+                }
+            }
+            answered => answered?,
         };
         let elapsed = started.elapsed();
         self.metrics
@@ -106,6 +109,24 @@ impl<'a> CandidateLeg<'a> {
             lease.finish();
         }
         Ok((parts, body, elapsed))
+    }
+
+    async fn attempt(
+        &self,
+        lease: Option<&mut Lease<Full<Bytes>>>,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, Failure> {
+        match lease {
+            Some(lease) => lease
+                .send(self.target.connect_timeout, req)
+                .await
+                .map_err(Failure::Lane),
+            None => self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| Failure::Request(Box::new(e))),
+        }
     }
 
     /// Count the exchange, tell the breaker, and turn it into a side or a skip.
@@ -151,4 +172,14 @@ impl<'a> CandidateLeg<'a> {
             }
         }
     }
+}
+
+/// The same request again; `Request` itself is not `Clone` (its extensions are not).
+fn copy(req: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut again = Request::new(req.body().clone());
+    *again.method_mut() = req.method().clone();
+    *again.uri_mut() = req.uri().clone();
+    *again.version_mut() = req.version();
+    *again.headers_mut() = req.headers().clone();
+    again
 }

@@ -2,6 +2,7 @@
 
 use crate::observe::outcome::CandidateErrorKind;
 use crate::upstream::lane::LaneError;
+use crate::upstream::retry::closed_before_response;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
@@ -20,6 +21,19 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The connection broke before v2 sent a byte of its answer (see `upstream/retry.rs`).
+    pub fn closed_before_response(&self) -> bool {
+        match self {
+            Failure::Request(e) => !e.is_connect() && closed_before_response(e.as_ref()),
+            Failure::Lane(LaneError::Send(e)) => closed_before_response(e),
+            Failure::Lane(_)
+            | Failure::Body(_)
+            | Failure::Timeout
+            | Failure::TooLarge
+            | Failure::Overloaded => false,
+        }
+    }
+
     pub fn kind(&self) -> CandidateErrorKind {
         match self {
             Failure::Timeout => CandidateErrorKind::Timeout,

@@ -9,7 +9,7 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::observe::outcome::{CandidateErrorKind, SkipReason};
+use crate::observe::outcome::{CandidateErrorKind, SkipReason, RETRY_STALE_CONNECTION};
 
 /// Upstream latency buckets: tens of microseconds (a local v1) up to the default v1 timeout.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -53,6 +53,7 @@ struct RouteFamilies {
     skipped: IntCounterVec,
     candidate_errors: IntCounterVec,
     primary_errors: IntCounterVec,
+    upstream_retries: IntCounterVec,
     upstream_duration: HistogramVec,
     latency_delta: HistogramVec,
     status_pairs: IntCounterVec,
@@ -159,6 +160,12 @@ impl RouteFamilies {
                 "shadowdiff_primary_errors_total",
                 "Failed exchanges with the primary (v1), by kind; the client got a 502 or 504.",
                 &["route", "kind"],
+            )?,
+            upstream_retries: counter(
+                r,
+                "shadowdiff_upstream_retries_total",
+                "Requests sent once more on a new connection, by upstream and reason (stale_connection: the connection broke before any response byte).",
+                &["route", "upstream", "reason"],
             )?,
             upstream_duration: histogram(
                 r,
@@ -287,6 +294,16 @@ impl Metrics {
             primary_connect: f.primary_errors.with_label_values(&[name, "connect"]),
             primary_timeout: f.primary_errors.with_label_values(&[name, "timeout"]),
             primary_other: f.primary_errors.with_label_values(&[name, "protocol"]),
+            primary_retries: f.upstream_retries.with_label_values(&[
+                name,
+                "primary",
+                RETRY_STALE_CONNECTION,
+            ]),
+            candidate_retries: f.upstream_retries.with_label_values(&[
+                name,
+                "candidate",
+                RETRY_STALE_CONNECTION,
+            ]),
             primary_duration: f.upstream_duration.with_label_values(&[name, "primary"]),
             candidate_duration: f.upstream_duration.with_label_values(&[name, "candidate"]),
             latency_delta: f.latency_delta.with_label_values(&[name]),
@@ -322,6 +339,8 @@ pub struct RouteMetrics {
     pub primary_connect: IntCounter,
     pub primary_timeout: IntCounter,
     pub primary_other: IntCounter,
+    pub primary_retries: IntCounter,
+    pub candidate_retries: IntCounter,
     pub primary_duration: Histogram,
     pub candidate_duration: Histogram,
     pub latency_delta: Histogram,

@@ -107,3 +107,7 @@ impl CandidateErrorKind {
         }
     }
 }
+
+/// The `reason` of `shadowdiff_upstream_retries_total`: the one reason a request is sent again,
+/// a connection that broke before any response byte (`upstream/retry.rs`).
+pub const RETRY_STALE_CONNECTION: &str = "stale_connection";

@@ -22,7 +22,7 @@ use crate::tee::ByteBudget;
 use crate::upstream::breaker::Breaker;
 
 pub use reload::ReloadSource;
-pub use snapshot::{CandidateClient, PrimaryClient, Snapshot};
+pub use snapshot::{CandidateClient, PrimaryBody, PrimaryClient, Snapshot};
 pub use token::Token;
 
 pub struct Shared {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Method;
-use http_body_util::Full;
+use http_body_util::{Either, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use tokio::sync::Semaphore;
@@ -21,7 +21,10 @@ use crate::tee::TeeBody;
 use crate::upstream::shaping::Shaping;
 use crate::upstream::{self, Connector, Target};
 
-pub type PrimaryClient = Client<Connector, TeeBody<Incoming>>;
+/// What v1 gets as a request body: the client's, through the tee; or nothing, when a bodiless
+/// request is sent once more after its connection broke (`upstream/retry.rs`).
+pub type PrimaryBody = Either<TeeBody<Incoming>, Empty<Bytes>>;
+pub type PrimaryClient = Client<Connector, PrimaryBody>;
 pub type CandidateClient = Client<Connector, Full<Bytes>>;
 
 pub struct Snapshot {

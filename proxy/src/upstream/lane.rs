@@ -13,10 +13,10 @@
 //! rather than opening a connection it could not keep.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::uri::Authority;
-use http::{Request, Response, Uri};
+use http::{HeaderMap, Request, Response, Uri};
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -55,6 +55,8 @@ impl LaneError {
 struct Kept<B> {
     authority: Authority,
     sender: http1::SendRequest<B>,
+    /// Past this the upstream may close it (its `Keep-Alive: timeout=N`): not reused then.
+    expires: Option<Instant>,
 }
 
 struct Slot<B> {
@@ -69,13 +71,20 @@ impl<B> Slot<B> {
         self.kept
             .take()
             .filter(|k| k.authority == *authority)
+            .filter(|k| k.expires.is_none_or(|at| Instant::now() < at))
             .map(|k| k.sender)
     }
 
-    fn keep(&mut self, authority: &Authority, sender: http1::SendRequest<B>) {
+    fn keep(
+        &mut self,
+        authority: &Authority,
+        sender: http1::SendRequest<B>,
+        expires: Option<Instant>,
+    ) {
         self.kept = Some(Kept {
             authority: authority.clone(),
             sender,
+            expires,
         });
     }
 }
@@ -126,8 +135,8 @@ where
     ) -> Result<Response<Incoming>, LaneError> {
         let mut sender = self.slot().take_for(authority);
         let resp = exchange(&mut sender, authority, connect_timeout, req).await;
-        if let Some(s) = sender.filter(|_| resp.is_ok()) {
-            self.slot().keep(authority, s);
+        if let (Some(s), Ok(r)) = (sender, &resp) {
+            self.slot().keep(authority, s, expiry(r.headers()));
         }
         resp
     }
@@ -144,6 +153,7 @@ where
             lane: self.clone(),
             authority: authority.clone(),
             sender: slot.take_for(authority),
+            expires: None,
             finished: false,
         })
     }
@@ -155,6 +165,7 @@ pub struct Lease<B> {
     lane: Arc<Lane<B>>,
     authority: Authority,
     sender: Option<http1::SendRequest<B>>,
+    expires: Option<Instant>,
     /// Set by [`Lease::finish`]: the connection goes back to the lane on drop.
     finished: bool,
 }
@@ -171,8 +182,9 @@ where
         req: Request<B>,
     ) -> Result<Response<Incoming>, LaneError> {
         let resp = exchange(&mut self.sender, &self.authority, connect_timeout, req).await;
-        if resp.is_err() {
-            self.sender = None;
+        match &resp {
+            Ok(r) => self.expires = expiry(r.headers()),
+            Err(_) => self.sender = None,
         }
         resp
     }
@@ -188,9 +200,24 @@ impl<B> Drop for Lease<B> {
         let mut slot = self.lane.slot();
         slot.leased = false;
         if let Some(sender) = self.sender.take().filter(|_| self.finished) {
-            slot.keep(&self.authority, sender);
+            slot.keep(&self.authority, sender, self.expires);
         }
     }
+}
+
+/// When a kept connection should no longer be reused: a little before the upstream's announced
+/// `Keep-Alive: timeout=N` runs out, so the request is not written onto a connection it is
+/// closing. `None` when it announced none.
+fn expiry(headers: &HeaderMap) -> Option<Instant> {
+    let value = headers.get("keep-alive")?.to_str().ok()?;
+    let secs: u64 = value
+        .split(',')
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("timeout"))
+        .and_then(|(_, v)| v.trim().parse().ok())?;
+    let timeout = Duration::from_secs(secs);
+    let margin = (timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(2));
+    Some(Instant::now() + timeout.saturating_sub(margin))
 }
 
 /// One exchange on `sender` (a kept connection) or, when it is gone or closed, on a new one,

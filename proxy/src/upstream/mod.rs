@@ -4,6 +4,7 @@
 
 pub mod breaker;
 pub mod lane;
+pub mod retry;
 pub mod shaping;
 
 use std::time::Duration;
