@@ -75,6 +75,40 @@ fn version_names_the_commit() {
     );
 }
 
+/// `check-config` builds what the start builds: a config that names a file it cannot read, or
+/// a certificate that is not one, is refused with the key, as the start would refuse it.
+#[test]
+fn check_config_reads_the_files_a_start_reads() {
+    let dir = std::env::temp_dir().join(format!("shadowdiff-cfgbuild-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base =
+        "[primary]\nurl = \"http://127.0.0.1:1\"\n[candidate]\nurl = \"http://127.0.0.1:2\"\n";
+    let not_pem = dir.join("not.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let cases = [
+        (
+            "[admin_auth]\ntoken_file = \"/nonexistent/token\"\n",
+            "admin_auth.token_file",
+        ),
+        (
+            &*format!("[tls]\ncert = \"{0}\"\nkey = \"{0}\"\n", not_pem.display()),
+            "not.pem",
+        ),
+    ];
+    for (i, (extra, named)) in cases.iter().enumerate() {
+        let file = dir.join(format!("c{i}.toml"));
+        std::fs::write(&file, format!("{extra}{base}")).unwrap();
+        let out = Command::new(BIN)
+            .args(["check-config", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra}: {stderr}");
+        assert!(stderr.contains(named), "{extra}: {stderr}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn check_config_exit_codes_and_messages() {
     let dir = std::env::temp_dir().join(format!("shadowdiff-cli-{}", std::process::id()));
@@ -274,7 +308,11 @@ fn spawn_with_ulimit(ulimit: &str, max_connections: usize, tag: &str) -> (Proc, 
     let file = dir.join("c.toml");
     std::fs::write(
         &file,
-        format!("[limits]\nmax_connections = {max_connections}\n"),
+        format!(
+            "[limits]\nmax_connections = {max_connections}\n\
+             [primary]\nmax_connections = {max_connections}\n\
+             [candidate]\nmax_connections = {max_connections}\n"
+        ),
     )
     .unwrap();
     let (listen, admin) = (free_port(), free_port());
@@ -312,7 +350,8 @@ fn stderr_after_kill(mut proxy: Proc) -> String {
 #[cfg(target_os = "linux")]
 #[test]
 fn an_open_file_limit_short_of_max_connections_is_said_at_start() {
-    // Hard and soft limit 512: 1000 connections may need 3 × 1000 + 256 descriptors.
+    // Hard and soft limit 512: caps of 1000 clients, 1000 v1 and 1000 v2 connections may need
+    // 3 × 1000 + 64 (admin) + 256 descriptors.
     let (proxy, _) = spawn_with_ulimit("-n 512", 1000, "short");
     let stderr = stderr_after_kill(proxy);
     assert!(
@@ -328,7 +367,7 @@ fn an_open_file_limit_short_of_max_connections_is_said_at_start() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_low_soft_open_file_limit_is_raised_to_what_max_connections_needs() {
-    // Soft 64 under a higher hard limit: raised to 3 × 10 + 256.
+    // Soft 64 under a higher hard limit: raised to 3 × 10 + 64 + 256.
     let (proxy, _) = spawn_with_ulimit("-Sn 64", 10, "raise");
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", proxy.0.id())).unwrap();
     let soft = limits
@@ -338,6 +377,6 @@ fn a_low_soft_open_file_limit_is_raised_to_what_max_connections_needs() {
         .unwrap()
         .to_string();
     let stderr = stderr_after_kill(proxy);
-    assert_eq!(soft, "286", "{limits}");
+    assert_eq!(soft, "350", "{limits}");
     assert!(!stderr.contains("open-file limit"), "{stderr}");
 }

@@ -213,3 +213,114 @@ POST /orders HTTP/1.1\r\nhost: app\r\ncontent-length: 3\r\nconnection: close\r\n
     );
     proxy.running.shutdown().await;
 }
+
+/// A proxy with `[primary] max_connections` and `queue_timeout` set, mirroring nothing.
+async fn capped_proxy(v1: &str, v2: &str, max: usize, queue: &str) -> TestProxy {
+    TestProxy::from_toml(&format!(
+        "listen = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nmirror_percent = 0\n\
+         [primary]\nurl = \"{v1}\"\nmax_connections = {max}\nqueue_timeout = \"{queue}\"\n\
+         [candidate]\nurl = \"{v2}\"\n"
+    ))
+    .await
+}
+
+/// `[primary] max_connections`: past it a request waits `queue_timeout` for a connection and is
+/// then answered 503 at once, counted as `overloaded`; never more v1 connections than the cap.
+#[tokio::test]
+async fn past_the_primary_connection_cap_clients_get_503_not_a_hang() {
+    let v1 = shadowdiff_e2e::Upstream::start(|_| async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        shadowdiff_e2e::json(r#"{"v":1}"#)
+    })
+    .await;
+    let v2 = shadowdiff_e2e::Upstream::json(r#"{"v":1}"#).await;
+    let proxy = capped_proxy(&v1.url(), &v2.url(), 2, "100ms").await;
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..5)
+        .map(|_| {
+            let url = proxy.url("/doc");
+            tokio::spawn(async move { shadowdiff_e2e::get(&url).await.0 })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap().as_u16());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![200, 200, 503, 503, 503]);
+    assert!(started.elapsed() < Duration::from_secs(3), "no hang");
+    let m = proxy.metrics().await;
+    assert_eq!(
+        m.value("shadowdiff_primary_errors_total", &[("kind", "overloaded")]),
+        3.0
+    );
+    assert!(
+        m.value(
+            "shadowdiff_upstream_connections",
+            &[("upstream", "primary")]
+        ) <= 2.0
+    );
+    assert_eq!(v1.hits(), 2, "v1 saw only what its connections could carry");
+
+    // The two clients that were served keep their (now idle) v1 connections; a new client
+    // takes one of them over instead of waiting.
+    let (status, _, _) = shadowdiff_e2e::get(&proxy.url("/doc")).await;
+    assert_eq!(status, 200);
+    proxy.running.shutdown().await;
+}
+
+/// h2 clients share the pool: their streams cannot fan out past the cap either.
+#[tokio::test]
+async fn h2_streams_cannot_open_more_v1_connections_than_the_cap() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (n, p) = (now.clone(), peak.clone());
+    let v1 = shadowdiff_e2e::Upstream::start(move |_| {
+        let (n, p) = (n.clone(), p.clone());
+        async move {
+            let at = n.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(at, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            n.fetch_sub(1, Ordering::SeqCst);
+            shadowdiff_e2e::json(r#"{"v":1}"#)
+        }
+    })
+    .await;
+    let v2 = shadowdiff_e2e::Upstream::json(r#"{"v":1}"#).await;
+    let proxy = capped_proxy(&v1.url(), &v2.url(), 3, "2s").await;
+    let stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let (send, conn) =
+        hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let mut send = send.clone();
+            let uri = proxy.url("/doc");
+            tokio::spawn(async move {
+                let req = http::Request::get(uri)
+                    .body(http_body_util::Empty::new())
+                    .unwrap();
+                send.send_request(req).await.map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    for c in calls {
+        assert_eq!(
+            c.await.unwrap().unwrap(),
+            200,
+            "each waits its turn within queue_timeout"
+        );
+    }
+    assert!(
+        peak.load(Ordering::SeqCst) <= 3,
+        "at most 3 v1 requests at once, saw {}",
+        peak.load(Ordering::SeqCst)
+    );
+    proxy.running.shutdown().await;
+}

@@ -157,24 +157,7 @@ impl RunArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::CheckConfig { file }) => {
-            match Config::load(Some(&file), &Overrides::default()) {
-                Ok(c) => {
-                    println!(
-                        "{}: ok ({} route(s); primary {}, candidate {})",
-                        file.display(),
-                        c.routes.len(),
-                        c.primary.url,
-                        c.candidate.upstream.url
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{}: {e}", file.display());
-                    ExitCode::from(2)
-                }
-            }
-        }
+        Some(Command::CheckConfig { file }) => check_config(&file),
         Some(Command::Demo { once, requests }) => {
             exit(runtime(1).and_then(|rt| rt.block_on(crate::app::demo::run(once, requests))))
         }
@@ -198,7 +181,7 @@ pub fn main() -> ExitCode {
                 }
             };
             init_logging(config.log.format, &config.log.level);
-            crate::app::fd_limit::prepare(config.limits.max_connections);
+            crate::app::fd_limit::prepare(&config);
             exit(runtime(config.workers).and_then(|rt| {
                 rt.block_on(until_signalled(
                     config,
@@ -206,6 +189,37 @@ pub fn main() -> ExitCode {
                     cli.run.overrides(),
                 ))
             }))
+        }
+    }
+}
+
+/// `check-config`: validate, then build everything the start builds short of binding sockets
+/// (token files, certificates and keys, CAs, rules, clients), so what it accepts starts.
+fn check_config(file: &std::path::Path) -> ExitCode {
+    let built = Config::load(Some(file), &Overrides::default())
+        .map_err(anyhow::Error::from)
+        .and_then(|c| {
+            let summary = format!(
+                "{} route(s); primary {}, candidate {}",
+                c.routes.len(),
+                c.primary.url,
+                c.candidate.upstream.url
+            );
+            let fds = crate::app::fd_limit::check(&c);
+            crate::state::Shared::check(c)?;
+            Ok((summary, fds))
+        });
+    match built {
+        Ok((summary, fds)) => {
+            println!("{}: ok ({summary})", file.display());
+            if let Some(warning) = fds {
+                eprintln!("{}: warning: {warning}", file.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e:#}", file.display());
+            ExitCode::from(2)
         }
     }
 }

@@ -88,7 +88,8 @@ async fn forward(
         let msg = "shadowdiff: request target cannot be forwarded\n";
         return (error(StatusCode::BAD_REQUEST, msg), mirrored);
     };
-    let (resp, elapsed) = match primary::send(snap, &inbound, on_lane, req, &route.metrics).await {
+    let lane = on_lane.then_some(&shared.caps.primary);
+    let (resp, elapsed) = match primary::send(snap, &inbound, lane, req, &route.metrics).await {
         Ok(answered) => answered,
         Err(e) => return (e.reply(&route.metrics), mirrored),
     };

@@ -2,6 +2,7 @@
 //! pool, once more on a new connection when a reused one broke before answering), and what the
 //! client gets when v1 gives no response.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,7 +17,8 @@ use crate::forward::reply::{error, ProxyBody};
 use crate::observe::metrics::RouteMetrics;
 use crate::state::{PrimaryBody, Snapshot};
 use crate::tee::TeeBody;
-use crate::upstream::lane::LaneError;
+use crate::upstream::cap::{ConnectionCap, Overloaded};
+use crate::upstream::lane::{Dial, LaneError};
 use crate::upstream::retry::{closed_before_response, is_idempotent};
 
 pub type PrimaryRequest = Request<PrimaryBody>;
@@ -48,18 +50,18 @@ pub fn request(
 pub async fn send(
     snap: &Snapshot,
     inbound: &Inbound,
-    on_lane: bool,
+    lane: Option<&Arc<ConnectionCap>>,
     req: PrimaryRequest,
     metrics: &RouteMetrics,
 ) -> Result<(Response<Incoming>, Duration), PrimaryError> {
     let started = Instant::now();
     let replay = (is_idempotent(req.method()) && req.body().is_end_stream()).then(|| again(&req));
     let attempts = async {
-        match attempt(snap, inbound, on_lane, req).await {
+        match attempt(snap, inbound, lane, req).await {
             Err(e) if e.closed_before_response() => match replay {
                 Some(req) => {
                     metrics.primary_retries.inc();
-                    attempt(snap, inbound, on_lane, req).await
+                    attempt(snap, inbound, lane, req).await
                 }
                 None => Err(e),
             },
@@ -84,17 +86,22 @@ fn again(req: &PrimaryRequest) -> PrimaryRequest {
     copy
 }
 
+/// One try: on the client connection's lane (under `lane`'s cap) or the pool.
 async fn attempt(
     snap: &Snapshot,
     inbound: &Inbound,
-    on_lane: bool,
+    lane: Option<&Arc<ConnectionCap>>,
     req: PrimaryRequest,
 ) -> Result<Response<Incoming>, PrimaryError> {
-    let primary = &snap.primary;
-    if on_lane {
+    if let Some(cap) = lane {
+        let dial = Dial {
+            authority: snap.primary.authority(),
+            connect_timeout: snap.primary.connect_timeout,
+            cap,
+        };
         inbound
             .lane
-            .send(primary.authority(), primary.connect_timeout, req)
+            .send(&dial, req)
             .await
             .map_err(PrimaryError::Lane)
     } else {
@@ -126,6 +133,15 @@ impl PrimaryError {
     }
 
     /// The connection broke before v1 sent a byte of its answer.
+    /// Every connection to v1 was in use past `queue_timeout`: v1 is not to blame, the cap is.
+    fn overloaded(&self) -> bool {
+        match self {
+            PrimaryError::Lane(e) => matches!(e, LaneError::Overloaded(_)),
+            PrimaryError::Pooled(e) => caused_by::<Overloaded>(e),
+            PrimaryError::Timeout => false,
+        }
+    }
+
     fn closed_before_response(&self) -> bool {
         match self {
             PrimaryError::Lane(LaneError::Send(e)) => closed_before_response(e),
@@ -141,6 +157,14 @@ impl PrimaryError {
             return error(
                 StatusCode::GATEWAY_TIMEOUT,
                 "shadowdiff: primary timed out\n",
+            );
+        }
+        if self.overloaded() {
+            m.primary_overloaded.inc();
+            tracing::debug!(error = %self, "primary connections exhausted");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shadowdiff: every connection to the primary is in use\n",
             );
         }
         if self.is_connect() {
@@ -182,6 +206,18 @@ fn request_body_failed(e: &(dyn std::error::Error + 'static)) -> bool {
             return true;
         }
         source = s.source();
+    }
+    false
+}
+
+/// Is there an `E` somewhere in `e`'s chain of causes?
+fn caused_by<E: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<E>() {
+            return true;
+        }
+        cause = c.source();
     }
     false
 }

@@ -21,7 +21,8 @@ use crate::observe::outcome::{CandidateErrorKind, SkipReason};
 use crate::state::{CandidateClient, Shared, Snapshot};
 use crate::tee::{read_capped, ByteBudget, CapturedBody, ReadEnd};
 use crate::upstream::breaker::Breaker;
-use crate::upstream::lane::{Lane, Lease};
+use crate::upstream::cap::ConnectionCap;
+use crate::upstream::lane::{Dial, Lane, Lease};
 use crate::upstream::retry::is_idempotent;
 use crate::upstream::Target;
 
@@ -32,6 +33,8 @@ pub type CandidateLane = Lane<Full<Bytes>>;
 pub struct CandidateLeg<'a> {
     pub target: &'a Target,
     pub client: &'a CandidateClient,
+    /// `[candidate] max_connections`, for connections a lane opens.
+    pub cap: &'a Arc<ConnectionCap>,
     pub max_capture_bytes: usize,
     pub budget: &'a Arc<ByteBudget>,
     pub breaker: &'a Breaker,
@@ -45,6 +48,7 @@ impl<'a> CandidateLeg<'a> {
         Self {
             target: &snap.candidate,
             client: &snap.candidate_client,
+            cap: &shared.caps.candidate,
             max_capture_bytes: snap.config.limits.max_capture_bytes,
             budget: &shared.pending,
             breaker: &shared.breaker,
@@ -117,15 +121,15 @@ impl<'a> CandidateLeg<'a> {
         req: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, Failure> {
         match lease {
-            Some(lease) => lease
-                .send(self.target.connect_timeout, req)
-                .await
-                .map_err(Failure::Lane),
-            None => self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| Failure::Request(Box::new(e))),
+            Some(lease) => {
+                let dial = Dial {
+                    authority: self.target.authority(),
+                    connect_timeout: self.target.connect_timeout,
+                    cap: self.cap,
+                };
+                lease.send(&dial, req).await.map_err(Failure::from_lane)
+            }
+            None => self.client.request(req).await.map_err(Failure::from_pool),
         }
     }
 

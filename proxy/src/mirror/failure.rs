@@ -1,6 +1,7 @@
 //! How an exchange with v2 failed, before it is reduced to a label.
 
 use crate::observe::outcome::CandidateErrorKind;
+use crate::upstream::cap::Overloaded;
 use crate::upstream::lane::LaneError;
 use crate::upstream::retry::closed_before_response;
 
@@ -16,11 +17,29 @@ pub enum Failure {
     Timeout,
     #[error("body over the capture cap")]
     TooLarge,
-    #[error("pending-bytes budget exhausted")]
+    #[error("pending-bytes budget or connection cap exhausted")]
     Overloaded,
 }
 
 impl Failure {
+    pub fn from_lane(e: LaneError) -> Self {
+        match e {
+            LaneError::Overloaded(_) => Failure::Overloaded,
+            e => Failure::Lane(e),
+        }
+    }
+
+    pub fn from_pool(e: hyper_util::client::legacy::Error) -> Self {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(c) = cause {
+            if c.is::<Overloaded>() {
+                return Failure::Overloaded;
+            }
+            cause = c.source();
+        }
+        Failure::Request(Box::new(e))
+    }
+
     /// The connection broke before v2 sent a byte of its answer (see `upstream/retry.rs`).
     pub fn closed_before_response(&self) -> bool {
         match self {

@@ -36,6 +36,9 @@ pub struct Metrics {
     pub breaker_trips: IntCounter,
     pub mirrors_in_flight: IntGauge,
     pub client_connections: IntGauge,
+    /// Open connections to v1 and to v2, pooled and lanes (`shadowdiff_upstream_connections`).
+    pub primary_connections: IntGauge,
+    pub candidate_connections: IntGauge,
     pub client_connections_accepted: IntCounter,
     pub connection_limit_waits: IntCounter,
     pub admin_connection_limit_waits: IntCounter,
@@ -224,6 +227,14 @@ impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
         let reg = Registry::new();
         let r = &reg;
+        let upstream_connections = IntGaugeVec::new(
+            Opts::new(
+                "shadowdiff_upstream_connections",
+                "Open connections per upstream, pooled and per client connection (lanes).",
+            ),
+            &["upstream"],
+        )?;
+        r.register(Box::new(upstream_connections.clone()))?;
         let m = Metrics {
             routes: RouteFamilies::register(r)?,
             breaker_open: int_gauge(r, "shadowdiff_breaker_open", "1 while the candidate circuit breaker is open.")?,
@@ -240,6 +251,8 @@ impl Metrics {
                 "shadowdiff_connection_limit_waits_total",
                 "Times the data listener stopped accepting because limits.max_connections client connections were open.",
             )?,
+            primary_connections: upstream_connections.with_label_values(&["primary"]),
+            candidate_connections: upstream_connections.with_label_values(&["candidate"]),
             admin_connection_limit_waits: int_counter(
                 r,
                 "shadowdiff_admin_connection_limit_waits_total",
@@ -294,6 +307,7 @@ impl Metrics {
             primary_connect: f.primary_errors.with_label_values(&[name, "connect"]),
             primary_timeout: f.primary_errors.with_label_values(&[name, "timeout"]),
             primary_other: f.primary_errors.with_label_values(&[name, "protocol"]),
+            primary_overloaded: f.primary_errors.with_label_values(&[name, "overloaded"]),
             primary_retries: f.upstream_retries.with_label_values(&[
                 name,
                 "primary",
@@ -339,6 +353,7 @@ pub struct RouteMetrics {
     pub primary_connect: IntCounter,
     pub primary_timeout: IntCounter,
     pub primary_other: IntCounter,
+    pub primary_overloaded: IntCounter,
     pub primary_retries: IntCounter,
     pub candidate_retries: IntCounter,
     pub primary_duration: Histogram,

@@ -20,6 +20,7 @@ use crate::observe::metrics::Metrics;
 use crate::observe::stats::StatsRegistry;
 use crate::tee::ByteBudget;
 use crate::upstream::breaker::Breaker;
+use crate::upstream::cap::ConnectionCap;
 
 pub use reload::ReloadSource;
 pub use snapshot::{CandidateClient, PrimaryBody, PrimaryClient, Snapshot};
@@ -39,6 +40,14 @@ pub struct Shared {
     pub admin_token: Token,
     /// The data listener's TLS, when `[tls]` (or `--tls-cert`/`--tls-key`) is set at start.
     pub server_tls: Option<ServerTls>,
+    /// Connection caps per upstream: they outlive a reload, as the connections do.
+    pub caps: UpstreamCaps,
+}
+
+/// `[primary] max_connections` and `[candidate] max_connections`, with their waits.
+pub struct UpstreamCaps {
+    pub primary: Arc<ConnectionCap>,
+    pub candidate: Arc<ConnectionCap>,
 }
 
 impl Shared {
@@ -70,7 +79,19 @@ impl Shared {
         let server_tls = config.tls.as_ref().map(ServerTls::new).transpose()?;
         let admin_token = Token::default();
         admin_token.load(&config.admin_auth)?;
-        let snapshot = Snapshot::build(config, &metrics, &stats)?;
+        let caps = UpstreamCaps {
+            primary: ConnectionCap::new(
+                config.primary.max_connections,
+                config.primary.queue_timeout,
+                metrics.primary_connections.clone(),
+            ),
+            candidate: ConnectionCap::new(
+                config.candidate.upstream.max_connections,
+                config.candidate.upstream.queue_timeout,
+                metrics.candidate_connections.clone(),
+            ),
+        };
+        let snapshot = Snapshot::build(config, &metrics, &stats, &caps)?;
         Ok(Arc::new(Self {
             metrics,
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -83,7 +104,17 @@ impl Shared {
             reload_source: Mutex::new(ReloadSource::default()),
             admin_token,
             server_tls,
+            caps,
         }))
+    }
+
+    /// Build everything [`Shared::new`] builds from `config` and throw it away: what
+    /// `check-config` accepts, the start accepts. Blocking (it starts and joins the comparison
+    /// threads); needs no runtime.
+    pub fn check(config: Config) -> anyhow::Result<()> {
+        let shared = Self::new(config)?;
+        shared.compare.close();
+        Ok(())
     }
 
     /// No mirror in flight and no comparison queued or running: every mirror so far has ended
@@ -98,7 +129,7 @@ impl Shared {
 
     /// Install a new config; requests already running finish under the old one.
     pub fn reload(&self, config: Config) -> anyhow::Result<()> {
-        let snap = Snapshot::build(config, &self.metrics, &self.stats)?;
+        let snap = Snapshot::build(config, &self.metrics, &self.stats, &self.caps)?;
         // New handshakes get the re-read certificate; open connections keep theirs.
         match (&self.server_tls, &snap.config.tls) {
             (Some(current), Some(tls)) => current.reload(tls)?,

@@ -17,6 +17,7 @@ use crate::observe::metrics::Metrics;
 use crate::observe::redact::Redactor;
 use crate::observe::stats::StatsRegistry;
 use crate::route::{Matcher, Observers, Policy, RouteRuntime, DEFAULT_ROUTE};
+use crate::state::UpstreamCaps;
 use crate::tee::TeeBody;
 use crate::upstream::shaping::Shaping;
 use crate::upstream::{self, Connector, Target};
@@ -46,6 +47,7 @@ impl Snapshot {
         config: Config,
         metrics: &Metrics,
         stats: &StatsRegistry,
+        caps: &UpstreamCaps,
     ) -> anyhow::Result<Self> {
         let redact = Arc::new(Redactor::new(&config.report)?);
         let observers = |name: &str, window| Observers {
@@ -94,9 +96,9 @@ impl Snapshot {
         ));
         Ok(Self {
             primary: Target::new(&config.primary)?,
-            primary_client: upstream::client(&config.primary)?,
+            primary_client: upstream::client(&config.primary, &caps.primary)?,
             candidate: Target::new(&config.candidate.upstream)?,
-            candidate_client: upstream::client(&config.candidate.upstream)?,
+            candidate_client: upstream::client(&config.candidate.upstream, &caps.candidate)?,
             shaping: Shaping::new(&config.candidate)?,
             in_flight: Arc::new(Semaphore::new(config.limits.max_in_flight_mirrors)),
             routes,

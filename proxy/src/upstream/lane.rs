@@ -22,6 +22,8 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::upstream::cap::{self, ConnectionCap, Overloaded, Reclaim};
+
 /// Why the lane could not deliver a request.
 #[derive(Debug, thiserror::Error)]
 pub enum LaneError {
@@ -42,32 +44,39 @@ pub enum LaneError {
     },
     #[error("exchange: {0}")]
     Send(#[source] hyper::Error),
+    #[error(transparent)]
+    Overloaded(Overloaded),
 }
 
 impl LaneError {
     /// The upstream could not be reached at all (as opposed to failing mid-exchange).
     pub fn is_connect(&self) -> bool {
-        !matches!(self, LaneError::Send(_))
+        !matches!(self, LaneError::Send(_) | LaneError::Overloaded(_))
     }
 }
 
 /// The connection kept between a client's requests, and where it goes.
 struct Kept<B> {
     authority: Authority,
-    sender: http1::SendRequest<B>,
+    sender: Conn<B>,
     /// Past this the upstream may close it (its `Keep-Alive: timeout=N`): not reused then.
     expires: Option<Instant>,
 }
 
-struct Slot<B> {
+/// An open connection and its slot under the upstream's connection cap.
+type Conn<B> = (http1::SendRequest<B>, cap::Slot);
+
+struct State<B> {
     kept: Option<Kept<B>>,
     /// A mirror holds the lease (see [`Lane::lease`]).
     leased: bool,
+    /// Known to the cap as a keeper of idle connections (see `cap.rs`).
+    registered: bool,
 }
 
-impl<B> Slot<B> {
+impl<B> State<B> {
     /// The kept connection, if it goes to `authority` (a reload may have moved the upstream).
-    fn take_for(&mut self, authority: &Authority) -> Option<http1::SendRequest<B>> {
+    fn take_for(&mut self, authority: &Authority) -> Option<Conn<B>> {
         self.kept
             .take()
             .filter(|k| k.authority == *authority)
@@ -75,12 +84,7 @@ impl<B> Slot<B> {
             .map(|k| k.sender)
     }
 
-    fn keep(
-        &mut self,
-        authority: &Authority,
-        sender: http1::SendRequest<B>,
-        expires: Option<Instant>,
-    ) {
+    fn keep(&mut self, authority: &Authority, sender: Conn<B>, expires: Option<Instant>) {
         self.kept = Some(Kept {
             authority: authority.clone(),
             sender,
@@ -91,15 +95,16 @@ impl<B> Slot<B> {
 
 /// One per client connection and leg.
 pub struct Lane<B> {
-    slot: Mutex<Slot<B>>,
+    slot: Mutex<State<B>>,
 }
 
 impl<B> Default for Lane<B> {
     fn default() -> Self {
         Self {
-            slot: Mutex::new(Slot {
+            slot: Mutex::new(State {
                 kept: None,
                 leased: false,
+                registered: false,
             }),
         }
     }
@@ -112,9 +117,23 @@ impl<B> std::fmt::Debug for Lane<B> {
 }
 
 impl<B> Lane<B> {
-    fn slot(&self) -> std::sync::MutexGuard<'_, Slot<B>> {
+    fn slot(&self) -> std::sync::MutexGuard<'_, State<B>> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+impl<B: Send + 'static> Reclaim for Lane<B> {
+    fn reclaim_idle(&self) -> bool {
+        // Only a connection kept between requests: one in use is not in the slot.
+        self.slot().kept.take().is_some()
+    }
+}
+
+/// Where a lane's connections go, and under which cap.
+pub struct Dial<'a> {
+    pub authority: &'a Authority,
+    pub connect_timeout: Duration,
+    pub cap: &'a Arc<ConnectionCap>,
 }
 
 impl<B> Lane<B>
@@ -128,15 +147,19 @@ where
     /// handed back once the response head is in: the next request waits (briefly) until this
     /// response's body has been read.
     pub async fn send(
-        &self,
-        authority: &Authority,
-        connect_timeout: Duration,
+        self: &Arc<Self>,
+        dial: &Dial<'_>,
         req: Request<B>,
     ) -> Result<Response<Incoming>, LaneError> {
-        let mut sender = self.slot().take_for(authority);
-        let resp = exchange(&mut sender, authority, connect_timeout, req).await;
+        let mut sender = self.slot().take_for(dial.authority);
+        let resp = exchange(&mut sender, dial, req).await;
         if let (Some(s), Ok(r)) = (sender, &resp) {
-            self.slot().keep(authority, s, expiry(r.headers()));
+            let mut slot = self.slot();
+            slot.keep(dial.authority, s, expiry(r.headers()));
+            if !std::mem::replace(&mut slot.registered, true) {
+                let me: Arc<dyn Reclaim> = self.clone();
+                dial.cap.register(Arc::downgrade(&me));
+            }
         }
         resp
     }
@@ -164,7 +187,7 @@ where
 pub struct Lease<B> {
     lane: Arc<Lane<B>>,
     authority: Authority,
-    sender: Option<http1::SendRequest<B>>,
+    sender: Option<Conn<B>>,
     expires: Option<Instant>,
     /// Set by [`Lease::finish`]: the connection goes back to the lane on drop.
     finished: bool,
@@ -176,12 +199,13 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    /// Send on the leased connection (or a new one under `dial`'s cap).
     pub async fn send(
         &mut self,
-        connect_timeout: Duration,
+        dial: &Dial<'_>,
         req: Request<B>,
     ) -> Result<Response<Incoming>, LaneError> {
-        let resp = exchange(&mut self.sender, &self.authority, connect_timeout, req).await;
+        let resp = exchange(&mut self.sender, dial, req).await;
         match &resp {
             Ok(r) => self.expires = expiry(r.headers()),
             Err(_) => self.sender = None,
@@ -223,9 +247,8 @@ fn expiry(headers: &HeaderMap) -> Option<Instant> {
 /// One exchange on `sender` (a kept connection) or, when it is gone or closed, on a new one,
 /// which is left in `sender`.
 async fn exchange<B>(
-    sender: &mut Option<http1::SendRequest<B>>,
-    authority: &Authority,
-    connect_timeout: Duration,
+    sender: &mut Option<Conn<B>>,
+    dial: &Dial<'_>,
     mut req: Request<B>,
 ) -> Result<Response<Incoming>, LaneError>
 where
@@ -245,22 +268,22 @@ where
     let reused = match sender.take() {
         // Ready once the previous response has been read to its end; an error means the peer
         // closed the connection while it was idle.
-        Some(mut s) => s.ready().await.is_ok().then_some(s),
+        Some(mut s) => s.0.ready().await.is_ok().then_some(s),
         None => None,
     };
     let fresh = reused.is_none();
     let mut s = match reused {
         Some(s) => s,
-        None => connect(authority, connect_timeout).await?,
+        None => connect(dial).await?,
     };
-    let resp = match s.try_send_request(req).await {
+    let resp = match s.0.try_send_request(req).await {
         Ok(resp) => resp,
         Err(mut e) => match (fresh, e.take_message()) {
             // The peer closed an idle connection just as we wrote to it, and the request never
             // left: send it once more on a new connection (the pooled client does the same).
             (false, Some(req)) => {
-                s = connect(authority, connect_timeout).await?;
-                s.send_request(req).await.map_err(LaneError::Send)?
+                s = connect(dial).await?;
+                s.0.send_request(req).await.map_err(LaneError::Send)?
             }
             _ => return Err(LaneError::Send(e.into_error())),
         },
@@ -269,15 +292,15 @@ where
     Ok(resp)
 }
 
-async fn connect<B>(
-    authority: &Authority,
-    timeout: Duration,
-) -> Result<http1::SendRequest<B>, LaneError>
+async fn connect<B>(dial: &Dial<'_>) -> Result<Conn<B>, LaneError>
 where
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    // The slot first: at the cap no connect is even tried.
+    let slot = dial.cap.acquire().await.map_err(LaneError::Overloaded)?;
+    let (authority, timeout) = (dial.authority, dial.connect_timeout);
     let port = authority.port_u16().unwrap_or(80);
     // IP literals are parsed in place; names are resolved (off the runtime) by tokio.
     let host = authority
@@ -312,5 +335,5 @@ where
             tracing::debug!(error = %e, "upstream connection ended with an error");
         }
     });
-    Ok(sender)
+    Ok((sender, slot))
 }

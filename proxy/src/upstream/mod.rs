@@ -3,10 +3,13 @@
 //! stops mirroring while v2 is failing.
 
 pub mod breaker;
+pub mod cap;
+pub mod capped;
 pub mod lane;
 pub mod retry;
 pub mod shaping;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -17,6 +20,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use config::Upstream;
+
+use crate::upstream::cap::ConnectionCap;
+use crate::upstream::capped::CappedConnector;
 
 /// Where a leg's requests go: scheme and authority, plus an optional path prefix.
 #[derive(Debug, Clone)]
@@ -75,12 +81,12 @@ impl Target {
 }
 
 /// The connector of both legs: plain TCP for `http://`, rustls for `https://` (SNI from the URL,
-/// ALPN h2 or http/1.1).
-pub type Connector = HttpsConnector<HttpConnector>;
+/// ALPN h2 or http/1.1), each connection under the upstream's cap.
+pub type Connector = CappedConnector<HttpsConnector<HttpConnector>>;
 
 /// A pooled HTTP client: TCP_NODELAY, connect timeout, and an idle timeout that actually fires
 /// (hyper-util's pool needs a timer for that, or idle connections are only reaped on reuse).
-pub fn client<B>(up: &Upstream) -> anyhow::Result<Client<Connector, B>>
+pub fn client<B>(up: &Upstream, cap: &Arc<ConnectionCap>) -> anyhow::Result<Client<Connector, B>>
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
@@ -97,6 +103,7 @@ where
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
+    let connector = CappedConnector::new(connector, cap.clone());
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(up.pool_idle_timeout)
         .pool_max_idle_per_host(up.pool_max_idle_per_host)
