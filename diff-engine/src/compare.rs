@@ -1,8 +1,9 @@
-//! The verdict on one pair of responses: status, then headers, then body.
+//! The verdict on one pair of responses: status (HTTP, then gRPC's), then headers and
+//! trailers, then body.
 
 use crate::body::{compare_body, BodyOutcome};
 use crate::diff::Collector;
-use crate::headers::diff_headers;
+use crate::headers::{diff_headers, grpc_status_difference};
 use crate::model::{ChangeKind, CompareLimits, Difference, Outcome, Part, Response, Verdict};
 use crate::rules::RuleSet;
 
@@ -47,8 +48,11 @@ pub fn compare(
             candidate: Some(candidate.status.to_string()),
         });
     }
+    if let Some(d) = grpc_status_difference(primary, candidate, limits.max_value_chars) {
+        status.push(d);
+    }
     let mut headers = new_collector();
-    diff_headers(primary.headers, candidate.headers, rules, &mut headers);
+    diff_headers(primary, candidate, rules, &mut headers);
     let mut body = new_collector();
     let body_verdict = compare_body(primary, candidate, rules, limits, &mut body);
 

@@ -41,6 +41,7 @@ pub use digest::raw_digest;
 pub use json::{JsonError, DEFAULT_MAX_DEPTH, MAX_DEPTH_CEILING};
 pub use model::{
     ChangeKind, CompareLimits, Difference, MatchKind, Outcome, Part, Response, SkipReason, Verdict,
+    TRAILER_PREFIX,
 };
 pub use pointer::PathPattern;
 pub use rules::{RuleError, RuleSet, RuleSpec, SortRule, ToleranceRule};

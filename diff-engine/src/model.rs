@@ -10,6 +10,10 @@ pub struct Response<'a> {
     pub headers: &'a http::HeaderMap,
     /// The body as received (still content-encoded).
     pub body: &'a [u8],
+    /// The trailer section (HTTP/2 trailers, chunked trailers), `None` when there was none (the
+    /// same as an empty map). Compared like headers, reported under `Part::Headers` with the
+    /// path `trailer:<name>`; gRPC's `grpc-status` is compared as a status instead.
+    pub trailers: Option<&'a http::HeaderMap>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -75,8 +79,13 @@ impl ChangeKind {
     }
 }
 
-/// One difference. `path` is an RFC 6901 JSON Pointer for body differences, the lower-case header
-/// name for header differences, and empty for status.
+/// Prefixes the path of a difference in a trailer (`trailer:grpc-message`). A header name cannot
+/// contain `:`, so a path is a trailer's exactly when it starts with this.
+pub const TRAILER_PREFIX: &str = "trailer:";
+
+/// One difference. `path` is an RFC 6901 JSON Pointer for body differences; for header
+/// differences the lower-case header name, or [`TRAILER_PREFIX`] and the name for a trailer; for
+/// status empty (the HTTP status) or `grpc-status`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Difference {
     pub part: Part,
@@ -86,6 +95,26 @@ pub struct Difference {
     pub primary: Option<String>,
     /// Display form of v2's value (truncated); `None` when absent on v2's side.
     pub candidate: Option<String>,
+}
+
+impl Difference {
+    /// The header or trailer name of a `Part::Headers` difference (without the trailer
+    /// prefix), e.g. to redact a secret field wherever it was sent; `None` for other parts.
+    pub fn field_name(&self) -> Option<&str> {
+        match self.part {
+            Part::Headers => Some(
+                self.path
+                    .strip_prefix(TRAILER_PREFIX)
+                    .unwrap_or(self.path.as_str()),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a difference in a trailer (rather than a header).
+    pub fn in_trailers(&self) -> bool {
+        self.part == Part::Headers && self.path.starts_with(TRAILER_PREFIX)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +159,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub outcome: Outcome,
-    /// Deterministic order: status, headers by name, body by path.
+    /// Deterministic order: status (HTTP, then `grpc-status`), headers by name, trailers by
+    /// name, body by path.
     pub differences: Vec<Difference>,
     /// More differences existed than `max_differences`.
     pub truncated: bool,

@@ -28,11 +28,13 @@ pub fn json(a: &str, b: &str, spec: &RuleSpec) -> Verdict {
             status: 200,
             headers: &h,
             body: a.as_bytes(),
+            trailers: None,
         },
         &Response {
             status: 200,
             headers: &h,
             body: b.as_bytes(),
+            trailers: None,
         },
         &rules,
         &CompareLimits::default(),
