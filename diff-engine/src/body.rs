@@ -1,5 +1,5 @@
-//! The body policy: decode, then identical bytes, then by kind (JSON canonically, text and
-//! binary as bytes). Invalid input always ends in a verdict with a note, never a panic.
+//! The body policy: decode, then identical bytes, then by kind (JSON canonically, record
+//! streams record by record, text and binary as bytes). Invalid input always ends in a verdict with a note, never a panic.
 
 use crate::decode::{self, DecodeError};
 use crate::diff::{diff_values, Collector};
@@ -8,25 +8,9 @@ use crate::json::{self, JsonError, Value};
 use crate::media::{self, BodyKind};
 use crate::model::{ChangeKind, CompareLimits, Difference, MatchKind, Part, Response, SkipReason};
 use crate::rules::RuleSet;
+use crate::streams;
+use crate::verdict::{BodyOutcome, BodyVerdict};
 use crate::whitespace;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyOutcome {
-    Equal(MatchKind),
-    Differ,
-    Skipped(SkipReason),
-}
-
-pub(crate) struct BodyVerdict {
-    pub(crate) outcome: BodyOutcome,
-    pub(crate) note: Option<String>,
-}
-
-impl BodyVerdict {
-    fn new(outcome: BodyOutcome, note: Option<String>) -> Self {
-        Self { outcome, note }
-    }
-}
 
 pub(crate) fn compare_body(
     p: &Response<'_>,
@@ -60,6 +44,7 @@ pub(crate) fn compare_body(
     }
     match media::kind(p.headers, &pd).max(media::kind(c.headers, &cd)) {
         BodyKind::Json => json_bodies(&pd, &cd, rules, limits, out),
+        BodyKind::Records(format) => streams::compare(format, &pd, &cd, rules, limits, out),
         kind => bytes_differ(&pd, &cd, kind, limits, out, None),
     }
 }

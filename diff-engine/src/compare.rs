@@ -1,11 +1,12 @@
 //! The verdict on one pair of responses: status (HTTP, then gRPC's), then headers and
 //! trailers, then body.
 
-use crate::body::{compare_body, BodyOutcome};
+use crate::body::compare_body;
 use crate::diff::Collector;
 use crate::headers::{diff_headers, grpc_status_difference};
 use crate::model::{ChangeKind, CompareLimits, Difference, Outcome, Part, Response, Verdict};
 use crate::rules::RuleSet;
+use crate::verdict::BodyOutcome;
 
 /// The parts that differ and their differences in part order, capped at `max` in total.
 fn merge(collectors: [Collector; 3], max: usize) -> (Vec<Part>, Vec<Difference>, bool) {

@@ -30,9 +30,13 @@ mod model;
 mod multiset;
 mod number;
 mod pointer;
+mod records;
 pub mod rules;
 mod sink;
+mod sse;
+mod streams;
 mod timestamp;
+mod verdict;
 mod whitespace;
 
 pub use canonical::{canonical_digest, canonicalize};

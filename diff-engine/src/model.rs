@@ -28,6 +28,10 @@ pub struct CompareLimits {
     /// the stack; such a body is not compared (`Skipped(TooDeep)`). Values above
     /// [`crate::MAX_DEPTH_CEILING`] are clamped to it.
     pub max_depth: usize,
+    /// A record stream (NDJSON, JSON text sequence, server-sent events) or gRPC body with more
+    /// records (messages) than this on either side is not compared
+    /// (`Skipped(TooManyRecords)`).
+    pub max_records: usize,
 }
 
 impl Default for CompareLimits {
@@ -37,6 +41,7 @@ impl Default for CompareLimits {
             max_differences: 32,
             max_value_chars: 120,
             max_depth: DEFAULT_MAX_DEPTH,
+            max_records: 100_000,
         }
     }
 }
@@ -136,6 +141,8 @@ pub enum SkipReason {
     /// A JSON body nests deeper than `max_depth`, so it cannot be parsed and compared (and
     /// equal data must not come out a mismatch).
     TooDeep,
+    /// A record stream or gRPC body has more than `max_records` records (messages).
+    TooManyRecords,
 }
 
 impl SkipReason {
@@ -144,6 +151,7 @@ impl SkipReason {
             SkipReason::DecodedTooLarge => "decoded_too_large",
             SkipReason::UnsupportedEncoding => "unsupported_encoding",
             SkipReason::TooDeep => "too_deep",
+            SkipReason::TooManyRecords => "too_many_records",
         }
     }
 }
