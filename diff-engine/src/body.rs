@@ -4,6 +4,7 @@
 use crate::decode::{self, DecodeError};
 use crate::diff::{diff_values, Collector};
 use crate::display::{binary_preview, text_preview, value_text};
+use crate::grpc::{self, Fallback};
 use crate::json::{self, JsonError, Value};
 use crate::media::{self, BodyKind};
 use crate::model::{ChangeKind, CompareLimits, Difference, MatchKind, Part, Response, SkipReason};
@@ -45,6 +46,26 @@ pub(crate) fn compare_body(
     match media::kind(p.headers, &pd).max(media::kind(c.headers, &cd)) {
         BodyKind::Json => json_bodies(&pd, &cd, rules, limits, out),
         BodyKind::Records(format) => streams::compare(format, &pd, &cd, rules, limits, out),
+        BodyKind::Grpc(format) => {
+            let (a, b) = (
+                grpc::Body {
+                    name: "primary",
+                    headers: p.headers,
+                    bytes: &pd,
+                },
+                grpc::Body {
+                    name: "candidate",
+                    headers: c.headers,
+                    bytes: &cd,
+                },
+            );
+            match grpc::compare(format, a, b, rules, limits, out) {
+                Ok(verdict) | Err(Fallback::Skip(verdict)) => verdict,
+                Err(Fallback::Bytes(note)) => {
+                    bytes_differ(&pd, &cd, BodyKind::Binary, limits, out, Some(note))
+                }
+            }
+        }
         kind => bytes_differ(&pd, &cd, kind, limits, out, None),
     }
 }

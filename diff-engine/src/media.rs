@@ -12,6 +12,17 @@ pub(crate) enum BodyKind {
     Json,
     /// A sequence of JSON records, compared record by record.
     Records(RecordFormat),
+    /// Length-prefixed gRPC messages, compared message by message.
+    Grpc(GrpcFormat),
+}
+
+/// How gRPC messages are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum GrpcFormat {
+    /// `application/grpc`, `application/grpc+proto`: protobuf.
+    Proto,
+    /// `application/grpc+json`: JSON.
+    Json,
 }
 
 /// How a record stream is cut into records.
@@ -27,7 +38,7 @@ pub(crate) enum RecordFormat {
 
 /// The kind for one side: `application/json` and `application/*+json` (any case, any
 /// parameters) are JSON; NDJSON / JSON Lines, `application/json-seq` and `text/event-stream`
-/// are record streams; `text/*`, XML and JavaScript are text; without a Content-Type a body
+/// are record streams; `application/grpc` (`+proto`, `+json`) is gRPC; `text/*`, XML and JavaScript are text; without a Content-Type a body
 /// that starts with `{` or `[` is JSON, other UTF-8 is text.
 pub(crate) fn kind(headers: &HeaderMap, body: &[u8]) -> BodyKind {
     let Some(value) = headers.get(CONTENT_TYPE) else {
@@ -49,6 +60,8 @@ pub(crate) fn kind(headers: &HeaderMap, body: &[u8]) -> BodyKind {
         ) => BodyKind::Records(RecordFormat::Lines),
         ("application", "json-seq") => BodyKind::Records(RecordFormat::JsonSeq),
         ("text", "event-stream") => BodyKind::Records(RecordFormat::EventStream),
+        ("application", "grpc" | "grpc+proto") => BodyKind::Grpc(GrpcFormat::Proto),
+        ("application", "grpc+json") => BodyKind::Grpc(GrpcFormat::Json),
         ("application", s) if s.ends_with("+json") => BodyKind::Json,
         ("text", _) => BodyKind::Text,
         ("application", "xml" | "javascript" | "x-www-form-urlencoded") => BodyKind::Text,
@@ -104,6 +117,23 @@ mod tests {
         assert_eq!(
             kind(&with("text/event-stream; charset=utf-8"), b""),
             BodyKind::Records(RecordFormat::EventStream)
+        );
+        assert_eq!(
+            kind(&with("application/grpc"), b""),
+            BodyKind::Grpc(GrpcFormat::Proto)
+        );
+        assert_eq!(
+            kind(&with("application/grpc+proto"), b""),
+            BodyKind::Grpc(GrpcFormat::Proto)
+        );
+        assert_eq!(
+            kind(&with("application/grpc+json"), b""),
+            BodyKind::Grpc(GrpcFormat::Json)
+        );
+        // gRPC-Web carries its trailers in the body: not read as gRPC (compared as bytes).
+        assert_eq!(
+            kind(&with("application/grpc-web+proto"), b""),
+            BodyKind::Binary
         );
     }
 }

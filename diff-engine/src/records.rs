@@ -4,10 +4,12 @@
 //! The sequence is read as an array: record `i` is at path `/i`, so a difference inside it is
 //! `/3/price`, a record on one side only is `added`/`removed` at `/N`, and every rule applies
 //! with the index as the first segment (`/*/request_id` ignores a member in every record).
+//! A single pair of records can also be compared at the root (a unary gRPC response), with no
+//! index.
 //!
 //! A record that cannot be read as a value is compared in its place as what it is: text (not
 //! valid JSON; compared with whitespace outside strings ignored, as two invalid JSON bodies
-//! are). Against a value it is a `type_changed`. A
+//! are) or bytes (a message that does not decode). Against a value it is a `type_changed`. A
 //! record nested past the depth limit cannot be compared: against a value it is a
 //! `type_changed` (they cannot be equal), against another such record or text nothing is known,
 //! and if nothing else differs the body is `Skipped(TooDeep)`. The note says which records were
@@ -16,7 +18,7 @@
 use std::cell::Cell;
 
 use crate::diff::{Collector, Differ, PAIR_BUDGET};
-use crate::display::{text_preview, value_text};
+use crate::display::{binary_preview, text_preview, value_text};
 use crate::json::{self, JsonError, Value};
 use crate::model::{ChangeKind, Difference, MatchKind, Part, SkipReason};
 use crate::pointer::{render, Step};
@@ -30,6 +32,8 @@ pub(crate) enum Record<'a> {
     Value(Value<'a>),
     /// Not valid JSON: compared as text (whitespace outside strings ignored).
     Text(&'a [u8]),
+    /// Not a decodable message: compared as bytes.
+    Bytes(&'a [u8]),
     /// Nested deeper than the depth limit: cannot be compared (shown as text).
     TooDeep(&'a [u8]),
 }
@@ -41,7 +45,9 @@ impl Record<'_> {
         match (self, other) {
             (Record::Value(x), Record::Value(y)) => x == y,
             (Record::Text(x), Record::Text(y)) => whitespace::first_difference(x, y).is_none(),
-            (Record::TooDeep(x), Record::TooDeep(y)) => x == y,
+            (Record::Bytes(x), Record::Bytes(y)) | (Record::TooDeep(x), Record::TooDeep(y)) => {
+                x == y
+            }
             _ => false,
         }
     }
@@ -50,6 +56,7 @@ impl Record<'_> {
         match self {
             Record::Value(v) => value_text(v, max_chars),
             Record::Text(raw) | Record::TooDeep(raw) => text_preview(raw, max_chars),
+            Record::Bytes(raw) => binary_preview(raw),
         }
     }
 }
@@ -57,6 +64,8 @@ impl Record<'_> {
 /// One side's records, and how many were not read the ordinary way (for the note).
 pub(crate) struct Side<'a> {
     pub(crate) name: &'static str,
+    /// What a record is called in notes: "record", "message".
+    noun: &'static str,
     pub(crate) records: Vec<Record<'a>>,
     /// The first record read another way, as a phrase: "record 3 is not valid JSON (...),
     /// compared as text".
@@ -65,9 +74,10 @@ pub(crate) struct Side<'a> {
 }
 
 impl<'a> Side<'a> {
-    pub(crate) fn new(name: &'static str) -> Self {
+    pub(crate) fn new(name: &'static str, noun: &'static str) -> Self {
         Self {
             name,
+            noun,
             records: Vec::new(),
             first_fallback: None,
             fallbacks: 0,
@@ -82,7 +92,7 @@ impl<'a> Side<'a> {
     /// record's name ("is not valid JSON (...), compared as text").
     pub(crate) fn fell_back(&mut self, index: usize, why: impl FnOnce() -> String) {
         if self.first_fallback.is_none() {
-            self.first_fallback = Some(format!("record {index} {}", why()));
+            self.first_fallback = Some(format!("{} {index} {}", self.noun, why()));
         }
         self.fallbacks += 1;
     }
@@ -111,17 +121,26 @@ impl<'a> Side<'a> {
         let first = self.first_fallback.as_ref()?;
         let more = match self.fallbacks - 1 {
             0 => String::new(),
-            1 => " (and 1 more record not read as a value)".to_owned(),
-            n => format!(" (and {n} more records not read as a value)"),
+            1 => format!(" (and 1 more {} not read as a value)", self.noun),
+            n => format!(" (and {n} more {}s not read as a value)", self.noun),
         };
         Some(format!("{} {first}{more}", self.name))
     }
+}
+
+/// Where the records sit: each at its index, or one pair at the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    Indexed,
+    /// Exactly one record on each side, compared as the body itself (a unary gRPC response).
+    Root,
 }
 
 /// Compares two record sequences under `rules`.
 pub(crate) fn compare(
     a: &Side<'_>,
     b: &Side<'_>,
+    layout: Layout,
     rules: &RuleSet,
     out: &mut Collector,
     note: Option<String>,
@@ -153,15 +172,20 @@ pub(crate) fn compare(
         if walk.d.out.full() {
             break;
         }
-        walk.pair(Step::Index(i), i, a.records.get(i), b.records.get(i));
+        let step = match layout {
+            Layout::Indexed => Some(Step::Index(i)),
+            Layout::Root => None,
+        };
+        walk.pair(step, i, a.records.get(i), b.records.get(i));
     }
     if walk.d.out.found() {
         return BodyVerdict::new(BodyOutcome::Differ, join(None));
     }
     if let Some(i) = walk.undecided {
         let why = format!(
-            "record {i} nests deeper than the depth limit on one side and is not a JSON value \
-             on the other; not compared"
+            "{} {i} nests deeper than the depth limit on one side and is not a JSON value \
+             on the other; not compared",
+            a.noun
         );
         return BodyVerdict::new(BodyOutcome::Skipped(SkipReason::TooDeep), join(Some(why)));
     }
@@ -177,14 +201,17 @@ struct Walk<'r, 't> {
 impl<'t> Walk<'_, 't> {
     fn pair(
         &mut self,
-        step: Step<'t>,
+        step: Option<Step<'t>>,
         i: usize,
         x: Option<&'t Record<'_>>,
         y: Option<&'t Record<'_>>,
     ) {
         let kind = match (x, y) {
             (Some(Record::Value(p)), Some(Record::Value(q))) => {
-                self.d.child(step, p, q);
+                match step {
+                    Some(step) => self.d.child(step, p, q),
+                    None => self.d.diff(p, q),
+                }
                 return;
             }
             (Some(p), Some(q)) if p.same(q) => return,
@@ -193,13 +220,14 @@ impl<'t> Walk<'_, 't> {
                 self.undecided.get_or_insert(i);
                 return;
             }
-            (Some(Record::Text(_)), Some(Record::Text(_))) => ChangeKind::Changed,
+            (Some(Record::Text(_)), Some(Record::Text(_)))
+            | (Some(Record::Bytes(_)), Some(Record::Bytes(_))) => ChangeKind::Changed,
             (Some(_), Some(_)) => ChangeKind::TypeChanged,
             (Some(_), None) => ChangeKind::Removed,
             (None, Some(_)) => ChangeKind::Added,
             (None, None) => return,
         };
-        self.d.path.push(step);
+        self.d.path.extend(step);
         if !self.d.rules.ignored(&self.d.path) {
             let max = self.d.out.max_value_chars();
             self.d.out.push(Difference {

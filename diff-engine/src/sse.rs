@@ -25,7 +25,7 @@ use crate::diff::Collector;
 use crate::json::{self, JsonError, Value};
 use crate::model::CompareLimits;
 use crate::number::Number;
-use crate::records::{self, Record, Side};
+use crate::records::{self, Layout, Record, Side};
 use crate::rules::RuleSet;
 use crate::streams::too_many;
 use crate::verdict::BodyVerdict;
@@ -43,7 +43,7 @@ pub(crate) fn compare(
         (_, Err(TooMany)) => return too_many("candidate", limits),
     };
     let (sa, sb) = (side("primary", &ea, limits), side("candidate", &eb, limits));
-    records::compare(&sa, &sb, rules, out, None)
+    records::compare(&sa, &sb, Layout::Indexed, rules, out, None)
 }
 
 /// One event as sent.
@@ -135,7 +135,7 @@ fn field<'b>(cur: &mut Event<'b>, line: &'b [u8]) -> bool {
 }
 
 fn side<'e>(name: &'static str, events: &'e [Event<'_>], limits: &CompareLimits) -> Side<'e> {
-    let mut side = Side::new(name);
+    let mut side = Side::new(name, "record");
     for (i, e) in events.iter().enumerate() {
         let record = match e.data.as_deref().map(|d| data_value(d, limits.max_depth)) {
             Some(Err(err)) => {

@@ -7,7 +7,7 @@
 use crate::diff::Collector;
 use crate::media::RecordFormat;
 use crate::model::{CompareLimits, SkipReason};
-use crate::records::{self, Side};
+use crate::records::{self, Layout, Side};
 use crate::rules::RuleSet;
 use crate::sse;
 use crate::verdict::BodyVerdict;
@@ -33,7 +33,7 @@ pub(crate) fn compare(
         (Ok(sa), Ok(sb)) => (sa, sb),
         (Err(v), _) | (_, Err(v)) => return v,
     };
-    records::compare(&sa, &sb, rules, out, None)
+    records::compare(&sa, &sb, Layout::Indexed, rules, out, None)
 }
 
 /// The skip for a side past the record cap.
@@ -57,7 +57,7 @@ fn json_records<'a>(
         RecordFormat::JsonSeq => RS,
         _ => b'\n',
     };
-    let mut side = Side::new(name);
+    let mut side = Side::new(name, "record");
     for raw in body.split(|&c| c == separator) {
         // Only JSON's whitespace counts as blank (a line holding a stray RS is a bad record).
         if raw

@@ -77,3 +77,5 @@ pub fn bodies(ct: &str, a: &[u8], b: &[u8], spec: &RuleSpec, limits: &CompareLim
         limits,
     )
 }
+
+pub mod wire;
