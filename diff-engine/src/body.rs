@@ -4,7 +4,7 @@
 use crate::decode::{self, DecodeError};
 use crate::diff::{diff_values, Collector};
 use crate::display::{binary_preview, text_preview, value_text};
-use crate::grpc::{self, Fallback};
+use crate::grpc::{self, Fallback, GrpcCall};
 use crate::json::{self, JsonError, Value};
 use crate::media::{self, BodyKind};
 use crate::model::{ChangeKind, CompareLimits, Difference, MatchKind, Part, Response, SkipReason};
@@ -16,6 +16,7 @@ use crate::whitespace;
 pub(crate) fn compare_body(
     p: &Response<'_>,
     c: &Response<'_>,
+    call: Option<GrpcCall<'_>>,
     rules: &RuleSet,
     limits: &CompareLimits,
     out: &mut Collector,
@@ -59,7 +60,7 @@ pub(crate) fn compare_body(
                     bytes: &cd,
                 },
             );
-            match grpc::compare(format, a, b, rules, limits, out) {
+            match grpc::compare(format, a, b, call, rules, limits, out) {
                 Ok(verdict) | Err(Fallback::Skip(verdict)) => verdict,
                 Err(Fallback::Bytes(note)) => {
                     bytes_differ(&pd, &cd, BodyKind::Binary, limits, out, Some(note))

@@ -11,6 +11,11 @@
 //! are compared as bytes with a note. A message whose compressed data is corrupt, or that does
 //! not decode, is compared as bytes in its place.
 //!
+//! With a [`GrpcCall`] (a schema and the request's method path) messages are read by field
+//! name as the method's output type (see `schema`); without one, or for a method the schema
+//! does not describe (the note says so), from the wire format by field number (see
+//! `protobuf`).
+//!
 //! One message on each side (a unary response) is compared as the body itself (`/price`);
 //! otherwise each message is at its index (`/3/price`), and a message on one side only is
 //! `added`/`removed` at `/N`.
@@ -26,6 +31,7 @@ use crate::model::{CompareLimits, SkipReason};
 use crate::protobuf;
 use crate::records::{self, Layout, Record, Side};
 use crate::rules::RuleSet;
+use crate::schema::{self, GrpcSchema};
 use crate::streams::too_many;
 use crate::verdict::BodyVerdict;
 
@@ -46,24 +52,57 @@ pub(crate) struct Body<'a> {
     pub(crate) bytes: &'a [u8],
 }
 
+/// A gRPC call's schema and method, so that its messages are read by field name.
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcCall<'a> {
+    pub schema: &'a GrpcSchema,
+    /// The request path, `/package.Service/Method`: the method's output type is the type of
+    /// every response message.
+    pub method: &'a str,
+}
+
+/// How each message is read.
+enum Reader {
+    /// The wire format alone, keyed by field number.
+    Wire,
+    /// By the method's output type, keyed by field name.
+    Schema(prost_reflect::MessageDescriptor),
+    Json,
+}
+
 pub(crate) fn compare(
     format: GrpcFormat,
     a: Body<'_>,
     b: Body<'_>,
+    call: Option<GrpcCall<'_>>,
     rules: &RuleSet,
     limits: &CompareLimits,
     out: &mut Collector,
 ) -> Result<BodyVerdict, Fallback> {
     let (ma, mb) = (messages(&a, limits)?, messages(&b, limits)?);
+    let (reader, note) = match (format, call) {
+        (GrpcFormat::Json, _) => (Reader::Json, None),
+        (GrpcFormat::Proto, None) => (Reader::Wire, None),
+        (GrpcFormat::Proto, Some(call)) => match call.schema.output_type(call.method) {
+            Some(desc) => (Reader::Schema(desc), None),
+            None => (
+                Reader::Wire,
+                Some(format!(
+                    "method `{}` is not in the gRPC schema; messages read without it",
+                    call.method
+                )),
+            ),
+        },
+    };
     let (sa, sb) = (
-        side(a.name, format, &ma, limits),
-        side(b.name, format, &mb, limits),
+        side(a.name, &reader, &ma, limits),
+        side(b.name, &reader, &mb, limits),
     );
     let layout = match (sa.len(), sb.len()) {
         (1, 1) => Layout::Root,
         _ => Layout::Indexed,
     };
-    Ok(records::compare(&sa, &sb, layout, rules, out, None))
+    Ok(records::compare(&sa, &sb, layout, rules, out, note))
 }
 
 /// One message: its bytes, or the compressed bytes that could not be decoded and why.
@@ -170,10 +209,11 @@ fn coding(headers: &HeaderMap) -> Result<Vec<Coding>, Option<String>> {
     }
 }
 
-/// Each message as a record: protobuf read by field number, or JSON for `grpc+json`.
+/// Each message as a record: protobuf read by the schema or by field number, or JSON for
+/// `grpc+json`.
 fn side<'m>(
     name: &'static str,
-    format: GrpcFormat,
+    reader: &Reader,
     messages: &'m [Message<'_>],
     limits: &CompareLimits,
 ) -> Side<'m> {
@@ -189,19 +229,36 @@ fn side<'m>(
                 continue;
             }
         };
-        match format {
-            GrpcFormat::Json => side.push_json(bytes, limits.max_depth),
-            GrpcFormat::Proto => {
-                let record = match protobuf::decode(bytes, limits.max_depth) {
-                    Ok(v) => Record::Value(v),
-                    Err(e) => {
-                        side.fell_back(i, || format!("is not protobuf ({e}), compared as bytes"));
-                        Record::Bytes(bytes)
-                    }
-                };
-                side.records.push(record);
+        let by_schema = match reader {
+            Reader::Json => {
+                side.push_json(bytes, limits.max_depth);
+                continue;
             }
-        }
+            Reader::Wire => None,
+            Reader::Schema(desc) => match schema::decode(desc, bytes, limits.max_depth) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    side.fell_back(i, || {
+                        format!(
+                            "does not decode as {} ({e}), read without the schema",
+                            desc.full_name()
+                        )
+                    });
+                    None
+                }
+            },
+        };
+        let record = match by_schema
+            .map(Ok)
+            .unwrap_or_else(|| protobuf::decode(bytes, limits.max_depth))
+        {
+            Ok(v) => Record::Value(v),
+            Err(e) => {
+                side.fell_back(i, || format!("is not protobuf ({e}), compared as bytes"));
+                Record::Bytes(bytes)
+            }
+        };
+        side.records.push(record);
     }
     side
 }

@@ -34,6 +34,7 @@ mod pointer;
 mod protobuf;
 mod records;
 pub mod rules;
+mod schema;
 mod sink;
 mod sse;
 mod streams;
@@ -42,8 +43,9 @@ mod verdict;
 mod whitespace;
 
 pub use canonical::{canonical_digest, canonicalize};
-pub use compare::compare;
+pub use compare::{compare, compare_with};
 pub use digest::raw_digest;
+pub use grpc::GrpcCall;
 pub use json::{JsonError, DEFAULT_MAX_DEPTH, MAX_DEPTH_CEILING};
 pub use model::{
     ChangeKind, CompareLimits, Difference, MatchKind, Outcome, Part, Response, SkipReason, Verdict,
@@ -51,3 +53,4 @@ pub use model::{
 };
 pub use pointer::PathPattern;
 pub use rules::{RuleError, RuleSet, RuleSpec, SortRule, ToleranceRule};
+pub use schema::{GrpcSchema, SchemaError};

@@ -137,6 +137,38 @@ impl Reader {
     }
 }
 
+/// Reads one message as a value that owns its strings (for fields a schema did not know,
+/// whose bytes the caller re-encoded and will drop).
+pub(crate) fn decode_owned(bytes: &[u8], max_depth: usize) -> Result<Value<'static>, WireError> {
+    decode(bytes, max_depth).and_then(|v| {
+        into_static(v).ok_or(WireError {
+            what: "unexpected number",
+            offset: 0,
+        })
+    })
+}
+
+/// The same value owning its strings. Only the numbers this module makes (`Integer`) have no
+/// borrowed text; any other number gives `None`.
+fn into_static(v: Value<'_>) -> Option<Value<'static>> {
+    Some(match v {
+        Value::Null => Value::Null,
+        Value::Bool(b) => Value::Bool(b),
+        Value::Number(Number::Integer(i)) => Value::Number(Number::Integer(i)),
+        Value::Number(_) => return None,
+        Value::String(s) => Value::String(Cow::Owned(s.into_owned())),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(into_static).collect::<Option<_>>()?)
+        }
+        Value::Object(members) => Value::Object(
+            members
+                .into_iter()
+                .map(|(k, v)| Some((Cow::Owned(k.into_owned()), into_static(v)?)))
+                .collect::<Option<_>>()?,
+        ),
+    })
+}
+
 /// Fields grouped by number (a repeated one as the array of its values in wire order), keyed by
 /// the number's text in canonical key order.
 fn object(mut fields: Vec<(u32, Value<'_>)>) -> Value<'_> {
