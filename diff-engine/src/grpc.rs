@@ -229,32 +229,36 @@ fn side<'m>(
                 continue;
             }
         };
-        let by_schema = match reader {
+        let (by_schema, schema_error) = match reader {
             Reader::Json => {
                 side.push_json(bytes, limits.max_depth);
                 continue;
             }
-            Reader::Wire => None,
+            Reader::Wire => (None, None),
             Reader::Schema(desc) => match schema::decode(desc, bytes, limits.max_depth) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    side.fell_back(i, || {
-                        format!(
-                            "does not decode as {} ({e}), read without the schema",
-                            desc.full_name()
-                        )
-                    });
-                    None
-                }
+                Ok(v) => (Some(v), None),
+                Err(e) => (
+                    None,
+                    Some(format!("does not decode as {} ({e})", desc.full_name())),
+                ),
             },
         };
         let record = match by_schema
             .map(Ok)
             .unwrap_or_else(|| protobuf::decode(bytes, limits.max_depth))
         {
-            Ok(v) => Record::Value(v),
+            Ok(v) => {
+                if let Some(why) = schema_error {
+                    side.fell_back(i, || format!("{why}, read without the schema"));
+                }
+                Record::Value(v)
+            }
             Err(e) => {
-                side.fell_back(i, || format!("is not protobuf ({e}), compared as bytes"));
+                let why = match schema_error {
+                    Some(why) => format!("{why} and is not protobuf ({e}), compared as bytes"),
+                    None => format!("is not protobuf ({e}), compared as bytes"),
+                };
+                side.fell_back(i, || why);
                 Record::Bytes(bytes)
             }
         };

@@ -360,6 +360,17 @@ fn without_the_method_or_a_decodable_message_it_says_so() {
         "{note}"
     );
     assert!(note.ends_with("read without the schema"), "{note}");
+    // Neither a shop.Quote nor protobuf: bytes, one note for the message.
+    let v = run(&body(&[b"\xff\xff\xff".to_vec()]), &a);
+    assert_eq!(paths(&v), vec![("".into(), "type_changed")]);
+    let note = v.note.unwrap();
+    assert!(
+        note.starts_with("primary message 0 does not decode as shop.Quote (")
+            && note.ends_with(
+                " and is not protobuf (truncated or overlong tag at byte 0), compared as bytes"
+            ),
+        "{note}"
+    );
 }
 
 #[test]
