@@ -1,36 +1,22 @@
-//! The body policy: decode, then identical bytes, then by kind (JSON canonically, text and
-//! binary as bytes). Invalid input always ends in a verdict with a note, never a panic.
+//! The body policy: decode, then identical bytes, then by kind (JSON canonically, record
+//! streams record by record, text and binary as bytes). Invalid input always ends in a verdict with a note, never a panic.
 
 use crate::decode::{self, DecodeError};
 use crate::diff::{diff_values, Collector};
 use crate::display::{binary_preview, text_preview, value_text};
+use crate::grpc::{self, Fallback, GrpcCall};
 use crate::json::{self, JsonError, Value};
 use crate::media::{self, BodyKind};
 use crate::model::{ChangeKind, CompareLimits, Difference, MatchKind, Part, Response, SkipReason};
 use crate::rules::RuleSet;
+use crate::streams;
+use crate::verdict::{BodyOutcome, BodyVerdict};
 use crate::whitespace;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyOutcome {
-    Equal(MatchKind),
-    Differ,
-    Skipped(SkipReason),
-}
-
-pub(crate) struct BodyVerdict {
-    pub(crate) outcome: BodyOutcome,
-    pub(crate) note: Option<String>,
-}
-
-impl BodyVerdict {
-    fn new(outcome: BodyOutcome, note: Option<String>) -> Self {
-        Self { outcome, note }
-    }
-}
 
 pub(crate) fn compare_body(
     p: &Response<'_>,
     c: &Response<'_>,
+    call: Option<GrpcCall<'_>>,
     rules: &RuleSet,
     limits: &CompareLimits,
     out: &mut Collector,
@@ -60,6 +46,27 @@ pub(crate) fn compare_body(
     }
     match media::kind(p.headers, &pd).max(media::kind(c.headers, &cd)) {
         BodyKind::Json => json_bodies(&pd, &cd, rules, limits, out),
+        BodyKind::Records(format) => streams::compare(format, &pd, &cd, rules, limits, out),
+        BodyKind::Grpc(format) => {
+            let (a, b) = (
+                grpc::Body {
+                    name: "primary",
+                    headers: p.headers,
+                    bytes: &pd,
+                },
+                grpc::Body {
+                    name: "candidate",
+                    headers: c.headers,
+                    bytes: &cd,
+                },
+            );
+            match grpc::compare(format, a, b, call, rules, limits, out) {
+                Ok(verdict) | Err(Fallback::Skip(verdict)) => verdict,
+                Err(Fallback::Bytes(note)) => {
+                    bytes_differ(&pd, &cd, BodyKind::Binary, limits, out, Some(note))
+                }
+            }
+        }
         kind => bytes_differ(&pd, &cd, kind, limits, out, None),
     }
 }

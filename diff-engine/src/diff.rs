@@ -59,7 +59,7 @@ impl Collector {
 
 /// Pairwise "equal under rules" checks allowed per comparison for multiset arrays, so that
 /// two large unordered arrays cannot make one comparison quadratic without bound.
-const PAIR_BUDGET: usize = 20_000;
+pub(crate) const PAIR_BUDGET: usize = 20_000;
 
 /// Diffs two body trees into `out`.
 pub(crate) fn diff_values(a: &Value<'_>, b: &Value<'_>, rules: &RuleSet, out: &mut Collector) {

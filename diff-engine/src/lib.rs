@@ -13,6 +13,14 @@
 //! A JSON body nested deeper than [`CompareLimits::max_depth`] is never parsed past that depth,
 //! so it is not compared: the verdict is `Skipped(SkipReason::TooDeep)` (`too_deep`), with a
 //! note, never a mismatch.
+//!
+//! Trailers ([`Response::trailers`]) are compared like headers (path `trailer:<name>`), and a
+//! differing `grpc-status` is a status difference. Record streams (NDJSON / JSON Lines, JSON text
+//! sequences, server-sent events) and gRPC bodies are compared record by record (message by
+//! message) with the index as the first path segment (`/3/price`); a unary gRPC response is
+//! compared at the root (`/price`). gRPC messages are read by field name with a [`GrpcSchema`]
+//! through [`compare_with`], else by field number from the wire format. Bodies with more than
+//! [`CompareLimits::max_records`] records are `Skipped(SkipReason::TooManyRecords)`.
 #![forbid(unsafe_code)]
 
 mod body;
@@ -22,6 +30,7 @@ mod decode;
 mod diff;
 mod digest;
 mod display;
+mod grpc;
 mod headers;
 mod json;
 mod keys;
@@ -30,17 +39,26 @@ mod model;
 mod multiset;
 mod number;
 mod pointer;
+mod protobuf;
+mod records;
 pub mod rules;
+mod schema;
 mod sink;
+mod sse;
+mod streams;
 mod timestamp;
+mod verdict;
 mod whitespace;
 
 pub use canonical::{canonical_digest, canonicalize};
-pub use compare::compare;
+pub use compare::{compare, compare_with};
 pub use digest::raw_digest;
+pub use grpc::GrpcCall;
 pub use json::{JsonError, DEFAULT_MAX_DEPTH, MAX_DEPTH_CEILING};
 pub use model::{
     ChangeKind, CompareLimits, Difference, MatchKind, Outcome, Part, Response, SkipReason, Verdict,
+    TRAILER_PREFIX,
 };
 pub use pointer::PathPattern;
 pub use rules::{RuleError, RuleSet, RuleSpec, SortRule, ToleranceRule};
+pub use schema::{GrpcSchema, SchemaError};

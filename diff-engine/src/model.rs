@@ -10,6 +10,10 @@ pub struct Response<'a> {
     pub headers: &'a http::HeaderMap,
     /// The body as received (still content-encoded).
     pub body: &'a [u8],
+    /// The trailer section (HTTP/2 trailers, chunked trailers), `None` when there was none (the
+    /// same as an empty map). Compared like headers, reported under `Part::Headers` with the
+    /// path `trailer:<name>`; gRPC's `grpc-status` is compared as a status instead.
+    pub trailers: Option<&'a http::HeaderMap>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +28,10 @@ pub struct CompareLimits {
     /// the stack; such a body is not compared (`Skipped(TooDeep)`). Values above
     /// [`crate::MAX_DEPTH_CEILING`] are clamped to it.
     pub max_depth: usize,
+    /// A record stream (NDJSON, JSON text sequence, server-sent events) or gRPC body with more
+    /// records (messages) than this on either side is not compared
+    /// (`Skipped(TooManyRecords)`).
+    pub max_records: usize,
 }
 
 impl Default for CompareLimits {
@@ -33,6 +41,7 @@ impl Default for CompareLimits {
             max_differences: 32,
             max_value_chars: 120,
             max_depth: DEFAULT_MAX_DEPTH,
+            max_records: 100_000,
         }
     }
 }
@@ -75,8 +84,13 @@ impl ChangeKind {
     }
 }
 
-/// One difference. `path` is an RFC 6901 JSON Pointer for body differences, the lower-case header
-/// name for header differences, and empty for status.
+/// Prefixes the path of a difference in a trailer (`trailer:grpc-message`). A header name cannot
+/// contain `:`, so a path is a trailer's exactly when it starts with this.
+pub const TRAILER_PREFIX: &str = "trailer:";
+
+/// One difference. `path` is an RFC 6901 JSON Pointer for body differences; for header
+/// differences the lower-case header name, or [`TRAILER_PREFIX`] and the name for a trailer; for
+/// status empty (the HTTP status) or `grpc-status`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Difference {
     pub part: Part,
@@ -86,6 +100,26 @@ pub struct Difference {
     pub primary: Option<String>,
     /// Display form of v2's value (truncated); `None` when absent on v2's side.
     pub candidate: Option<String>,
+}
+
+impl Difference {
+    /// The header or trailer name of a `Part::Headers` difference (without the trailer
+    /// prefix), e.g. to redact a secret field wherever it was sent; `None` for other parts.
+    pub fn field_name(&self) -> Option<&str> {
+        match self.part {
+            Part::Headers => Some(
+                self.path
+                    .strip_prefix(TRAILER_PREFIX)
+                    .unwrap_or(self.path.as_str()),
+            ),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a difference in a trailer (rather than a header).
+    pub fn in_trailers(&self) -> bool {
+        self.part == Part::Headers && self.path.starts_with(TRAILER_PREFIX)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +141,8 @@ pub enum SkipReason {
     /// A JSON body nests deeper than `max_depth`, so it cannot be parsed and compared (and
     /// equal data must not come out a mismatch).
     TooDeep,
+    /// A record stream or gRPC body has more than `max_records` records (messages).
+    TooManyRecords,
 }
 
 impl SkipReason {
@@ -115,6 +151,7 @@ impl SkipReason {
             SkipReason::DecodedTooLarge => "decoded_too_large",
             SkipReason::UnsupportedEncoding => "unsupported_encoding",
             SkipReason::TooDeep => "too_deep",
+            SkipReason::TooManyRecords => "too_many_records",
         }
     }
 }
@@ -130,7 +167,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
     pub outcome: Outcome,
-    /// Deterministic order: status, headers by name, body by path.
+    /// Deterministic order: status (HTTP, then `grpc-status`), headers by name, trailers by
+    /// name, body by path.
     pub differences: Vec<Difference>,
     /// More differences existed than `max_differences`.
     pub truncated: bool,

@@ -25,6 +25,9 @@ pub(crate) enum Number<'a> {
     /// may itself be an integer (`0.99999999999999999999` → 1, `1e-400` → 0 is stored as
     /// `Int("0")`): then the number is that integer.
     Float(f64),
+    /// An integer decoded from a binary format (a protobuf varint or fixed field), by value.
+    /// The same number as the `Int` of its decimal text: it compares and prints as that text.
+    Integer(i128),
 }
 
 /// 2^53: every integer of smaller magnitude is a double, and a double's ES text below it is
@@ -76,6 +79,10 @@ impl<'a> Number<'a> {
     /// Canonical equality: two numbers are equal exactly when they print the same.
     pub(crate) fn same(&self, other: &Number<'_>) -> bool {
         match (self, other) {
+            (Number::Integer(a), Number::Integer(b)) => a == b,
+            (Number::Integer(i), n) | (n, Number::Integer(i)) => {
+                Number::Int(IntText::of(*i).as_str()).same(n)
+            }
             (Number::Int(a), Number::Int(b)) => a == b,
             // Distinct doubles have distinct texts; 0.0 == -0.0 (though the parser turns a
             // zero double into `Int("0")`).
@@ -89,11 +96,12 @@ impl<'a> Number<'a> {
         }
     }
 
-    /// The exact decimal form of an integer (`Int` or `Integral`; unused for `Float`).
+    /// The exact decimal form of an integer (`Int` or `Integral`; unused for `Float`, and for
+    /// `Integer`, which `same` reads as an `Int` first).
     fn decimal(&self) -> Decimal<'a> {
         match self {
             Number::Int(text) | Number::Integral(text) => Decimal::of(text),
-            Number::Float(_) => Decimal::ZERO,
+            Number::Float(_) | Number::Integer(_) => Decimal::ZERO,
         }
     }
 
@@ -102,6 +110,9 @@ impl<'a> Number<'a> {
         match self {
             Number::Int(s) | Number::Integral(s) => s.parse().unwrap_or(f64::NAN),
             Number::Float(f) => f,
+            // Rounds past 2^53, as a tolerance reads every number.
+            #[allow(clippy::cast_precision_loss)]
+            Number::Integer(i) => i as f64,
         }
     }
 
@@ -112,7 +123,42 @@ impl<'a> Number<'a> {
             Number::Int(text) if text.len() <= PLAIN_DIGITS as usize => out.put(text.as_bytes()),
             Number::Int(text) | Number::Integral(text) => Decimal::of(text).write(out),
             Number::Float(f) => out.float(*f),
+            Number::Integer(i) => Number::Int(IntText::of(*i).as_str()).write(out),
         }
+    }
+}
+
+/// The decimal text of an `i128` (at most 40 bytes), on the stack.
+struct IntText {
+    buf: [u8; 40],
+    start: usize,
+}
+
+impl IntText {
+    fn of(n: i128) -> Self {
+        let mut text = IntText {
+            buf: [0; 40],
+            start: 40,
+        };
+        let mut m = n.unsigned_abs();
+        loop {
+            text.start -= 1;
+            text.buf[text.start] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            text.start -= 1;
+            text.buf[text.start] = b'-';
+        }
+        text
+    }
+
+    fn as_str(&self) -> &str {
+        // ASCII digits and `-` only.
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or("0")
     }
 }
 
@@ -494,6 +540,37 @@ fn layout(out: &mut NumText, digits: &[u8], n: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn printed(n: Number<'_>) -> String {
+        let mut out = Vec::new();
+        n.write(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    /// A decoded integer is the number its decimal text is.
+    #[test]
+    fn integers_by_value_are_their_text() {
+        let u64_max = i128::from(u64::MAX);
+        assert!(Number::Integer(u64_max).same(&Number::Int("18446744073709551615")));
+        assert!(Number::Int("18446744073709551615").same(&Number::Integer(u64_max)));
+        assert!(!Number::Integer(u64_max).same(&Number::Int("18446744073709551614")));
+        assert!(Number::Integer(100).same(&Number::Integral("1e2")));
+        assert!(Number::Integer(-7).same(&Number::Int("-7")));
+        assert!(Number::Integer(0).same(&Number::Float(0.0)));
+        assert!(Number::Integer(3).same(&Number::Float(3.0)));
+        assert!(!Number::Integer(3).same(&Number::Float(3.5)));
+        assert!(Number::Integer(3).same(&Number::Integer(3)));
+        assert_eq!(
+            printed(Number::Integer(i128::from(i64::MIN))),
+            "-9223372036854775808"
+        );
+        assert_eq!(printed(Number::Integer(10_i128.pow(25))), "1e+25");
+        assert_eq!(
+            printed(Number::Integer(i128::MIN)),
+            printed(Number::Int("-170141183460469231731687303715884105728"))
+        );
+        assert_eq!(Number::Integer(-2).to_f64(), -2.0);
+    }
 
     fn es(v: f64) -> String {
         String::from_utf8_lossy(es_format(v).as_bytes()).into_owned()

@@ -202,14 +202,15 @@ fn header_names(names: &[String]) -> Result<Vec<HeaderName>, RuleError> {
 }
 
 /// Headers that differ between two healthy deployments for reasons that say nothing about the
-/// response: per-hop transport, per-request ids, timing and server identity. Content-Length and
-/// Content-Encoding are here because bodies are compared decoded (a gzip vs identity response
-/// with the same JSON is a match).
+/// response: per-hop transport, per-request ids, timing and server identity. Content-Length,
+/// Content-Encoding and gRPC's grpc-encoding are here because bodies (and gRPC messages) are
+/// compared decoded (a gzip vs identity response with the same JSON is a match).
 const NOISE: &[&str] = &[
     "date",
     "server",
     "content-length",
     "content-encoding",
+    "grpc-encoding",
     "connection",
     "keep-alive",
     "proxy-connection",

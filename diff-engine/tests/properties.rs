@@ -3,7 +3,7 @@
 
 mod support;
 
-use diff_engine::{canonical_digest, canonicalize, MatchKind, Outcome, RuleSpec};
+use diff_engine::{canonical_digest, canonicalize, CompareLimits, MatchKind, Outcome, RuleSpec};
 use proptest::prelude::*;
 
 /// A generated JSON document kept as a tree so it can be printed in several ways.
@@ -77,6 +77,88 @@ fn print(j: &J, ws: &str, rot: usize, out: &mut String) {
     }
 }
 
+/// Bytes that look a little like record streams: separators, SSE field names, JSON brackets,
+/// and anything else.
+fn streamish() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop_oneof![
+        any::<u8>().prop_map(|b| vec![b]),
+        prop::sample::select(vec![
+            "\n",
+            "\r",
+            "\r\n",
+            "\u{1e}",
+            ":",
+            "data: ",
+            "event:",
+            "id: ",
+            "retry: 5",
+            "{",
+            "}",
+            "[",
+            "]",
+            "\"",
+            "1",
+            ",",
+            "\u{feff}",
+            "{\"a\":1}",
+        ])
+        .prop_map(|s| s.as_bytes().to_vec()),
+    ];
+    prop::collection::vec(token, 0..64).prop_map(|t| t.concat())
+}
+
+/// Protobuf-looking bytes: tags and lengths for the common wire types, and anything else.
+fn protobufish() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop_oneof![
+        any::<u8>().prop_map(|b| vec![b]),
+        prop::sample::select(vec![
+            vec![0x08],
+            vec![0x0a],
+            vec![0x12],
+            vec![0x0d],
+            vec![0x09],
+            vec![0x80, 0x01],
+            vec![0xff, 0xff],
+            vec![0x02],
+            vec![0x0a, 0x02, 0x08, 0x01],
+            b"hi".to_vec(),
+        ]),
+    ];
+    prop::collection::vec(token, 0..48).prop_map(|t| t.concat())
+}
+
+/// gRPC bodies: frames of protobuf-ish messages with arbitrary flags, and sometimes a length
+/// that does not add up.
+fn grpcish() -> impl Strategy<Value = Vec<u8>> {
+    let frame = (
+        prop_oneof![Just(0u8), Just(1u8), any::<u8>()],
+        protobufish(),
+        prop_oneof![Just(0i64), -3i64..3],
+    );
+    prop::collection::vec(frame, 0..5).prop_map(|frames| {
+        let mut out = Vec::new();
+        for (flags, message, skew) in frames {
+            out.push(flags);
+            let len = (message.len() as i64 + skew).max(0) as u32;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&message);
+        }
+        out
+    })
+}
+
+const GRPC_TYPES: [&str; 3] = [
+    "application/grpc",
+    "application/grpc+proto",
+    "application/grpc+json",
+];
+
+const STREAM_TYPES: [&str; 3] = [
+    "application/x-ndjson",
+    "application/json-seq",
+    "text/event-stream",
+];
+
 fn text(j: &J, ws: &str, rot: usize) -> String {
     let mut s = String::new();
     print(j, ws, rot, &mut s);
@@ -144,5 +226,65 @@ proptest! {
         let canon = canonicalize(format!("{f:e}").as_bytes()).unwrap();
         let back: f64 = std::str::from_utf8(&canon).unwrap().parse().unwrap();
         prop_assert_eq!(back, if f == 0.0 { 0.0 } else { f });
+    }
+
+    /// Any bytes under a record-stream type get a verdict, never a panic, and a body always
+    /// matches itself.
+    #[test]
+    fn record_streams_never_panic(a in streamish(), b in streamish(), t in 0usize..3, cap in 0usize..6) {
+        let limits = CompareLimits { max_records: cap, max_depth: 4, ..CompareLimits::default() };
+        let v = support::bodies(STREAM_TYPES[t], &a, &b, &RuleSpec::default(), &limits);
+        prop_assert!(v.differences.len() <= limits.max_differences);
+        let v = support::bodies(STREAM_TYPES[t], &a, &a, &RuleSpec::default(), &limits);
+        prop_assert_eq!(v.outcome, Outcome::Match(MatchKind::Identical));
+    }
+
+    /// The same records, reformatted (key order, whitespace, blank lines, CRLF), match.
+    #[test]
+    fn reformatted_record_streams_match(records in prop::collection::vec(json_tree(), 0..6), rot in 1usize..5) {
+        let ndjson = |ws: &str, rot: usize, end: &str| {
+            records.iter().map(|j| format!("{}{end}", text(j, ws, rot))).collect::<String>()
+        };
+        let sse = |ws: &str, rot: usize, end: &str| {
+            records.iter().map(|j| format!("data:{ws}{}{end}{end}", text(j, ws, rot))).collect::<String>()
+        };
+        let seq = |ws: &str, rot: usize| {
+            records.iter().map(|j| format!("\u{1e}{}\n", text(j, ws, rot))).collect::<String>()
+        };
+        let pairs = [
+            ("application/x-ndjson", ndjson("", 0, "\n"), ndjson(" \t", rot, "\r\n\n")),
+            ("text/event-stream", sse("", 0, "\n"), sse(" ", rot, "\r\n")),
+            ("application/json-seq", seq("", 0), seq(" \n", rot)),
+        ];
+        for (ct, a, b) in pairs {
+            let v = support::bodies(ct, a.as_bytes(), b.as_bytes(), &RuleSpec::default(), &CompareLimits::default());
+            prop_assert!(v.differences.is_empty(), "{} {:?}", ct, v);
+            prop_assert!(matches!(v.outcome, Outcome::Match(MatchKind::Identical | MatchKind::Canonical)), "{} {:?}", ct, v);
+        }
+    }
+
+    /// Any bytes under a gRPC type get a verdict, never a panic, and a body matches itself.
+    #[test]
+    fn grpc_bodies_never_panic(
+        a in prop_oneof![grpcish(), any::<Vec<u8>>()],
+        b in grpcish(),
+        t in 0usize..3,
+        gzip in any::<bool>(),
+        depth in 1usize..6,
+    ) {
+        let limits = CompareLimits { max_records: 3, max_depth: depth, ..CompareLimits::default() };
+        let mut h = support::headers(&[("content-type", GRPC_TYPES[t])]);
+        if gzip {
+            h.insert("grpc-encoding", http::HeaderValue::from_static("gzip"));
+        }
+        let rules = diff_engine::RuleSet::default();
+        let (ra, rb) = (
+            diff_engine::Response { status: 200, headers: &h, body: &a, trailers: None },
+            diff_engine::Response { status: 200, headers: &h, body: &b, trailers: None },
+        );
+        let v = diff_engine::compare(&ra, &rb, &rules, &limits);
+        prop_assert!(v.differences.len() <= limits.max_differences);
+        let v = diff_engine::compare(&rb, &rb, &rules, &limits);
+        prop_assert_eq!(v.outcome, Outcome::Match(MatchKind::Identical));
     }
 }

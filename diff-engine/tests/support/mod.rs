@@ -28,11 +28,13 @@ pub fn json(a: &str, b: &str, spec: &RuleSpec) -> Verdict {
             status: 200,
             headers: &h,
             body: a.as_bytes(),
+            trailers: None,
         },
         &Response {
             status: 200,
             headers: &h,
             body: b.as_bytes(),
+            trailers: None,
         },
         &rules,
         &CompareLimits::default(),
@@ -53,3 +55,27 @@ pub fn ignore(paths: &[&str]) -> RuleSpec {
         ..RuleSpec::default()
     }
 }
+
+/// Compares two bodies of content type `ct` (200, no trailers) under `spec` and `limits`.
+pub fn bodies(ct: &str, a: &[u8], b: &[u8], spec: &RuleSpec, limits: &CompareLimits) -> Verdict {
+    let rules = RuleSet::compile(spec).unwrap();
+    let h = headers(&[("content-type", ct)]);
+    compare(
+        &Response {
+            status: 200,
+            headers: &h,
+            body: a,
+            trailers: None,
+        },
+        &Response {
+            status: 200,
+            headers: &h,
+            body: b,
+            trailers: None,
+        },
+        &rules,
+        limits,
+    )
+}
+
+pub mod wire;
