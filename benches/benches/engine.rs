@@ -64,11 +64,13 @@ fn engine(c: &mut Criterion) {
                 status: 200,
                 headers: &headers,
                 body: &body,
+                trailers: None,
             };
             let q = Response {
                 status: 200,
                 headers: &headers,
                 body: &changed,
+                trailers: None,
             };
             b.iter(|| {
                 let v = compare(black_box(&p), black_box(&q), &rules, &limits);

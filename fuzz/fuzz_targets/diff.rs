@@ -87,11 +87,13 @@ fuzz_target!(|input: Input<'_>| {
         status: 200,
         headers: &ha,
         body: input.a,
+        trailers: None,
     };
     let b = Response {
         status: if input.status_b { 500 } else { 200 },
         headers: &hb,
         body: input.b,
+        trailers: None,
     };
 
     let v = compare(&a, &b, &rules, &limits);

@@ -258,3 +258,24 @@ pub async fn stale_upstream() -> StaleUpstream {
         posts,
     }
 }
+
+/// Answers every request with a chunked JSON body `{"a":1}` ended by the trailer
+/// `x-checksum: VALUE` (declared in `Trailer`, as HTTP/1.1 requires).
+pub async fn trailer_upstream(value: &'static str) -> RawUpstream {
+    RawUpstream::start(move |mut s| async move {
+        loop {
+            match read_head(&mut s).await {
+                Ok(head) if !head.is_empty() => {}
+                _ => return,
+            }
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\
+                 trailer: x-checksum\r\n\r\n7\r\n{{\"a\":1}}\r\n0\r\nx-checksum: {value}\r\n\r\n"
+            );
+            if s.write_all(resp.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}

@@ -324,3 +324,49 @@ async fn h2_streams_cannot_open_more_v1_connections_than_the_cap() {
     );
     proxy.running.shutdown().await;
 }
+
+/// Response trailers reach an HTTP/1.1 client that asked for them, and both sides' trailers
+/// are compared like headers: the same trailer is a match, another value a header mismatch.
+#[tokio::test]
+async fn trailers_reach_the_client_and_are_compared() {
+    use shadowdiff_e2e::faults::trailer_upstream;
+    for (v2_value, matched, mismatched) in [("abc", 1.0, 0.0), ("xyz", 0.0, 1.0)] {
+        let v1 = trailer_upstream("abc").await;
+        let v2 = trailer_upstream(v2_value).await;
+        let proxy = TestProxy::start(&v1.url(), &v2.url(), "mirror_percent = 100").await;
+        let out = raw_request(
+            proxy.addr,
+            b"GET /doc HTTP/1.1\r\nhost: app\r\nte: trailers\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(
+            text.contains("x-checksum: abc"),
+            "the trailer reached the client: {text}"
+        );
+        proxy.settle().await;
+        let m = proxy.metrics().await;
+        assert_eq!(
+            m.comparisons("default", "match"),
+            matched,
+            "v2 trailer {v2_value}"
+        );
+        assert_eq!(
+            m.comparisons("default", "mismatch"),
+            mismatched,
+            "v2 trailer {v2_value}"
+        );
+        assert_eq!(m.skipped("default", "primary_failed"), 0.0);
+        if mismatched > 0.0 {
+            let (_, _, body) =
+                shadowdiff_e2e::get(&format!("http://{}/api/mismatches", proxy.admin)).await;
+            assert!(
+                String::from_utf8_lossy(&body).contains("trailer:x-checksum"),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        proxy.running.shutdown().await;
+    }
+}

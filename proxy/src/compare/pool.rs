@@ -148,11 +148,13 @@ impl Worker {
             status: job.primary.status,
             headers: &job.primary.headers,
             body: &p,
+            trailers: job.primary.body.trailers.as_ref(),
         };
         let candidate = Response {
             status: job.candidate.status,
             headers: &job.candidate.headers,
             body: &c,
+            trailers: job.candidate.body.trailers.as_ref(),
         };
         diff_engine::compare(&primary, &candidate, &job.route.rules, &self.limits)
     }

@@ -1,4 +1,8 @@
 //! Hop-by-hop header handling (RFC 9110 §7.6.1) and forwarding headers.
+//!
+//! `TE: trailers` is the one TE value a proxy forwards (gRPC servers refuse a call without it),
+//! and `Trailer`, which declares the trailer fields, is end to end: HTTP/1.1 servers (hyper's
+//! among them) send trailers only for the fields it names.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
@@ -9,12 +13,11 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// Fixed hop-by-hop fields; `Proxy-*` and whatever `Connection` names are handled separately.
-const HOP_BY_HOP: [HeaderName; 6] = [
+/// Fixed hop-by-hop fields; `Proxy-*`, `TE` and whatever `Connection` names are handled
+/// separately.
+const HOP_BY_HOP: [HeaderName; 4] = [
     header::CONNECTION,
     KEEP_ALIVE,
-    header::TE,
-    header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
 ];
@@ -37,6 +40,24 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     for name in &HOP_BY_HOP {
         headers.remove(name);
+    }
+    if headers.contains_key(header::TE) {
+        let trailers = headers
+            .get_all(header::TE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| {
+                t.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case("trailers")
+            });
+        headers.remove(header::TE);
+        if trailers {
+            headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        }
     }
     if headers.keys().any(is_proxy_header) {
         let proxy: Vec<HeaderName> = headers
@@ -113,8 +134,24 @@ mod tests {
             ("x-request-id", "r1"),
         ]);
         strip_hop_by_hop(&mut h);
-        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
-        assert_eq!(left, vec!["content-type", "x-request-id"]);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            vec!["content-type", "te", "trailer", "x-request-id"],
+            "TE: trailers and Trailer are kept; the rest of the hop goes"
+        );
+        assert_eq!(h["te"], "trailers");
+    }
+
+    #[test]
+    fn te_keeps_only_trailers() {
+        let mut h = map(&[("te", "gzip;q=0.5, Trailers")]);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h["te"], "trailers");
+        let mut h = map(&[("te", "gzip, deflate")]);
+        strip_hop_by_hop(&mut h);
+        assert!(!h.contains_key("te"));
     }
 
     #[test]

@@ -28,10 +28,12 @@ pub enum SkipReason {
     UnsupportedEncoding,
     /// Both bodies nest deeper than the engine's depth limit: not compared, never a mismatch.
     TooDeep,
+    /// A record stream (NDJSON, SSE, gRPC messages) with more records than the engine compares.
+    TooManyRecords,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 12] = [
+    pub const ALL: [SkipReason; 13] = [
         SkipReason::UnsafeMethod,
         SkipReason::BodyTooLarge,
         SkipReason::Overloaded,
@@ -44,6 +46,7 @@ impl SkipReason {
         SkipReason::DecodedTooLarge,
         SkipReason::UnsupportedEncoding,
         SkipReason::TooDeep,
+        SkipReason::TooManyRecords,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +63,7 @@ impl SkipReason {
             SkipReason::DecodedTooLarge => "decoded_too_large",
             SkipReason::UnsupportedEncoding => "unsupported_encoding",
             SkipReason::TooDeep => "too_deep",
+            SkipReason::TooManyRecords => "too_many_records",
         }
     }
 
@@ -69,6 +73,7 @@ impl SkipReason {
             diff_engine::SkipReason::DecodedTooLarge => SkipReason::DecodedTooLarge,
             diff_engine::SkipReason::UnsupportedEncoding => SkipReason::UnsupportedEncoding,
             diff_engine::SkipReason::TooDeep => SkipReason::TooDeep,
+            diff_engine::SkipReason::TooManyRecords => SkipReason::TooManyRecords,
         }
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::oneshot;
 
@@ -34,6 +35,8 @@ pub enum CaptureEnd {
 pub struct CapturedBody {
     chunks: Vec<Bytes>,
     len: usize,
+    /// The trailers that ended the body, if it had any (gRPC's status lives there).
+    pub trailers: Option<HeaderMap>,
     _held: Held,
 }
 
@@ -90,9 +93,14 @@ where
     let mut body = std::pin::pin!(body);
     let mut held = Held::empty(budget);
     let (mut chunks, mut len) = (Vec::new(), 0usize);
+    let mut trailers = None;
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(ReadEnd::Body)?.into_data() else {
-            continue;
+        let data = match frame.map_err(ReadEnd::Body)?.into_data() {
+            Ok(data) => data,
+            Err(frame) => {
+                trailers = frame.into_trailers().ok();
+                continue;
+            }
         };
         if len + data.len() > cap {
             return Err(ReadEnd::TooLarge);
@@ -106,6 +114,7 @@ where
     Ok(CapturedBody {
         chunks,
         len,
+        trailers,
         _held: held,
     })
 }
@@ -115,6 +124,7 @@ where
 pub struct Capture {
     chunks: Vec<Bytes>,
     len: usize,
+    trailers: Option<HeaderMap>,
     cap: usize,
     held: Held,
     failed: Option<CaptureEnd>,
@@ -129,6 +139,7 @@ impl Capture {
             Self {
                 chunks: Vec::new(),
                 len: 0,
+                trailers: None,
                 cap,
                 held,
                 failed: None,
@@ -175,6 +186,7 @@ impl Capture {
                 Ok(CapturedBody {
                     chunks: std::mem::take(&mut self.chunks),
                     len: self.len,
+                    trailers: self.trailers.take(),
                     _held: held,
                 })
             }
@@ -234,9 +246,13 @@ impl<B: Body<Data = Bytes>> Body for TeeBody<B> {
                 Some(Ok(f)) => {
                     if let Some(data) = f.data_ref() {
                         capture.push(data);
+                    } else if let Some(t) = f.trailers_ref() {
+                        capture.trailers = Some(t.clone());
                     }
-                    // With a known length the server stops polling after the last byte.
-                    if this.inner.is_end_stream() {
+                    // With a known length the server stops polling after the last byte, and
+                    // trailers are always the last frame: the server may drop the body after
+                    // them without asking for its end.
+                    if f.is_trailers() || this.inner.is_end_stream() {
                         capture.finish(None);
                     }
                 }
