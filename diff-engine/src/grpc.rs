@@ -32,7 +32,6 @@ use crate::protobuf;
 use crate::records::{self, Layout, Record, Side};
 use crate::rules::RuleSet;
 use crate::schema::{self, GrpcSchema};
-use crate::streams::too_many;
 use crate::verdict::BodyVerdict;
 
 const GRPC_ENCODING: &str = "grpc-encoding";
@@ -148,7 +147,7 @@ fn messages<'a>(body: &Body<'a>, limits: &CompareLimits) -> Result<Vec<Message<'
             return Err(not_grpc(format!("message {index} has flags {flags:#04x}")));
         }
         if index == limits.max_records {
-            return Err(Fallback::Skip(too_many(side, limits)));
+            return Err(Fallback::Skip(BodyVerdict::too_many_records(side, limits)));
         }
         let raw = &bytes[start..end];
         let message = match flags & 1 {

@@ -27,7 +27,6 @@ use crate::model::CompareLimits;
 use crate::number::Number;
 use crate::records::{self, Layout, Record, Side};
 use crate::rules::RuleSet;
-use crate::streams::too_many;
 use crate::verdict::BodyVerdict;
 
 pub(crate) fn compare(
@@ -39,8 +38,8 @@ pub(crate) fn compare(
 ) -> BodyVerdict {
     let (ea, eb) = match (events(a, limits.max_records), events(b, limits.max_records)) {
         (Ok(ea), Ok(eb)) => (ea, eb),
-        (Err(TooMany), _) => return too_many("primary", limits),
-        (_, Err(TooMany)) => return too_many("candidate", limits),
+        (Err(TooMany), _) => return BodyVerdict::too_many_records("primary", limits),
+        (_, Err(TooMany)) => return BodyVerdict::too_many_records("candidate", limits),
     };
     let (sa, sb) = (side("primary", &ea, limits), side("candidate", &eb, limits));
     records::compare(&sa, &sb, Layout::Indexed, rules, out, None)

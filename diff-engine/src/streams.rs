@@ -6,7 +6,7 @@
 
 use crate::diff::Collector;
 use crate::media::RecordFormat;
-use crate::model::{CompareLimits, SkipReason};
+use crate::model::CompareLimits;
 use crate::records::{self, Layout, Side};
 use crate::rules::RuleSet;
 use crate::sse;
@@ -36,17 +36,6 @@ pub(crate) fn compare(
     records::compare(&sa, &sb, Layout::Indexed, rules, out, None)
 }
 
-/// The skip for a side past the record cap.
-pub(crate) fn too_many(side: &str, limits: &CompareLimits) -> BodyVerdict {
-    BodyVerdict::skipped(
-        SkipReason::TooManyRecords,
-        format!(
-            "{side} body has more than {} records; not compared",
-            limits.max_records
-        ),
-    )
-}
-
 fn json_records<'a>(
     name: &'static str,
     format: RecordFormat,
@@ -67,7 +56,7 @@ fn json_records<'a>(
             continue;
         }
         if side.len() == limits.max_records {
-            return Err(too_many(name, limits));
+            return Err(BodyVerdict::too_many_records(name, limits));
         }
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         side.push_json(raw, limits.max_depth);

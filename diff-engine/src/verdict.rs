@@ -1,7 +1,7 @@
 //! What a body comparison concludes, before `compare` folds it into the `Verdict`. A leaf, so
 //! every way of reading a body (JSON, record streams, gRPC) returns it without import circles.
 
-use crate::model::{MatchKind, SkipReason};
+use crate::model::{CompareLimits, MatchKind, SkipReason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BodyOutcome {
@@ -16,6 +16,17 @@ pub(crate) struct BodyVerdict {
 }
 
 impl BodyVerdict {
+    /// The skip for a side past the record cap.
+    pub(crate) fn too_many_records(side: &str, limits: &CompareLimits) -> BodyVerdict {
+        BodyVerdict::skipped(
+            SkipReason::TooManyRecords,
+            format!(
+                "{side} body has more than {} records; not compared",
+                limits.max_records
+            ),
+        )
+    }
+
     pub(crate) fn new(outcome: BodyOutcome, note: Option<String>) -> Self {
         Self { outcome, note }
     }

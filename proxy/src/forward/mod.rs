@@ -16,8 +16,9 @@ use http_body_util::Either;
 use hyper::body::Incoming;
 
 use crate::mirror::{self, Handoff};
-use crate::net::headers::strip_hop_by_hop;
+use crate::net::headers::{is_grpc, strip_hop_by_hop};
 use crate::observe::access;
+use crate::observe::ratelimit::Every;
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::tee::TeeBody;
@@ -74,8 +75,11 @@ async fn forward(
     // One request at a time on an HTTP/1.x client connection: it can own upstream connections
     // (`upstream/lane.rs`).
     let h1_client = parts.version <= Version::HTTP_11;
-    let on_lane = h1_client && snap.primary.is_plain_http();
+    let on_lane = h1_client && snap.primary.uses_lanes();
     inbound.prepare(&mut parts);
+    if snap.primary.http1_only() && is_grpc(&parts.headers) {
+        return (grpc_on_http1(route), false);
+    }
 
     let mirror_lane = h1_client.then(|| inbound.mirror_lane.clone());
     let body_empty = http_body::Body::is_end_stream(&body);
@@ -94,6 +98,22 @@ async fn forward(
         Err(e) => return (e.reply(&route.metrics), mirrored),
     };
     (respond(shared, snap, resp, elapsed, handoff), mirrored)
+}
+
+/// gRPC needs HTTP/2 to v1: end the call with UNAVAILABLE, naming the key that fixes it.
+fn grpc_on_http1(route: &RouteRuntime) -> Response<ProxyBody> {
+    static SAID: Every = Every::new(Duration::from_secs(60));
+    if let Some(held_back) = SAID.ready() {
+        tracing::warn!(
+            route = %route.name,
+            held_back,
+            "a gRPC call met an HTTP/1.1-only primary: set [primary] protocol = \"h2c\" (http://) or \"h2\" (https://)"
+        );
+    }
+    reply::grpc_error(
+        14,
+        "shadowdiff: the primary is reached over HTTP/1.1; set [primary] protocol = h2c or h2",
+    )
 }
 
 /// v1's answer for the client, through a tee whose copy goes to the mirror (if one runs).

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use crate::forward::inbound::Inbound;
 use crate::forward::reply::{error, ProxyBody};
 use crate::observe::metrics::RouteMetrics;
+use crate::observe::ratelimit::Every;
 use crate::state::{PrimaryBody, Snapshot};
 use crate::tee::TeeBody;
 use crate::upstream::cap::{ConnectionCap, Overloaded};
@@ -22,6 +23,10 @@ use crate::upstream::lane::{Dial, LaneError};
 use crate::upstream::retry::{closed_before_response, is_idempotent};
 
 pub type PrimaryRequest = Request<PrimaryBody>;
+
+/// A v1 outage would write a line per request: one per period, with the count held back.
+static UNREACHABLE: Every = Every::new(Duration::from_secs(10));
+static FAILED: Every = Every::new(Duration::from_secs(10));
 
 /// v1's request: v1's URI, HTTP/1.1 on the wire (the pool picks h2 by ALPN where it can), and a
 /// Host for HTTP/1.0 clients that sent none. `Err` when the target cannot be forwarded.
@@ -169,7 +174,9 @@ impl PrimaryError {
         }
         if self.is_connect() {
             m.primary_connect.inc();
-            tracing::warn!(error = %self, "primary unreachable");
+            if let Some(held_back) = UNREACHABLE.ready() {
+                tracing::warn!(error = %self, held_back, "primary unreachable");
+            }
             return error(StatusCode::BAD_GATEWAY, "shadowdiff: primary unreachable\n");
         }
         // The client's request body broke off (it went away mid-upload, or sent a malformed
@@ -184,7 +191,9 @@ impl PrimaryError {
             );
         }
         m.primary_other.inc();
-        tracing::warn!(error = %self, "primary failed");
+        if let Some(held_back) = FAILED.ready() {
+            tracing::warn!(error = %self, held_back, "primary failed");
+        }
         error(
             StatusCode::BAD_GATEWAY,
             "shadowdiff: primary closed the connection or sent an invalid response\n",

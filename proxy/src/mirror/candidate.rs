@@ -78,7 +78,7 @@ impl<'a> CandidateLeg<'a> {
         let started = Instant::now();
         let cap = self.max_capture_bytes;
         let mut lease = lane
-            .filter(|_| self.target.is_plain_http())
+            .filter(|_| self.target.uses_lanes())
             .and_then(|lane| lane.lease(self.target.authority()));
         // A stale connection is no fault of v2's: an idempotent copy goes once more on a new one.
         let again = is_idempotent(req.method()).then(|| copy(&req));
@@ -129,7 +129,15 @@ impl<'a> CandidateLeg<'a> {
                 };
                 lease.send(&dial, req).await.map_err(Failure::from_lane)
             }
-            None => self.client.request(req).await.map_err(Failure::from_pool),
+            None => {
+                let (mut parts, body) = req.into_parts();
+                let pq = parts.uri.path_and_query().cloned();
+                if let Ok(uri) = self.target.pooled_uri(pq.as_ref(), &mut parts.headers) {
+                    parts.uri = uri;
+                }
+                let req = Request::from_parts(parts, body);
+                self.client.request(req).await.map_err(Failure::from_pool)
+            }
         }
     }
 

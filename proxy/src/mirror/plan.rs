@@ -38,6 +38,11 @@ pub fn plan(
     if !route.sampled(headers) {
         return None;
     }
+    // gRPC needs HTTP/2; an HTTP/1.1-only v2 would fail every call.
+    if snap.candidate.http1_only() && crate::net::headers::is_grpc(headers) {
+        route.metrics.skip(SkipReason::UnsupportedProtocol);
+        return None;
+    }
     if shared.breaker.admit() == Admit::No {
         route.metrics.skip(SkipReason::BreakerOpen);
         return None;

@@ -7,6 +7,7 @@ pub mod exemplars;
 pub mod logging;
 pub mod metrics;
 pub mod outcome;
+pub mod ratelimit;
 pub mod redact;
 pub mod sink;
 pub mod stats;

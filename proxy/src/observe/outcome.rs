@@ -30,10 +30,12 @@ pub enum SkipReason {
     TooDeep,
     /// A record stream (NDJSON, SSE, gRPC messages) with more records than the engine compares.
     TooManyRecords,
+    /// A gRPC call and an HTTP/1.1-only v2 (`[candidate] protocol`).
+    UnsupportedProtocol,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 13] = [
+    pub const ALL: [SkipReason; 14] = [
         SkipReason::UnsafeMethod,
         SkipReason::BodyTooLarge,
         SkipReason::Overloaded,
@@ -47,6 +49,7 @@ impl SkipReason {
         SkipReason::UnsupportedEncoding,
         SkipReason::TooDeep,
         SkipReason::TooManyRecords,
+        SkipReason::UnsupportedProtocol,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl SkipReason {
             SkipReason::UnsupportedEncoding => "unsupported_encoding",
             SkipReason::TooDeep => "too_deep",
             SkipReason::TooManyRecords => "too_many_records",
+            SkipReason::UnsupportedProtocol => "unsupported_protocol",
         }
     }
 

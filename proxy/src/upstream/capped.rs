@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use http::uri::Authority;
 use http::Uri;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection};
@@ -20,11 +21,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct CappedConnector<C> {
     inner: C,
     cap: Arc<ConnectionCap>,
+    /// What to dial, whatever authority a request's URI carries (see `Target::pooled_uri`).
+    target: Authority,
 }
 
 impl<C> CappedConnector<C> {
-    pub fn new(inner: C, cap: Arc<ConnectionCap>) -> Self {
-        Self { inner, cap }
+    pub fn new(inner: C, cap: Arc<ConnectionCap>, target: Authority) -> Self {
+        Self { inner, cap, target }
     }
 }
 
@@ -43,10 +46,14 @@ where
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
+        let mut parts = uri.into_parts();
+        parts.authority = Some(self.target.clone());
+        let uri = Uri::from_parts(parts);
         let (cap, mut inner) = (self.cap.clone(), self.inner.clone());
         // `poll_ready` readied `self.inner`; the clone is polled ready again inside.
         std::mem::swap(&mut inner, &mut self.inner);
         Box::pin(async move {
+            let uri = uri?;
             let slot = cap.acquire().await?;
             let io = inner.call(uri).await.map_err(Into::into)?;
             Ok(Capped { io, _slot: slot })

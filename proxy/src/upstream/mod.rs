@@ -19,7 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use config::Upstream;
+use config::{Upstream, UpstreamProtocol};
 
 use crate::upstream::cap::ConnectionCap;
 use crate::upstream::capped::CappedConnector;
@@ -33,6 +33,7 @@ pub struct Target {
     prefix: String,
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    pub protocol: UpstreamProtocol,
 }
 
 impl Target {
@@ -50,6 +51,7 @@ impl Target {
             prefix,
             timeout: up.timeout,
             connect_timeout: up.connect_timeout,
+            protocol: up.protocol,
         })
     }
 
@@ -57,16 +59,51 @@ impl Target {
         &self.authority
     }
 
-    /// Plain `http://`: no TLS, so no ALPN and never h2 on the upstream leg.
-    pub fn is_plain_http(&self) -> bool {
+    /// HTTP/1.1 over plain TCP (`http://`, protocol `auto` or `http1`): a client connection
+    /// may keep its own connection here (`lane.rs`).
+    pub fn uses_lanes(&self) -> bool {
         self.scheme == Scheme::HTTP
+            && matches!(
+                self.protocol,
+                UpstreamProtocol::Auto | UpstreamProtocol::Http1
+            )
+    }
+
+    /// Only HTTP/1.1 can reach it: no HTTP/2 stream, so no gRPC.
+    pub fn http1_only(&self) -> bool {
+        match self.protocol {
+            UpstreamProtocol::Http1 => true,
+            UpstreamProtocol::Auto => self.scheme == Scheme::HTTP,
+            UpstreamProtocol::H2c | UpstreamProtocol::H2 => false,
+        }
     }
 
     /// The upstream URI for a request's path and query.
     pub fn uri(&self, pq: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
+        self.uri_as(&self.authority, pq)
+    }
+
+    /// The URI of a pooled request: its authority is the `Host` the request carries (taken out
+    /// of the headers), so that over HTTP/2 `:authority` says what `Host` would have said and no
+    /// `host` field goes beside it; the connector still dials this target. Without a usable Host,
+    /// the target's own authority.
+    pub fn pooled_uri(
+        &self,
+        pq: Option<&PathAndQuery>,
+        headers: &mut http::HeaderMap,
+    ) -> Result<Uri, http::Error> {
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| Authority::try_from(h.as_bytes()).ok());
+        let uri = self.uri_as(host.as_ref().unwrap_or(&self.authority), pq)?;
+        headers.remove(http::header::HOST);
+        Ok(uri)
+    }
+
+    fn uri_as(&self, authority: &Authority, pq: Option<&PathAndQuery>) -> Result<Uri, http::Error> {
         let builder = Uri::builder()
             .scheme(self.scheme.clone())
-            .authority(self.authority.clone());
+            .authority(authority.clone());
         match (pq, self.prefix.is_empty()) {
             // The common case: no prefix, and a `PathAndQuery` clone is a reference count.
             (Some(pq), true) => builder.path_and_query(pq.clone()).build(),
@@ -80,8 +117,8 @@ impl Target {
     }
 }
 
-/// The connector of both legs: plain TCP for `http://`, rustls for `https://` (SNI from the URL,
-/// ALPN h2 or http/1.1), each connection under the upstream's cap.
+/// The connector of both legs: plain TCP for `http://`, rustls for `https://` (SNI from the
+/// target, ALPN as `protocol` says), each connection to the target under the upstream's cap.
 pub type Connector = CappedConnector<HttpsConnector<HttpConnector>>;
 
 /// A pooled HTTP client: TCP_NODELAY, connect timeout, and an idle timeout that actually fires
@@ -97,17 +134,26 @@ where
     http.set_keepalive(Some(Duration::from_secs(60)));
     // `https://` URLs need the TLS layer to see them.
     http.enforce_http(false);
-    let connector = HttpsConnectorBuilder::new()
+    let tls = HttpsConnectorBuilder::new()
         .with_tls_config(crate::net::tls::client_config(up)?)
-        .https_or_http()
-        .enable_http1()
-        .enable_http2()
-        .wrap_connector(http);
-    let connector = CappedConnector::new(connector, cap.clone());
-    Ok(Client::builder(TokioExecutor::new())
+        .https_or_http();
+    let connector = match up.protocol {
+        UpstreamProtocol::Auto => tls.enable_http1().enable_http2().wrap_connector(http),
+        UpstreamProtocol::Http1 => tls.enable_http1().wrap_connector(http),
+        UpstreamProtocol::H2c | UpstreamProtocol::H2 => tls.enable_http2().wrap_connector(http),
+    };
+    let target = Target::new(up)?;
+    let connector = CappedConnector::new(connector, cap.clone(), target.authority.clone());
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder
         .pool_idle_timeout(up.pool_idle_timeout)
         .pool_max_idle_per_host(up.pool_max_idle_per_host)
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
-        .build(connector))
+        // Prior knowledge on `h2c`; on `h2` ALPN offers nothing else anyway.
+        .http2_only(matches!(
+            up.protocol,
+            UpstreamProtocol::H2c | UpstreamProtocol::H2
+        ));
+    Ok(builder.build(connector))
 }
