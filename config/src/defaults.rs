@@ -62,3 +62,5 @@ pub const LOG_LEVEL: &str = "info";
 pub const MAX_EXEMPLARS: usize = 256;
 pub const JSONL_MAX_BYTES: u64 = 64 * MIB;
 pub const JSONL_MAX_FILES: usize = 5;
+/// The longest deadline a call's own `grpc-timeout` may set (`grpc.max_timeout`).
+pub const GRPC_MAX_TIMEOUT: Duration = Duration::from_secs(300);

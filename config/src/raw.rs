@@ -45,6 +45,15 @@ pub(crate) struct RawConfig {
     pub report: RawReport,
     #[serde(default)]
     pub admin_auth: RawAdminAuth,
+    #[serde(default)]
+    pub grpc: RawGrpc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGrpc {
+    pub descriptor_set: Option<PathBuf>,
+    pub max_timeout: Option<RawDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

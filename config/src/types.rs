@@ -30,6 +30,7 @@ pub struct Config {
     pub log: Log,
     pub report: Report,
     pub admin_auth: AdminAuth,
+    pub grpc: Grpc,
     /// Grace period for in-flight exchanges on SIGTERM/SIGINT (`shutdown_grace`).
     pub shutdown_grace: Duration,
     /// A client connection must deliver a request head within this long, counted from its start
@@ -224,6 +225,16 @@ pub struct Report {
     pub jsonl_path: Option<PathBuf>,
     pub jsonl_max_bytes: u64,
     pub jsonl_max_files: usize,
+}
+
+/// `[grpc]`: how gRPC calls are timed and compared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grpc {
+    /// A FileDescriptorSet (`protoc --descriptor_set_out --include_imports`): messages are then
+    /// compared by field name; without it, by field number (`grpc.descriptor_set`).
+    pub descriptor_set: Option<PathBuf>,
+    /// The most a call's own `grpc-timeout` may give an upstream (`grpc.max_timeout`).
+    pub max_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

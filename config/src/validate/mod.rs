@@ -10,7 +10,9 @@ use crate::bounds as max;
 use crate::check::{self, invalid, Result};
 use crate::defaults as d;
 use crate::raw::{RawAdminAuth, RawConfig, RawLimits, RawLog, RawReport, RawTls};
-use crate::{AdminAuth, Breaker, Config, Limits, Log, LogFormat, Overrides, Report, SampleBy, Tls};
+use crate::{
+    AdminAuth, Breaker, Config, Grpc, Limits, Log, LogFormat, Overrides, Report, SampleBy, Tls,
+};
 
 /// The source of a value: a file key or a flag, used as the key in errors.
 type Sourced<T> = Option<(T, String)>;
@@ -99,6 +101,14 @@ pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
         tls: tls(raw.tls, ov)?,
         log: log(raw.log, ov)?,
         report: report(raw.report)?,
+        grpc: Grpc {
+            descriptor_set: check::path("grpc.descriptor_set", raw.grpc.descriptor_set)?,
+            max_timeout: check::positive_duration(
+                "grpc.max_timeout",
+                raw.grpc.max_timeout.as_ref(),
+                d::GRPC_MAX_TIMEOUT,
+            )?,
+        },
         admin_auth: admin_auth(raw.admin_auth)?,
         shutdown_grace: check::duration(
             "shutdown_grace",

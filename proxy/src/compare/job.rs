@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use diff_engine::GrpcSchema;
 use http::{HeaderMap, Method};
 
 use crate::route::RouteRuntime;
@@ -23,4 +24,6 @@ pub struct Job {
     pub path: String,
     pub primary: Side,
     pub candidate: Side,
+    /// `[grpc] descriptor_set`, for a gRPC call: its messages are read by field name.
+    pub grpc_schema: Option<Arc<GrpcSchema>>,
 }

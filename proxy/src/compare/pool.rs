@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use diff_engine::{CompareLimits, Response, Verdict};
+use diff_engine::{CompareLimits, GrpcCall, Response, Verdict};
 
 use crate::compare::job::Job;
 use crate::compare::record::record;
@@ -156,6 +156,10 @@ impl Worker {
             body: &c,
             trailers: job.candidate.body.trailers.as_ref(),
         };
-        diff_engine::compare(&primary, &candidate, &job.route.rules, &self.limits)
+        let grpc = job.grpc_schema.as_deref().map(|schema| GrpcCall {
+            schema,
+            method: &job.path,
+        });
+        diff_engine::compare_with(&primary, &candidate, &job.route.rules, &self.limits, grpc)
     }
 }

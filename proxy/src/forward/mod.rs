@@ -16,12 +16,15 @@ use http_body_util::Either;
 use hyper::body::Incoming;
 
 use crate::mirror::{self, Handoff};
-use crate::net::headers::{is_grpc, strip_hop_by_hop};
+use crate::net::headers::{is_grpc, strip_hop_by_hop, upstream_deadline};
+use crate::net::idle::{Ended, IdleBody, Which};
 use crate::observe::access;
 use crate::observe::ratelimit::Every;
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::tee::TeeBody;
+
+use primary::Deadline;
 
 pub use inbound::Inbound;
 pub use reply::{error, ProxyBody};
@@ -43,12 +46,40 @@ pub async fn handle(
             Instant::now(),
         )
     });
+    let mut unanswered = Unanswered {
+        route: &route,
+        access: access.as_ref(),
+        armed: true,
+    };
     let (resp, mirrored) = forward(&shared, &snap, &route, req, inbound).await;
+    unanswered.armed = false;
     // A mirrored request is logged when its verdict is known (comparator or mirror task).
-    if let (Some((method, path, started)), false) = (access, mirrored) {
-        log_not_mirrored(&route, &method, &path, resp.status(), started.elapsed());
+    if let (Some((method, path, started)), false) = (&access, mirrored) {
+        log_not_mirrored(&route, method, path, resp.status(), started.elapsed());
     }
     resp
+}
+
+/// Armed until the request has a response: dropped armed, the client went away first (its
+/// stream reset or its connection closed). Counted, and logged as nginx's 499.
+struct Unanswered<'a> {
+    route: &'a RouteRuntime,
+    access: Option<&'a (Method, String, Instant)>,
+    armed: bool,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.route.metrics.client_cancelled.inc();
+        if let Some((method, path, started)) = self.access {
+            access::Line::new(&self.route.name, method, path)
+                .primary(499, started.elapsed())
+                .log(access::Verdict::Cancelled);
+        }
+    }
 }
 
 fn log_not_mirrored(
@@ -87,13 +118,25 @@ async fn forward(
     let mirrored = handoff.is_some();
     let request_capture = handoff.as_mut().and_then(Handoff::take_request_capture);
 
+    // v1's timeout counts from the last byte of a body the client is still sending.
+    let body_ended = (!body_empty).then(|| Arc::new(Ended::default()));
+    let deadline = Deadline {
+        timeout: upstream_deadline(&parts.headers, &snap.config.grpc, snap.primary.timeout),
+        after: body_ended.clone(),
+    };
+    let body = IdleBody::new(body, Which::ClientBody, snap.config.client_body_timeout);
+    let body = match body_ended {
+        Some(ended) => body.with_ended(ended),
+        None => body,
+    };
     let body = TeeBody::new(body, request_capture);
     let Ok(req) = primary::request(snap, parts, body, on_lane) else {
         let msg = "shadowdiff: request target cannot be forwarded\n";
         return (error(StatusCode::BAD_REQUEST, msg), mirrored);
     };
     let lane = on_lane.then_some(&shared.caps.primary);
-    let (resp, elapsed) = match primary::send(snap, &inbound, lane, req, &route.metrics).await {
+    let sent = primary::send(snap, &inbound, lane, req, &deadline, &route.metrics).await;
+    let (resp, elapsed) = match sent {
         Ok(answered) => answered,
         Err(e) => return (e.reply(&route.metrics), mirrored),
     };
@@ -128,5 +171,6 @@ fn respond(
     strip_hop_by_hop(&mut parts.headers);
     let cap = snap.config.limits.max_capture_bytes;
     let capture = handoff.and_then(|h| h.primary_answered(&parts, elapsed, cap, &shared.pending));
+    let body = IdleBody::new(body, Which::UpstreamBody, snap.config.stream_idle_timeout);
     Response::from_parts(parts, Either::Left(TeeBody::new(body, capture)))
 }

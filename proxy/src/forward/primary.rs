@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 
 use crate::forward::inbound::Inbound;
 use crate::forward::reply::{error, ProxyBody};
+use crate::net::idle::{Ended, IdleBody, Stalled, Which};
 use crate::observe::metrics::RouteMetrics;
 use crate::observe::ratelimit::Every;
 use crate::state::{PrimaryBody, Snapshot};
@@ -33,7 +34,7 @@ static FAILED: Every = Every::new(Duration::from_secs(10));
 pub fn request(
     snap: &Snapshot,
     mut parts: Parts,
-    body: TeeBody<Incoming>,
+    body: TeeBody<IdleBody<Incoming>>,
     on_lane: bool,
 ) -> Result<PrimaryRequest, http::Error> {
     parts.uri = snap.primary.uri(parts.uri.path_and_query())?;
@@ -52,11 +53,28 @@ pub fn request(
 /// idempotent request whose connection broke before any response byte is sent once more on a
 /// new connection (a keep-alive connection v1 closed just as the request was written): the
 /// client sees v1's answer, not a 502.
+/// How long v1 has to answer: `timeout` (v1's, or the call's own `grpc-timeout`), counted from
+/// the last request byte sent when the request has a body still streaming (`after`).
+pub struct Deadline {
+    pub timeout: Duration,
+    pub after: Option<Arc<Ended>>,
+}
+
+impl Deadline {
+    async fn passed(&self) {
+        if let Some(body) = &self.after {
+            body.wait().await;
+        }
+        tokio::time::sleep(self.timeout).await;
+    }
+}
+
 pub async fn send(
     snap: &Snapshot,
     inbound: &Inbound,
     lane: Option<&Arc<ConnectionCap>>,
     req: PrimaryRequest,
+    deadline: &Deadline,
     metrics: &RouteMetrics,
 ) -> Result<(Response<Incoming>, Duration), PrimaryError> {
     let started = Instant::now();
@@ -73,9 +91,10 @@ pub async fn send(
             answered => answered,
         }
     };
-    let resp = tokio::time::timeout(snap.primary.timeout, attempts)
-        .await
-        .unwrap_or(Err(PrimaryError::Timeout))?;
+    let resp = tokio::select! {
+        answered = attempts => answered?,
+        () = deadline.passed() => return Err(PrimaryError::Timeout),
+    };
     let elapsed = started.elapsed();
     metrics.primary_duration.observe(elapsed.as_secs_f64());
     Ok((resp, elapsed))
@@ -179,11 +198,21 @@ impl PrimaryError {
             }
             return error(StatusCode::BAD_GATEWAY, "shadowdiff: primary unreachable\n");
         }
+        // The client stopped sending its body for client_body_timeout: 408, as nginx answers,
+        // and v1's half-sent request is dropped with this exchange.
+        if client_stalled(self) {
+            m.client_body_timeout.inc();
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "shadowdiff: the request body stalled\n",
+            );
+        }
         // The client's request body broke off (it went away mid-upload, or sent a malformed
         // chunk): v1 did nothing wrong, so this is not a primary error — counting it as one
         // made every impatient client look like a v1 outage. Its mirror is skipped (the body
         // capture failed) as `primary_failed`.
         if request_body_failed(self) {
+            m.client_body_aborted.inc();
             tracing::debug!(error = %self, "client request body failed");
             return error(
                 StatusCode::BAD_REQUEST,
@@ -215,6 +244,20 @@ fn request_body_failed(e: &(dyn std::error::Error + 'static)) -> bool {
             return true;
         }
         source = s.source();
+    }
+    false
+}
+
+/// Did the client's request body stall past `client_body_timeout`?
+fn client_stalled(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<Stalled>()
+            .is_some_and(|s| s.which == Which::ClientBody)
+        {
+            return true;
+        }
+        cause = c.source();
     }
     false
 }

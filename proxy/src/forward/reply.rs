@@ -5,10 +5,11 @@ use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
+use crate::net::idle::IdleBody;
 use crate::tee::TeeBody;
 
 /// v1's streamed body, or a short error body of the proxy's own.
-pub type ProxyBody = Either<TeeBody<Incoming>, Full<Bytes>>;
+pub type ProxyBody = Either<TeeBody<IdleBody<Incoming>>, Full<Bytes>>;
 
 /// A gRPC call the proxy ends itself: HTTP 200 with the status in the headers (a
 /// "trailers-only" response), as gRPC clients expect; `message` is plain ASCII.

@@ -32,6 +32,8 @@ pub type CandidateLane = Lane<Full<Bytes>>;
 /// Everything a send to v2 needs, borrowed.
 pub struct CandidateLeg<'a> {
     pub target: &'a Target,
+    /// The whole exchange's deadline: `[candidate] timeout`, or the call's `grpc-timeout`.
+    pub timeout: Duration,
     pub client: &'a CandidateClient,
     /// `[candidate] max_connections`, for connections a lane opens.
     pub cap: &'a Arc<ConnectionCap>,
@@ -47,6 +49,7 @@ impl<'a> CandidateLeg<'a> {
     pub fn new(shared: &'a Shared, snap: &'a Snapshot, metrics: &'a RouteMetrics) -> Self {
         Self {
             target: &snap.candidate,
+            timeout: snap.candidate.timeout,
             client: &snap.candidate_client,
             cap: &shared.caps.candidate,
             max_capture_bytes: snap.config.limits.max_capture_bytes,
@@ -63,7 +66,7 @@ impl<'a> CandidateLeg<'a> {
         req: Request<Full<Bytes>>,
         lane: Option<&Arc<CandidateLane>>,
     ) -> Result<Side, SkipReason> {
-        let answered = tokio::time::timeout(self.target.timeout, self.exchange(req, lane))
+        let answered = tokio::time::timeout(self.timeout, self.exchange(req, lane))
             .await
             .unwrap_or(Err(Failure::Timeout));
         self.judge(answered)

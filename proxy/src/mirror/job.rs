@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 use crate::compare::{Job, Side};
 use crate::mirror::candidate::{CandidateLane, CandidateLeg};
 use crate::mirror::plan::{plan, Planned};
+use crate::net::headers::{is_grpc, upstream_deadline};
 use crate::observe::access;
 use crate::observe::metrics::{GaugeHold, RouteMetrics};
 use crate::observe::outcome::SkipReason;
@@ -157,11 +158,28 @@ impl MirrorJob {
 
     async fn exchange(&mut self) -> Result<(), SkipReason> {
         let body = self.request_body().await?;
+        // A gRPC call's own deadline, for both legs (read before the headers move to v2's copy).
+        let grpc = &self.snap.config.grpc;
+        let v1_wait = upstream_deadline(&self.headers, grpc, self.snap.primary.timeout);
+        let v2_wait = upstream_deadline(&self.headers, grpc, self.snap.candidate.timeout);
         let request = self.candidate_request(body)?;
         self.route.metrics.mirrored.inc();
-        let leg = CandidateLeg::new(&self.shared, &self.snap, &self.route.metrics);
-        let candidate = leg.send(request, self.lane.as_ref()).await;
-        let primary = self.primary_side().await;
+        let mut leg = CandidateLeg::new(&self.shared, &self.snap, &self.route.metrics);
+        leg.timeout = v2_wait;
+        // When v1's side fails first — the client went away, or v1 broke — v2's exchange is
+        // dropped there and then: a cancelled call is not left running on v2.
+        let (primary, candidate) = {
+            let candidate = leg.send(request, self.lane.as_ref());
+            let primary = primary_side(&mut self.primary, v1_wait);
+            tokio::pin!(candidate, primary);
+            tokio::select! {
+                p = &mut primary => match p {
+                    Err(SkipReason::PrimaryFailed) => (p, Err(SkipReason::PrimaryFailed)),
+                    p => (p, candidate.await),
+                },
+                c = &mut candidate => (primary.await, c),
+            }
+        };
         let m = &self.route.metrics;
         m.status_pair(
             primary.as_ref().ok().map(|p| p.status),
@@ -170,12 +188,18 @@ impl MirrorJob {
         let (primary, candidate) = (primary?, candidate?);
         m.latency_delta
             .observe(candidate.elapsed.as_secs_f64() - primary.elapsed.as_secs_f64());
+        let grpc_schema = self
+            .snap
+            .grpc_schema
+            .clone()
+            .filter(|_| is_grpc(&primary.headers));
         let job = Job {
             route: self.route.clone(),
             method: self.method.clone(),
             path: self.path().to_string(),
             primary,
             candidate,
+            grpc_schema,
         };
         self.shared.compare.submit(job)
     }
@@ -203,15 +227,17 @@ impl MirrorJob {
             .request(&self.snap.candidate, &self.method, pq, headers, body)
             .map_err(|_| SkipReason::CandidateFailed)
     }
+}
 
-    async fn primary_side(&mut self) -> Result<Side, SkipReason> {
-        // v1's response streams to the client at the client's pace; wait no longer than v1's own
-        // timeout for it to end.
-        let wait = self.snap.primary.timeout;
+/// v1's side of the pair: its head, then its body's capture. v1's response streams to the client
+/// at the client's pace; wait no longer than v1's own deadline for it to end.
+async fn primary_side(
+    head: &mut oneshot::Receiver<PrimaryHead>,
+    wait: Duration,
+) -> Result<Side, SkipReason> {
+    {
         let waited = tokio::time::timeout(wait, async {
-            let head = (&mut self.primary)
-                .await
-                .map_err(|_| SkipReason::PrimaryFailed)?;
+            let head = head.await.map_err(|_| SkipReason::PrimaryFailed)?;
             let body = head
                 .body
                 .await

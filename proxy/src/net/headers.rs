@@ -110,6 +110,37 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
+/// The deadline a gRPC client gave its call (`grpc-timeout`: up to 8 digits and a unit, H M S m
+/// u n), if it gave one that parses.
+pub fn grpc_timeout(headers: &HeaderMap) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let v = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// An upstream's deadline for this request: a gRPC call's own `grpc-timeout` (at most
+/// `grpc.max_timeout`), else the upstream's `timeout`.
+pub fn upstream_deadline(
+    headers: &HeaderMap,
+    grpc: &config::Grpc,
+    timeout: std::time::Duration,
+) -> std::time::Duration {
+    grpc_timeout(headers).map_or(timeout, |t| t.min(grpc.max_timeout))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +180,20 @@ mod tests {
             "TE: trailers and Trailer are kept; the rest of the hop goes"
         );
         assert_eq!(h["te"], "trailers");
+    }
+
+    #[test]
+    fn grpc_timeouts_parse_with_their_units() {
+        use std::time::Duration;
+        let t = |v: &str| grpc_timeout(&map(&[("grpc-timeout", v)]));
+        assert_eq!(t("100m"), Some(Duration::from_millis(100)));
+        assert_eq!(t("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(t("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(t("5u"), Some(Duration::from_micros(5)));
+        assert_eq!(t("123456789S"), None, "at most 8 digits");
+        assert_eq!(t("S"), None);
+        assert_eq!(t("10x"), None);
+        assert_eq!(grpc_timeout(&HeaderMap::new()), None);
     }
 
     #[test]

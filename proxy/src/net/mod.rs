@@ -2,4 +2,5 @@
 
 pub mod builder;
 pub mod headers;
+pub mod idle;
 pub mod tls;

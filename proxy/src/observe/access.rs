@@ -16,6 +16,8 @@ pub enum Verdict {
     Match,
     Mismatch,
     Skipped(SkipReason),
+    /// The client went away before the response (logged with status 499).
+    Cancelled,
 }
 
 impl fmt::Display for Verdict {
@@ -25,6 +27,7 @@ impl fmt::Display for Verdict {
             Verdict::Match => f.write_str("match"),
             Verdict::Mismatch => f.write_str("mismatch"),
             Verdict::Skipped(r) => write!(f, "skipped:{}", r.as_str()),
+            Verdict::Cancelled => f.write_str("cancelled"),
         }
     }
 }

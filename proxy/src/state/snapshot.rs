@@ -11,8 +11,9 @@ use hyper_util::client::legacy::Client;
 use tokio::sync::Semaphore;
 
 use config::Config;
-use diff_engine::RuleSet;
+use diff_engine::{GrpcSchema, RuleSet};
 
+use crate::net::idle::IdleBody;
 use crate::observe::metrics::Metrics;
 use crate::observe::redact::Redactor;
 use crate::observe::stats::StatsRegistry;
@@ -24,7 +25,7 @@ use crate::upstream::{self, Connector, Target};
 
 /// What v1 gets as a request body: the client's, through the tee; or nothing, when a bodiless
 /// request is sent once more after its connection broke (`upstream/retry.rs`).
-pub type PrimaryBody = Either<TeeBody<Incoming>, Empty<Bytes>>;
+pub type PrimaryBody = Either<TeeBody<IdleBody<Incoming>>, Empty<Bytes>>;
 pub type PrimaryClient = Client<Connector, PrimaryBody>;
 pub type CandidateClient = Client<Connector, Full<Bytes>>;
 
@@ -40,6 +41,8 @@ pub struct Snapshot {
     pub shaping: Shaping,
     /// Mirrors in flight, all routes.
     pub in_flight: Arc<Semaphore>,
+    /// `[grpc] descriptor_set`, read.
+    pub grpc_schema: Option<Arc<GrpcSchema>>,
 }
 
 impl Snapshot {
@@ -101,6 +104,7 @@ impl Snapshot {
             candidate_client: upstream::client(&config.candidate.upstream, &caps.candidate)?,
             shaping: Shaping::new(&config.candidate)?,
             in_flight: Arc::new(Semaphore::new(config.limits.max_in_flight_mirrors)),
+            grpc_schema: grpc_schema(&config.grpc)?,
             routes,
             default_route,
             config,
@@ -129,4 +133,16 @@ impl Snapshot {
             .find(|r| r.name == route)
             .map_or(&self.config.budget, |r| &r.budget)
     }
+}
+
+/// The descriptor set named by `[grpc] descriptor_set`, read and checked.
+fn grpc_schema(grpc: &config::Grpc) -> anyhow::Result<Option<Arc<GrpcSchema>>> {
+    let Some(path) = &grpc.descriptor_set else {
+        return Ok(None);
+    };
+    let bytes = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("grpc.descriptor_set {}: {e}", path.display()))?;
+    let schema = GrpcSchema::from_descriptor_set(&bytes)
+        .map_err(|e| anyhow::anyhow!("grpc.descriptor_set {}: {e}", path.display()))?;
+    Ok(Some(Arc::new(schema)))
 }
