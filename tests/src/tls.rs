@@ -195,14 +195,14 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
+pub fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
     CertificateDer::pem_file_iter(path)
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
 }
 
-fn key(path: &Path) -> PrivateKeyDer<'static> {
+pub fn key(path: &Path) -> PrivateKeyDer<'static> {
     PrivateKeyDer::from_pem_file(path).unwrap()
 }
 
