@@ -104,8 +104,8 @@ pub struct Candidate {
     pub upstream: Upstream,
     /// Append Envoy-style `-shadow` to the Host/authority sent to v2.
     pub shadow_host_suffix: bool,
-    /// An explicit Host (`host` or `host:port`) for mirrored requests instead of v2's own
-    /// authority (`candidate.host`). Never set together with `shadow_host_suffix`, nor with a
+    /// An explicit Host (`host` or `host:port`) for mirrored requests instead of the client's,
+    /// which v1 got too (`candidate.host`). Never set together with `shadow_host_suffix`, nor with a
     /// `host` in `add_headers` or `remove_headers`.
     pub host: Option<String>,
     /// Header set to `1` on every mirrored request, lower-case (`candidate.mark_header`,

@@ -108,6 +108,10 @@ async fn forward(
     let h1_client = parts.version <= Version::HTTP_11;
     let on_lane = h1_client && snap.primary.uses_lanes();
     inbound.prepare(&mut parts);
+    // Only the proxy marks mirrors: a client's own mark would make v1 treat it as one.
+    if let Some(mark) = snap.shaping.mark() {
+        parts.headers.remove(mark);
+    }
     if snap.primary.http1_only() && is_grpc(&parts.headers) {
         return (grpc_on_http1(route), false);
     }

@@ -6,8 +6,6 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// Marks a mirrored request so v2 can tell shadow traffic apart.
-pub const MIRROR_HEADER: HeaderName = HeaderName::from_static("x-shadowdiff-mirror");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");

@@ -1,0 +1,93 @@
+//! The mirrored copy is the same request: an A/A run against two identical applications that
+//! echo what they receive finds nothing to report but the documented marker.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use shadowdiff_e2e::{get, json, TestProxy, Upstream};
+
+/// An application that builds URLs from Host and echoes the request, like httpbin does.
+async fn echo() -> Upstream {
+    Upstream::start(|seen| async move {
+        let host = seen
+            .headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let headers: serde_json::Map<String, serde_json::Value> = seen
+            .headers
+            .iter()
+            .filter(|(k, _)| !["x-forwarded-for", "x-forwarded-proto"].contains(&k.as_str()))
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").into()))
+            .collect();
+        let body = serde_json::json!({
+            "url": format!("http://{host}{}", seen.path),
+            "headers": headers,
+        });
+        let mut resp = json(&body.to_string());
+        resp.headers_mut()
+            .insert("location", format!("http://{host}/next").parse().unwrap());
+        resp
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_a_a_run_against_echoing_origins_reports_only_the_mirror_mark() {
+    let (v1, v2) = (echo().await, echo().await);
+    // Default config: v2 gets v1's Host, so only the marker the application echoes differs.
+    let proxy = TestProxy::start(&v1.url(), &v2.url(), "mirror_percent = 100").await;
+    for i in 0..20 {
+        let (status, _, _) = get(&proxy.url(&format!("/anything/{i}"))).await;
+        assert_eq!(status, 200);
+    }
+    proxy.settle().await;
+    let m = proxy.metrics().await;
+    assert_eq!(m.comparisons("default", "mismatch"), 20.0);
+    let (_, _, body) = get(&format!("http://{}/api/mismatches?limit=100", proxy.admin)).await;
+    let exemplars: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    for e in exemplars.as_array().unwrap() {
+        let paths: Vec<&str> = e["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(paths, ["/headers/x-shadowdiff-mirror"], "{e}");
+    }
+    proxy.running.shutdown().await;
+
+    // The documented one-line rule silences it: nothing left.
+    let proxy = TestProxy::start(
+        &v1.url(),
+        &v2.url(),
+        "mirror_percent = 100\n[compare]\nignore_paths = [\"/headers/x-shadowdiff-mirror\"]",
+    )
+    .await;
+    for i in 0..20 {
+        get(&proxy.url(&format!("/anything/{i}"))).await;
+    }
+    proxy.settle().await;
+    let m = proxy.metrics().await;
+    assert_eq!(m.comparisons("default", "match"), 20.0);
+    assert_eq!(m.comparisons("default", "mismatch"), 0.0);
+    proxy.running.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_client_cannot_send_the_mirror_mark_to_v1() {
+    let (v1, v2) = (echo().await, echo().await);
+    let proxy = TestProxy::start(&v1.url(), &v2.url(), "mirror_percent = 0").await;
+    let client = shadowdiff_e2e::client();
+    let req = http::Request::get(proxy.url("/x"))
+        .header("x-shadowdiff-mirror", "1")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = v1.seen();
+    assert!(
+        seen[0].headers.get("x-shadowdiff-mirror").is_none(),
+        "only the proxy marks mirrors"
+    );
+    proxy.running.shutdown().await;
+}
