@@ -230,8 +230,154 @@ async fn mutations_need_the_bearer_token_when_one_is_set() {
         .0,
         200
     );
+    // The scheme is case-insensitive.
+    let lower = http::Request::put(format!("http://{}/api/mirror-percent", proxy.admin))
+        .header("authorization", "bearer s3cret")
+        .body(Full::new(Bytes::from_static(brake.as_bytes())))
+        .unwrap();
+    assert_eq!(client().request(lower).await.unwrap().status(), 200);
     // Reads stay open: Prometheus and health checks carry no token.
     assert_eq!(get(&format!("http://{}/metrics", proxy.admin)).await.0, 200);
     tokio::time::sleep(Duration::from_millis(10)).await;
+    proxy.running.shutdown().await;
+}
+
+/// A config file the proxy reloads from, in a folder of its own.
+struct ReloadFile {
+    dir: std::path::PathBuf,
+    file: std::path::PathBuf,
+    v1: String,
+    v2: String,
+}
+
+impl ReloadFile {
+    fn new(tag: &str, v1: &Upstream, v2: &Upstream) -> Self {
+        let dir = std::env::temp_dir().join(format!("shadowdiff-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            file: dir.join("c.toml"),
+            dir,
+            v1: v1.url(),
+            v2: v2.url(),
+        }
+    }
+
+    /// Write the file: `top` before the tables, `candidate` inside `[candidate]`, `tail` after.
+    fn write(&self, top: &str, candidate: &str, tail: &str) -> String {
+        let text = format!(
+            "listen = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n{top}\n[primary]\nurl = \"{}\"\n[candidate]\nurl = \"{}\"\n{candidate}\n{tail}\n",
+            self.v1, self.v2
+        );
+        std::fs::write(&self.file, &text).unwrap();
+        text
+    }
+
+    async fn proxy(&self, top: &str, candidate: &str, tail: &str) -> TestProxy {
+        let text = self.write(top, candidate, tail);
+        let proxy = TestProxy::from_toml(&text).await;
+        proxy
+            .running
+            .shared
+            .set_reload_source(shadowdiff::state::ReloadSource {
+                file: Some(self.file.clone()),
+                overrides: Default::default(),
+            });
+        proxy
+    }
+}
+
+impl Drop for ReloadFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A file that parses but fails to build (a CA file that cannot be read) and names a new admin
+/// token: the reload is refused and nothing of it is in force — not the token, not the share.
+#[tokio::test]
+async fn a_rejected_reload_changes_nothing_at_all() {
+    let v1 = Upstream::json("{}").await;
+    let v2 = Upstream::json("{}").await;
+    let f = ReloadFile::new("rejected", &v1, &v2);
+    let (old, new) = (
+        format!("old-{}", std::process::id()),
+        format!("new-{}", std::process::id()),
+    );
+    std::env::set_var(&old, "old-token");
+    std::env::set_var(&new, "new-token");
+    let auth = |var: &str| format!("[admin_auth]\ntoken_env = \"{var}\"\n");
+    let proxy = f.proxy("mirror_percent = 10", "", &auth(&old)).await;
+
+    f.write(
+        "mirror_percent = 50",
+        "ca_file = \"/nonexistent/ca.pem\"",
+        &auth(&new),
+    );
+    let (status, body) = admin(&proxy, Method::POST, "/api/reload", "", Some("old-token")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("ca.pem"), "{body}");
+
+    let brake = r#"{"percent": 5}"#;
+    let with = |t| admin(&proxy, Method::PUT, "/api/mirror-percent", brake, Some(t));
+    assert_eq!(
+        with("new-token").await.0,
+        401,
+        "the rejected file's token is not in force"
+    );
+    let m = proxy.metrics().await;
+    assert_eq!(
+        m.value("shadowdiff_mirror_percent", &[("route", "default")]),
+        10.0,
+        "nor its share"
+    );
+    assert_eq!(with("old-token").await.0, 200, "the old token still is");
+    proxy.running.shutdown().await;
+}
+
+/// The brake survives a reload that does not touch the share; a file that changes the share wins.
+#[tokio::test]
+async fn the_brake_survives_a_reload_unless_the_file_changes_the_share() {
+    let v1 = Upstream::json("{}").await;
+    let v2 = Upstream::json("{}").await;
+    let f = ReloadFile::new("brake", &v1, &v2);
+    let proxy = f.proxy("mirror_percent = 100", "", "").await;
+    let brake = r#"{"percent": 0}"#;
+    assert_eq!(
+        admin(&proxy, Method::PUT, "/api/mirror-percent", brake, None)
+            .await
+            .0,
+        200
+    );
+
+    // An operator adds a noise rule: full shadow load must not resume.
+    f.write(
+        "mirror_percent = 100",
+        "",
+        "[compare]\nignore_headers = [\"x-trace\"]",
+    );
+    assert_eq!(
+        admin(&proxy, Method::POST, "/api/reload", "", None).await.0,
+        200
+    );
+    get(&proxy.url("/after-rule")).await;
+    proxy.settle().await;
+    assert!(v2.seen().is_empty(), "the brake held across the reload");
+    let m = proxy.metrics().await;
+    assert_eq!(
+        m.value("shadowdiff_mirror_percent", &[("route", "default")]),
+        0.0
+    );
+
+    // A file that sets the share itself is the operator's new word.
+    f.write("mirror_percent = 50", "", "");
+    assert_eq!(
+        admin(&proxy, Method::POST, "/api/reload", "", None).await.0,
+        200
+    );
+    let m = proxy.metrics().await;
+    assert_eq!(
+        m.value("shadowdiff_mirror_percent", &[("route", "default")]),
+        50.0
+    );
     proxy.running.shutdown().await;
 }

@@ -3,7 +3,7 @@
 //! `PUT /api/mirror-percent` `{"percent": P, "route": "optional"}` takes effect on the next
 //! request (`{"percent": 0}` is the one-command brake); `POST /api/reload` re-reads the config
 //! file like SIGHUP. Both need `Authorization: Bearer TOKEN` when `[admin_auth]` names a token.
-//! A reload resets live percentages to the file's values.
+//! A live percentage survives a reload unless the new file changes that route's share.
 
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};

@@ -54,10 +54,10 @@ impl ServerTls {
         Ok(Self(ArcSwap::new(server_config(tls)?)))
     }
 
-    /// Re-read certificate and key; on error the old ones stay in use.
-    pub fn reload(&self, tls: &Tls) -> anyhow::Result<()> {
-        self.0.store(server_config(tls)?);
-        Ok(())
+    /// Put a config built by [`server_config`] in force for new handshakes; open connections
+    /// keep theirs.
+    pub fn install(&self, config: Arc<ServerConfig>) {
+        self.0.store(config);
     }
 
     pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {

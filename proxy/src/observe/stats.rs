@@ -188,14 +188,13 @@ pub struct StatsRegistry {
 }
 
 impl StatsRegistry {
+    /// The route's statistics, made with `window` if new; an existing one keeps its window
+    /// until the config that changes it goes into force (`RouteRuntime::activate`).
     pub fn get_or_create(&self, route: &str, window: Duration) -> Arc<RouteStats> {
         let mut map = self.by_route.lock().unwrap_or_else(PoisonError::into_inner);
-        let stats = map
-            .entry(route.to_string())
+        map.entry(route.to_string())
             .or_insert_with(|| Arc::new(RouteStats::new(window)))
-            .clone();
-        stats.set_window(window);
-        stats
+            .clone()
     }
 }
 

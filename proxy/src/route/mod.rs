@@ -33,6 +33,8 @@ pub struct Policy {
     pub max_in_flight_mirrors: Option<usize>,
     /// Write access-log lines for this route's requests (`log.access_log`).
     pub access_log: bool,
+    /// The budget window (`budget.window`).
+    pub window: std::time::Duration,
 }
 
 /// Where a route's outcomes go.
@@ -56,11 +58,14 @@ pub struct RouteRuntime {
     /// This route's own in-flight mirror cap, within the global cap.
     pub in_flight: Option<Arc<Semaphore>>,
     pub access_log: bool,
+    /// The share the config file gives (the live one may differ: the brake).
+    pub configured_percent: f64,
+    /// The budget window its statistics use (`budget.window`), applied on install.
+    pub window: std::time::Duration,
 }
 
 impl RouteRuntime {
     pub fn new(name: &str, policy: Policy, observers: Observers) -> Self {
-        observers.metrics.mirror_percent.set(policy.percent);
         Self {
             name: name.to_string(),
             matcher: policy.matcher,
@@ -74,7 +79,16 @@ impl RouteRuntime {
                 .max_in_flight_mirrors
                 .map(|n| Arc::new(Semaphore::new(n))),
             access_log: policy.access_log,
+            configured_percent: policy.percent,
+            window: policy.window,
         }
+    }
+
+    /// This route has gone into force: its gauge and its statistics' window follow it. Not done
+    /// while building, so a rejected reload shows nothing of what it would have set.
+    pub fn activate(&self) {
+        self.metrics.mirror_percent.set(self.percent());
+        self.stats.set_window(self.window);
     }
 
     pub fn percent(&self) -> f64 {

@@ -14,7 +14,7 @@ use config::Config;
 use diff_engine::CompareLimits;
 
 use crate::compare::ComparePool;
-use crate::net::tls::ServerTls;
+use crate::net::tls::{server_config, ServerTls};
 use crate::observe::exemplars::Exemplars;
 use crate::observe::metrics::Metrics;
 use crate::observe::stats::StatsRegistry;
@@ -92,6 +92,9 @@ impl Shared {
             ),
         };
         let snapshot = Snapshot::build(config, &metrics, &stats, &caps)?;
+        for r in snapshot.all_routes() {
+            r.activate();
+        }
         Ok(Arc::new(Self {
             metrics,
             snapshot: ArcSwap::from_pointee(snapshot),
@@ -127,19 +130,62 @@ impl Shared {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Install a new config; requests already running finish under the old one.
+    /// Install a new config; requests already running finish under the old one. Everything is
+    /// built first — routes, rules, clients, TLS, the admin token — and put in force in one step
+    /// only when every piece built: a rejected reload changes nothing at all.
     pub fn reload(&self, config: Config) -> anyhow::Result<()> {
-        let snap = Snapshot::build(config, &self.metrics, &self.stats, &self.caps)?;
+        let token = Token::read(&config.admin_auth)?;
         // New handshakes get the re-read certificate; open connections keep theirs.
-        match (&self.server_tls, &snap.config.tls) {
-            (Some(current), Some(tls)) => current.reload(tls)?,
+        let tls = match (&self.server_tls, &config.tls) {
+            (Some(_), Some(tls)) => Some(server_config(tls)?),
             (None, Some(_)) | (Some(_), None) => {
-                tracing::warn!("turning TLS on or off needs a restart; the listener keeps its mode")
+                tracing::warn!(
+                    "turning TLS on or off needs a restart; the listener keeps its mode"
+                );
+                None
             }
-            (None, None) => {}
+            (None, None) => None,
+        };
+        let snap = Snapshot::build(config, &self.metrics, &self.stats, &self.caps)?;
+        // Nothing below can fail.
+        self.keep_live_shares(&snap);
+        for r in snap.all_routes() {
+            r.activate();
         }
+        let (primary, candidate) = (&snap.config.primary, &snap.config.candidate.upstream);
+        self.caps
+            .primary
+            .resize(primary.max_connections, primary.queue_timeout);
+        self.caps
+            .candidate
+            .resize(candidate.max_connections, candidate.queue_timeout);
+        if let (Some(current), Some(config)) = (&self.server_tls, tls) {
+            current.install(config);
+        }
+        self.admin_token.set(token);
         self.snapshot.store(Arc::new(snap));
         Ok(())
+    }
+
+    /// An operator's live share (the brake, a per-route share) survives a reload, unless the new
+    /// file changes that route's share itself; the log says which were kept.
+    fn keep_live_shares(&self, next: &Snapshot) {
+        let current = self.snapshot.load();
+        for old in current.all_routes() {
+            let live = old.percent();
+            let Some(new) = next.all_routes().find(|r| r.name == old.name) else {
+                continue;
+            };
+            if live != old.configured_percent && new.configured_percent == old.configured_percent {
+                new.set_percent(live);
+                tracing::info!(
+                    route = %new.name,
+                    percent = live,
+                    file = new.configured_percent,
+                    "kept the live mirror percent across the reload"
+                );
+            }
+        }
     }
 
     /// Remember where [`Shared::reload_from_source`] reads from.
@@ -158,7 +204,6 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         let config = source.load()?;
-        self.admin_token.load(&config.admin_auth)?;
         self.reload(config)?;
         tracing::info!("configuration reloaded");
         Ok(())

@@ -77,6 +77,7 @@ impl Snapshot {
                 rules: Arc::new(rules),
                 max_in_flight_mirrors: r.max_in_flight_mirrors,
                 access_log: config.log.access_log,
+                window: r.budget.window,
             };
             let route = RouteRuntime::new(&r.name, policy, observers(&r.name, r.budget.window));
             routes.push(Arc::new(route));
@@ -91,6 +92,7 @@ impl Snapshot {
             rules: Arc::new(rules),
             max_in_flight_mirrors: None,
             access_log: config.log.access_log,
+            window: config.budget.window,
         };
         let default_route = Arc::new(RouteRuntime::new(
             DEFAULT_ROUTE,

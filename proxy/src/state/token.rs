@@ -11,8 +11,21 @@ use config::AdminAuth;
 pub struct Token(Mutex<Option<blake3::Hash>>);
 
 impl Token {
-    /// Read the token named by `[admin_auth]` (file or environment variable).
+    /// Read the token named by `[admin_auth]` (file or environment variable) and put it in force.
     pub fn load(&self, auth: &AdminAuth) -> anyhow::Result<()> {
+        let digest = Self::read(auth)?;
+        self.set(digest);
+        Ok(())
+    }
+
+    /// Put a token read by [`Token::read`] in force.
+    pub fn set(&self, digest: Option<blake3::Hash>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = digest;
+    }
+
+    /// Read the token named by `[admin_auth]` without putting it in force (a reload reads
+    /// everything first, and changes nothing when any piece fails).
+    pub fn read(auth: &AdminAuth) -> anyhow::Result<Option<blake3::Hash>> {
         let token = match (&auth.token_file, &auth.token_env) {
             (Some(f), _) => Some(
                 std::fs::read_to_string(f)
@@ -30,9 +43,7 @@ impl Token {
             anyhow::bail!("admin_auth: the token is empty");
         }
         // Kept as a digest: comparing blake3 hashes is constant-time.
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) =
-            token.map(|t| blake3::hash(t.as_bytes()));
-        Ok(())
+        Ok(token.map(|t| blake3::hash(t.as_bytes())))
     }
 
     /// Whether `req` carries the token (always, when none is configured).
@@ -43,7 +54,10 @@ impl Token {
         req.headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            // The scheme is case-insensitive (RFC 9110 §11.1): `bearer` is `Bearer`.
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, given)| given)
             .is_some_and(|given| blake3::hash(given.trim().as_bytes()) == want)
     }
 }
