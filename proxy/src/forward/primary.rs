@@ -122,6 +122,7 @@ async fn attempt(
             authority: snap.primary.authority(),
             connect_timeout: snap.primary.connect_timeout,
             cap,
+            read_buffer: None,
         };
         inbound
             .lane

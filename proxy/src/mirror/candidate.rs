@@ -14,8 +14,8 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::compare::Side;
-use crate::mirror::failure::{content_length, Failure};
-use crate::net::headers::strip_hop_by_hop;
+use crate::mirror::failure::Failure;
+use crate::net::headers::{content_length, strip_hop_by_hop};
 use crate::observe::metrics::RouteMetrics;
 use crate::observe::outcome::{CandidateErrorKind, SkipReason};
 use crate::state::{CandidateClient, Shared, Snapshot};
@@ -100,12 +100,10 @@ impl<'a> CandidateLeg<'a> {
             .candidate_duration
             .observe(elapsed.as_secs_f64());
         let (parts, body) = resp.into_parts();
-        // A declared length over the cap is skipped without reading a byte of it: reading
-        // megabytes only to drop them costs the I/O threads that serve v1.
-        if content_length(&parts.headers).is_some_and(|n| n > cap as u64) {
-            return Err(Failure::TooLarge);
-        }
-        let body = read_capped(body, cap, self.budget)
+        // A declared length is checked and reserved before a byte is read: reading megabytes only
+        // to drop them costs the I/O threads that serve v1, and memory the budget never saw.
+        let declared = content_length(&parts.headers);
+        let body = read_capped(body, cap, self.budget, declared)
             .await
             .map_err(|e| match e {
                 ReadEnd::TooLarge => Failure::TooLarge,
@@ -129,6 +127,7 @@ impl<'a> CandidateLeg<'a> {
                     authority: self.target.authority(),
                     connect_timeout: self.target.connect_timeout,
                     cap: self.cap,
+                    read_buffer: Some(crate::upstream::CANDIDATE_READ_BUFFER),
                 };
                 lease.send(&dial, req).await.map_err(Failure::from_lane)
             }

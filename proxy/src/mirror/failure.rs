@@ -76,14 +76,3 @@ fn hyper_kind(source: Option<&(dyn std::error::Error + 'static)>) -> CandidateEr
         _ => CandidateErrorKind::Reset,
     }
 }
-
-/// The `Content-Length` v2 declared, if it declared one that parses.
-pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}

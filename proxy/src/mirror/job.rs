@@ -19,12 +19,13 @@ use tokio::sync::oneshot;
 use crate::compare::{Job, Side};
 use crate::mirror::candidate::{CandidateLane, CandidateLeg};
 use crate::mirror::plan::{plan, Planned};
-use crate::net::headers::{is_grpc, upstream_deadline};
+use crate::net::headers::{content_length, is_grpc, upstream_deadline};
 use crate::observe::access;
 use crate::observe::metrics::{GaugeHold, RouteMetrics};
 use crate::observe::outcome::SkipReason;
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
+use crate::tee::budget::Held;
 use crate::tee::{ByteBudget, Capture, CaptureEnd, CaptureResult};
 
 /// v1's response head, sent to the mirror task once v1 answers; its body capture follows.
@@ -40,6 +41,8 @@ pub struct Handoff {
     /// Tees the request body for v2, if the request has one.
     request_capture: Option<Capture>,
     primary: oneshot::Sender<PrimaryHead>,
+    /// Room promised for the bodies, given back once v1's copy is reserved for real.
+    promise: Held,
 }
 
 impl Handoff {
@@ -57,7 +60,14 @@ impl Handoff {
         cap: usize,
         budget: &Arc<ByteBudget>,
     ) -> Option<Capture> {
-        let (capture, body) = Capture::new(cap, budget);
+        let declared = content_length(&parts.headers);
+        // The promise goes back first: it was held for exactly this copy.
+        drop(self.promise);
+        let (capture, body) = Capture::new(cap, budget, declared);
+        if let (Err(CaptureEnd::Overloaded), Some(n)) = (capture.state(), declared) {
+            // It did not fit: expect pairs this size from now on.
+            budget.observe_pair(usize::try_from(n).unwrap_or(usize::MAX).saturating_mul(2));
+        }
         let head = PrimaryHead {
             status: parts.status.as_u16(),
             headers: parts.headers.clone(),
@@ -77,12 +87,14 @@ pub fn start(
     body_empty: bool,
     lane: Option<Arc<CandidateLane>>,
 ) -> Option<Handoff> {
-    let planned = plan(shared, snap, route, &parts.method, &parts.headers)?;
+    let mut planned = plan(shared, snap, route, &parts.method, &parts.headers)?;
+    let promise = std::mem::replace(&mut planned.promise, Held::empty(&shared.pending));
     let (request_capture, request_body) = if body_empty {
         (None, None)
     } else {
         let max = snap.config.limits.max_request_body_bytes;
-        let (capture, rx) = Capture::new(max, &shared.pending);
+        let declared = content_length(&parts.headers);
+        let (capture, rx) = Capture::new(max, &shared.pending, declared);
         (Some(capture), Some(rx))
     };
     let (primary_tx, primary) = oneshot::channel();
@@ -102,6 +114,7 @@ pub fn start(
     Some(Handoff {
         request_capture,
         primary: primary_tx,
+        promise,
     })
 }
 
@@ -188,6 +201,9 @@ impl MirrorJob {
         let (primary, candidate) = (primary?, candidate?);
         m.latency_delta
             .observe(candidate.elapsed.as_secs_f64() - primary.elapsed.as_secs_f64());
+        self.shared
+            .pending
+            .observe_pair(primary.body.len() + candidate.body.len());
         let grpc_schema = self
             .snap
             .grpc_schema

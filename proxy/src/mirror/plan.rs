@@ -7,6 +7,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::observe::outcome::SkipReason;
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
+use crate::tee::budget::{admit_mirror, Held};
 use crate::upstream::breaker::Admit;
 
 /// A request that passed every gate: sampled, allowed, breaker closed, a slot free. Holding it
@@ -14,7 +15,17 @@ use crate::upstream::breaker::Admit;
 pub struct Planned {
     _permit: OwnedSemaphorePermit,
     _route_permit: Option<OwnedSemaphorePermit>,
+    /// What a mirror in flight costs besides its bodies (its task, its share of a v2
+    /// connection's buffers), held in the byte budget until it ends.
+    _overhead: Held,
+    /// Room for its bodies, promised until v1's answer is in (see `tee/budget.rs`).
+    pub promise: Held,
 }
+
+/// A mirror's memory besides its captured bodies: its task and request copy, and the v2
+/// connection's read buffer (capped at [`crate::upstream::CANDIDATE_READ_BUFFER`]). Measured at
+/// about 70 KiB per mirror in flight under a slow v2; reserved so the byte budget bounds it.
+pub const MIRROR_OVERHEAD: usize = 64 * 1024;
 
 pub fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -60,14 +71,18 @@ pub fn plan(
             return None;
         }
     };
-    match snap.in_flight.clone().try_acquire_owned() {
-        Ok(permit) => Some(Planned {
-            _permit: permit,
-            _route_permit: route_permit,
-        }),
-        Err(_) => {
-            route.metrics.skip(SkipReason::Overloaded);
-            None
-        }
-    }
+    let Ok(permit) = snap.in_flight.clone().try_acquire_owned() else {
+        route.metrics.skip(SkipReason::Overloaded);
+        return None;
+    };
+    let Some((overhead, promise)) = admit_mirror(&shared.pending, MIRROR_OVERHEAD) else {
+        route.metrics.skip(SkipReason::Overloaded);
+        return None;
+    };
+    Some(Planned {
+        _permit: permit,
+        _route_permit: route_permit,
+        _overhead: overhead,
+        promise,
+    })
 }

@@ -139,6 +139,17 @@ pub fn upstream_deadline(
     grpc_timeout(headers).map_or(timeout, |t| t.min(grpc.max_timeout))
 }
 
+/// The `Content-Length` a message declared, if it declared one that parses.
+pub fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

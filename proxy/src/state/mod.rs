@@ -68,6 +68,7 @@ impl Shared {
         let pending = ByteBudget::new(
             config.limits.max_pending_bytes,
             metrics.pending_bytes.clone(),
+            config.limits.max_capture_bytes.saturating_mul(2),
         );
         let breaker = Breaker::new(
             config.breaker.failure_threshold,

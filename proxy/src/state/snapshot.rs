@@ -101,9 +101,13 @@ impl Snapshot {
         ));
         Ok(Self {
             primary: Target::new(&config.primary)?,
-            primary_client: upstream::client(&config.primary, &caps.primary)?,
+            primary_client: upstream::client(&config.primary, &caps.primary, None)?,
             candidate: Target::new(&config.candidate.upstream)?,
-            candidate_client: upstream::client(&config.candidate.upstream, &caps.candidate)?,
+            candidate_client: upstream::client(
+                &config.candidate.upstream,
+                &caps.candidate,
+                Some(upstream::CANDIDATE_READ_BUFFER),
+            )?,
             shaping: Shaping::new(&config.candidate)?,
             in_flight: Arc::new(Semaphore::new(config.limits.max_in_flight_mirrors)),
             grpc_schema: grpc_schema(&config.grpc)?,

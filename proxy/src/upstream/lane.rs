@@ -134,6 +134,8 @@ pub struct Dial<'a> {
     pub authority: &'a Authority,
     pub connect_timeout: Duration,
     pub cap: &'a Arc<ConnectionCap>,
+    /// The most a new connection buffers of a response (hyper's default when `None`).
+    pub read_buffer: Option<usize>,
 }
 
 impl<B> Lane<B>
@@ -323,7 +325,11 @@ where
         }
     };
     let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::Builder::new()
+    let mut builder = http1::Builder::new();
+    if let Some(n) = dial.read_buffer {
+        builder.max_buf_size(n);
+    }
+    let (sender, conn) = builder
         .handshake(TokioIo::new(stream))
         .await
         .map_err(|source| LaneError::Handshake {

@@ -117,13 +117,24 @@ impl Target {
     }
 }
 
+/// The most a v2 connection buffers of a response before the mirror reads it: bounds what a
+/// mirror in flight holds outside the byte budget (hyper's default is about 400 KiB).
+pub const CANDIDATE_READ_BUFFER: usize = 64 * 1024;
+
+/// hyper's own default read buffer cap (`http1_max_buf_size`), kept for v1.
+const DEFAULT_READ_BUFFER: usize = 8192 + 4096 * 100;
+
 /// The connector of both legs: plain TCP for `http://`, rustls for `https://` (SNI from the
 /// target, ALPN as `protocol` says), each connection to the target under the upstream's cap.
 pub type Connector = CappedConnector<HttpsConnector<HttpConnector>>;
 
 /// A pooled HTTP client: TCP_NODELAY, connect timeout, and an idle timeout that actually fires
 /// (hyper-util's pool needs a timer for that, or idle connections are only reaped on reuse).
-pub fn client<B>(up: &Upstream, cap: &Arc<ConnectionCap>) -> anyhow::Result<Client<Connector, B>>
+pub fn client<B>(
+    up: &Upstream,
+    cap: &Arc<ConnectionCap>,
+    read_buffer: Option<usize>,
+) -> anyhow::Result<Client<Connector, B>>
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
@@ -150,6 +161,7 @@ where
         .pool_max_idle_per_host(up.pool_max_idle_per_host)
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
+        .http1_max_buf_size(read_buffer.unwrap_or(DEFAULT_READ_BUFFER))
         // Prior knowledge on `h2c`; on `h2` ALPN offers nothing else anyway.
         .http2_only(matches!(
             up.protocol,
