@@ -16,21 +16,27 @@ use crate::observe::logging::init_logging;
 /// Every bound the proxy enforces, with its default: past one, the mirror or comparison is skipped
 /// and counted (`shadowdiff_mirror_skipped_total{reason}`), never queued.
 const BOUNDS: &str = "\
-Bounds (config keys; past a bound the mirror is skipped and counted with its reason):
-  limits.max_connections        4096     open client connections                -> accepting pauses
-  limits.max_in_flight_mirrors   1024     mirrors in flight, all routes          -> overloaded
-  limits.max_capture_bytes       1MiB     body bytes kept per side               -> body_too_large
-  limits.max_request_body_bytes  1MiB     request body bytes copied for v2       -> body_too_large
-  limits.max_pending_bytes       64MiB    bytes held by all pending comparisons  -> overloaded
-  limits.compare_queue           1024     comparisons waiting for a worker       -> queue_full
-  limits.compare_workers         1        comparison threads (off the I/O runtime)
-  limits.max_decoded_bytes       8MiB     decompressed body size                 -> decoded_too_large
-  candidate.connect_timeout      1s       v2 TCP/TLS connect                     -> candidate error connect
-  candidate.timeout              5s       v2 whole exchange                      -> candidate error timeout
-  primary.connect_timeout        2s       v1 TCP/TLS connect                     -> client gets 502
-  primary.timeout                30s      v1 response headers                    -> client gets 504
-  breaker.failure_threshold      5        consecutive v2 failures that stop mirroring for breaker.backoff (10s)
-  shutdown_grace                 30s      in-flight exchanges on SIGTERM/SIGINT  -> shutdown
+Bounds (config keys; past a bound the request or mirror is refused or skipped, and counted):
+  limits.max_connections          4096     open client connections               -> accepting pauses
+  limits.h2_max_concurrent_streams 100     h2 streams per client connection      -> the client queues
+  header_read_timeout             75s      request head / idle connection        -> closed (h2: GOAWAY)
+  client_body_timeout             60s      pause in a request body               -> client gets 408
+  primary.max_connections         1024     connections to v1 (queue_timeout)     -> client gets 503
+  candidate.max_connections       1024     connections to v2 (queue_timeout)     -> overloaded
+  limits.max_in_flight_mirrors    1024     mirrors in flight, all routes         -> overloaded
+  limits.max_pending_bytes        64MiB    bodies held + 64KiB per mirror        -> overloaded
+  limits.max_capture_bytes        1MiB     body bytes kept per side              -> body_too_large
+  limits.max_request_body_bytes   1MiB     request body bytes copied for v2      -> body_too_large
+  limits.compare_queue            1024     comparisons waiting for a worker      -> queue_full
+  limits.compare_workers          1        comparison threads (off the I/O runtime)
+  limits.max_decoded_bytes        8MiB     decompressed body size                -> decoded_too_large
+  candidate.connect_timeout       1s       v2 TCP/TLS connect                    -> candidate error connect
+  candidate.timeout               5s       v2 whole exchange                     -> candidate error timeout
+  primary.connect_timeout         2s       v1 TCP/TLS connect                    -> client gets 502
+  primary.timeout                 30s      v1 response head                      -> client gets 504
+  stream_idle_timeout             60s      pause in v1's response body           -> response cut
+  breaker.failure_threshold       5        consecutive v2 failures that stop mirroring for breaker.backoff (10s)
+  shutdown_grace                  30s      in-flight exchanges on SIGTERM/SIGINT -> shutdown
 Every key: config/README.md. Admin endpoints and metrics: README.md.";
 
 const VERSION: &str = concat!(
