@@ -417,6 +417,8 @@ async fn breaker_opens_on_a_dead_v2_and_closes_when_it_comes_back() {
         0.0,
         "the probe succeeded"
     );
+    // Mirroring ramps back up over min(5 s, backoff) rather than jumping to the full share.
+    tokio::time::sleep(Duration::from_millis(350)).await;
     for _ in 0..3 {
         get(&proxy.url("/x")).await;
     }
@@ -424,5 +426,41 @@ async fn breaker_opens_on_a_dead_v2_and_closes_when_it_comes_back() {
     assert_eq!(v2.hits(), 4, "mirroring resumed");
     let m = proxy.metrics().await;
     assert_eq!(m.comparisons("default", "match"), 4.0);
+    proxy.running.shutdown().await;
+}
+
+/// However long v2 was down, mirroring resumes within about a second of its return: while open,
+/// the breaker probes every second (or backoff), not once per backoff from the last failure.
+#[tokio::test]
+async fn after_a_long_outage_mirroring_resumes_within_a_probe_interval() {
+    let v1 = Upstream::json("{}").await;
+    let port_holder = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let v2_addr = port_holder.local_addr().unwrap();
+    drop(port_holder);
+    // A long backoff: the old schedule paused all of it, and again after every failed probe.
+    let cfg = format!(
+        "listen = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nmirror_percent = 100\n[breaker]\nfailure_threshold = 1\nbackoff = \"10s\"\n[primary]\nurl = \"{}\"\n[candidate]\nurl = \"http://{v2_addr}\"\n",
+        v1.url()
+    );
+    let proxy = TestProxy::from_toml(&cfg).await;
+    // Steady traffic through a 1.5 s outage: several probes fail.
+    let url = proxy.url("/x");
+    let traffic = tokio::spawn(async move {
+        for _ in 0..400 {
+            get(&url).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let listener = tokio::net::TcpListener::bind(v2_addr).await.unwrap();
+    let lifted = std::time::Instant::now();
+    let v2 = shadowdiff_e2e::Upstream::serve_on(listener, |_| async { json("{}") }).await;
+    shadowdiff_e2e::eventually(Duration::from_secs(3), || v2.hits() > 0).await;
+    assert!(
+        lifted.elapsed() < Duration::from_millis(1500),
+        "comparisons resumed {:?} after the lift",
+        lifted.elapsed()
+    );
+    traffic.abort();
     proxy.running.shutdown().await;
 }

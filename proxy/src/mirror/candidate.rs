@@ -178,6 +178,8 @@ impl<'a> CandidateLeg<'a> {
                 breaker.success();
                 Err(SkipReason::Overloaded)
             }
+            // v2 was never asked: nothing to tell the breaker (a probe's turn goes back).
+            Err(Failure::Capped) => Err(SkipReason::Overloaded),
             Err(f) => {
                 self.metrics.candidate_error(f.kind());
                 breaker.failure();

@@ -17,14 +17,17 @@ pub enum Failure {
     Timeout,
     #[error("body over the capture cap")]
     TooLarge,
-    #[error("pending-bytes budget or connection cap exhausted")]
+    #[error("pending-bytes budget exhausted")]
     Overloaded,
+    /// Every connection to v2 was in use: v2 was never asked.
+    #[error("connection cap reached")]
+    Capped,
 }
 
 impl Failure {
     pub fn from_lane(e: LaneError) -> Self {
         match e {
-            LaneError::Overloaded(_) => Failure::Overloaded,
+            LaneError::Overloaded(_) => Failure::Capped,
             e => Failure::Lane(e),
         }
     }
@@ -33,7 +36,7 @@ impl Failure {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(c) = cause {
             if c.is::<Overloaded>() {
-                return Failure::Overloaded;
+                return Failure::Capped;
             }
             cause = c.source();
         }
@@ -49,7 +52,8 @@ impl Failure {
             | Failure::Body(_)
             | Failure::Timeout
             | Failure::TooLarge
-            | Failure::Overloaded => false,
+            | Failure::Overloaded
+            | Failure::Capped => false,
         }
     }
 
@@ -62,7 +66,9 @@ impl Failure {
             Failure::Lane(e) => hyper_kind(std::error::Error::source(e)),
             Failure::Body(e) => hyper_kind(Some(e.as_ref())),
             // Counted as skips, not errors; never reached through `kind`.
-            Failure::TooLarge | Failure::Overloaded => CandidateErrorKind::Protocol,
+            Failure::TooLarge | Failure::Overloaded | Failure::Capped => {
+                CandidateErrorKind::Protocol
+            }
         }
     }
 }

@@ -8,11 +8,13 @@ use crate::observe::outcome::SkipReason;
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::tee::budget::{admit_mirror, Held};
-use crate::upstream::breaker::Admit;
+use crate::upstream::breaker::{Admit, ProbeTurn};
 
 /// A request that passed every gate: sampled, allowed, breaker closed, a slot free. Holding it
 /// holds the in-flight slot.
 pub struct Planned {
+    /// The breaker's probe turn, when this mirror is the probe: given back if never sent.
+    _probe: Option<ProbeTurn>,
     _permit: OwnedSemaphorePermit,
     _route_permit: Option<OwnedSemaphorePermit>,
     /// What a mirror in flight costs besides its bodies (its task, its share of a v2
@@ -54,10 +56,14 @@ pub fn plan(
         route.metrics.skip(SkipReason::UnsupportedProtocol);
         return None;
     }
-    if shared.breaker.admit() == Admit::No {
-        route.metrics.skip(SkipReason::BreakerOpen);
-        return None;
-    }
+    let probe = match shared.breaker.admit() {
+        Admit::Yes => None,
+        Admit::Probe(turn) => Some(turn),
+        Admit::No => {
+            route.metrics.skip(SkipReason::BreakerOpen);
+            return None;
+        }
+    };
     // The route's own cap first, so one slow route cannot take every global slot.
     let route_permit = match route
         .in_flight
@@ -80,6 +86,7 @@ pub fn plan(
         return None;
     };
     Some(Planned {
+        _probe: probe,
         _permit: permit,
         _route_permit: route_permit,
         _overhead: overhead,

@@ -30,7 +30,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub snapshot: ArcSwap<Snapshot>,
     pub pending: Arc<ByteBudget>,
-    pub breaker: Breaker,
+    pub breaker: Arc<Breaker>,
     pub compare: ComparePool,
     pub exemplars: Arc<Exemplars>,
     pub stats: StatsRegistry,
@@ -70,12 +70,12 @@ impl Shared {
             metrics.pending_bytes.clone(),
             config.limits.max_capture_bytes.saturating_mul(2),
         );
-        let breaker = Breaker::new(
+        let breaker = Arc::new(Breaker::new(
             config.breaker.failure_threshold,
             config.breaker.backoff,
             metrics.breaker_open.clone(),
             metrics.breaker_trips.clone(),
-        );
+        ));
         let stats = StatsRegistry::default();
         let server_tls = config.tls.as_ref().map(ServerTls::new).transpose()?;
         let admin_token = Token::default();
