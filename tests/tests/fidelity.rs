@@ -91,3 +91,31 @@ async fn a_client_cannot_send_the_mirror_mark_to_v1() {
     );
     proxy.running.shutdown().await;
 }
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host is refused with 400, never
+/// forwarded with two or with one the proxy made up; HTTP/1.0 may omit it. CONNECT gets 405.
+#[tokio::test]
+async fn host_must_be_there_once_on_http11_and_connect_is_refused() {
+    use shadowdiff_e2e::faults::raw_request;
+    let (v1, v2) = (echo().await, echo().await);
+    let proxy = TestProxy::start(&v1.url(), &v2.url(), "mirror_percent = 0").await;
+    let status = |out: Vec<u8>| String::from_utf8_lossy(&out[..12.min(out.len())]).to_string();
+    let two = raw_request(
+        proxy.addr,
+        b"GET /a HTTP/1.1\r\nhost: one\r\nhost: two\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status(two), "HTTP/1.1 400");
+    let none = raw_request(proxy.addr, b"GET /a HTTP/1.1\r\nconnection: close\r\n\r\n").await;
+    assert_eq!(status(none), "HTTP/1.1 400");
+    let old = raw_request(proxy.addr, b"GET /a HTTP/1.0\r\n\r\n").await;
+    assert_eq!(status(old), "HTTP/1.0 200");
+    let connect = raw_request(
+        proxy.addr,
+        b"CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status(connect), "HTTP/1.1 405");
+    assert_eq!(v1.hits(), 1, "only the HTTP/1.0 request reached v1");
+    proxy.running.shutdown().await;
+}

@@ -197,3 +197,27 @@ async fn a_client_that_resets_its_stream_cancels_v1_and_the_mirror_and_is_counte
     assert_eq!(m.skipped("default", "primary_failed"), 1.0);
     proxy.running.shutdown().await;
 }
+
+/// v1 resetting its connection mid-body: the client gets a truncated response (what v1 sent),
+/// and the break is counted against v1 (`primary_errors_total{kind="body"}`).
+#[tokio::test]
+async fn v1_breaking_off_mid_body_is_counted() {
+    let v1 = shadowdiff_e2e::faults::reset_mid_body_upstream().await;
+    let v2 = Upstream::json(r#"{"v":1}"#).await;
+    let proxy = TestProxy::start(&v1.url(), &v2.url(), "mirror_percent = 0").await;
+    let mut s = TcpStream::connect(proxy.addr).await.unwrap();
+    s.write_all(b"GET /reset HTTP/1.1\r\nhost: app\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    assert!(
+        out.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let shared = proxy.running.shared.clone();
+    let m = &shared.snapshot.load().default_route.metrics;
+    eventually(Duration::from_secs(5), || m.primary_body.get() == 1).await;
+    proxy.running.shutdown().await;
+}

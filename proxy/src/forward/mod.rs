@@ -103,6 +103,9 @@ async fn forward(
     inbound: Arc<Inbound>,
 ) -> (Response<ProxyBody>, bool) {
     let (mut parts, body) = req.into_parts();
+    if let Some(refused) = refuse(&parts) {
+        return (refused, false);
+    }
     // One request at a time on an HTTP/1.x client connection: it can own upstream connections
     // (`upstream/lane.rs`).
     let h1_client = parts.version <= Version::HTTP_11;
@@ -144,7 +147,37 @@ async fn forward(
         Ok(answered) => answered,
         Err(e) => return (e.reply(&route.metrics), mirrored),
     };
-    (respond(shared, snap, resp, elapsed, handoff), mirrored)
+    (
+        respond(shared, snap, route, resp, elapsed, handoff),
+        mirrored,
+    )
+}
+
+/// Requests the proxy answers itself rather than pass on ambiguously: an HTTP/1.1 request
+/// without exactly one Host is a 400 (RFC 9112 §3.2: a proxy must not guess one, nor forward
+/// two), and CONNECT is a 405 — this is not a forward proxy, and a tunnel v1 never agreed to
+/// would end with no status at all.
+fn refuse(parts: &http::request::Parts) -> Option<Response<ProxyBody>> {
+    if parts.method == Method::CONNECT {
+        let mut resp = error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "shadowdiff: CONNECT is not supported\n",
+        );
+        resp.headers_mut().insert(
+            http::header::ALLOW,
+            http::HeaderValue::from_static("GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE"),
+        );
+        return Some(resp);
+    }
+    if parts.version == Version::HTTP_11
+        && parts.headers.get_all(http::header::HOST).iter().count() != 1
+    {
+        return Some(error(
+            StatusCode::BAD_REQUEST,
+            "shadowdiff: an HTTP/1.1 request needs exactly one Host header\n",
+        ));
+    }
+    None
 }
 
 /// gRPC needs HTTP/2 to v1: end the call with UNAVAILABLE, naming the key that fixes it.
@@ -167,6 +200,7 @@ fn grpc_on_http1(route: &RouteRuntime) -> Response<ProxyBody> {
 fn respond(
     shared: &Shared,
     snap: &Snapshot,
+    route: &RouteRuntime,
     resp: Response<Incoming>,
     elapsed: Duration,
     handoff: Option<Handoff>,
@@ -175,6 +209,7 @@ fn respond(
     strip_hop_by_hop(&mut parts.headers);
     let cap = snap.config.limits.max_capture_bytes;
     let capture = handoff.and_then(|h| h.primary_answered(&parts, elapsed, cap, &shared.pending));
-    let body = IdleBody::new(body, Which::UpstreamBody, snap.config.stream_idle_timeout);
+    let body = IdleBody::new(body, Which::UpstreamBody, snap.config.stream_idle_timeout)
+        .counting(route.metrics.primary_body.clone());
     Response::from_parts(parts, Either::Left(TeeBody::new(body, capture)))
 }

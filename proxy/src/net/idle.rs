@@ -76,6 +76,7 @@ pin_project_lite::pin_project! {
         limit: Duration,
         timer: Option<Pin<Box<Sleep>>>,
         ended: Option<Arc<Ended>>,
+        failures: Option<prometheus::IntCounter>,
     }
 }
 
@@ -87,7 +88,14 @@ impl<B: Body> IdleBody<B> {
             limit,
             timer: None,
             ended: None,
+            failures: None,
         }
+    }
+
+    /// Count the body breaking off (its stream failing, or stalling) in `failures`.
+    pub fn counting(mut self, failures: prometheus::IntCounter) -> Self {
+        self.failures = Some(failures);
+        self
     }
 
     /// Also tell `ended` when the body is over.
@@ -119,6 +127,11 @@ where
                     None | Some(Err(_)) => true,
                     Some(Ok(f)) => f.is_trailers(),
                 };
+                if matches!(frame, Some(Err(_))) {
+                    if let Some(c) = this.failures.as_ref() {
+                        c.inc();
+                    }
+                }
                 if over {
                     if let Some(e) = this.ended.as_ref() {
                         e.set();
@@ -135,6 +148,9 @@ where
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                 match timer.as_mut().poll(cx) {
                     Poll::Ready(()) => {
+                        if let Some(c) = this.failures.as_ref() {
+                            c.inc();
+                        }
                         if let Some(e) = this.ended.as_ref() {
                             e.set();
                         }

@@ -315,6 +315,7 @@ impl Metrics {
             primary_timeout: f.primary_errors.with_label_values(&[name, "timeout"]),
             primary_other: f.primary_errors.with_label_values(&[name, "protocol"]),
             primary_overloaded: f.primary_errors.with_label_values(&[name, "overloaded"]),
+            primary_body: f.primary_errors.with_label_values(&[name, "body"]),
             client_body_timeout: f.client_errors.with_label_values(&[name, "body_timeout"]),
             client_body_aborted: f.client_errors.with_label_values(&[name, "body_aborted"]),
             client_cancelled: f.client_errors.with_label_values(&[name, "cancelled"]),
@@ -364,6 +365,8 @@ pub struct RouteMetrics {
     pub primary_timeout: IntCounter,
     pub primary_other: IntCounter,
     pub primary_overloaded: IntCounter,
+    /// v1's response body broke off after its head (reset, closed early, stalled).
+    pub primary_body: IntCounter,
     pub client_body_timeout: IntCounter,
     pub client_body_aborted: IntCounter,
     pub client_cancelled: IntCounter,

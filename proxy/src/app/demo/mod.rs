@@ -135,6 +135,14 @@ async fn drive(proxy: SocketAddr, n: usize) -> anyhow::Result<()> {
 
 fn progress(done: usize, total: usize) {
     const WIDTH: usize = 40;
+    // A bar redrawn with carriage returns is for a terminal; a log gets a line per quarter.
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let quarter = total.div_ceil(4).max(1);
+        if done % quarter < 8 || done == total {
+            eprintln!("{done}/{total} requests");
+        }
+        return;
+    }
     let filled = done * WIDTH / total.max(1);
     eprint!(
         "\r[{}{}] {done}/{total}",
