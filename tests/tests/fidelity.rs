@@ -119,3 +119,60 @@ async fn host_must_be_there_once_on_http11_and_connect_is_refused() {
     assert_eq!(v1.hits(), 1, "only the HTTP/1.0 request reached v1");
     proxy.running.shutdown().await;
 }
+
+/// A WebSocket handshake is passed to v1 with its Upgrade intact, never mirrored (counted
+/// `upgrade`), and on v1's 101 the client and v1 talk through a tunnel until either closes.
+#[tokio::test]
+async fn a_websocket_upgrade_is_a_tunnel_to_v1_and_never_mirrored() {
+    use shadowdiff_e2e::faults::{read_head, RawUpstream};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let v1 = RawUpstream::start(|mut s| async move {
+        let Ok(head) = read_head(&mut s).await else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        if !(text.contains("upgrade: websocket") && text.contains("connection: upgrade")) {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
+            return;
+        }
+        let _ = s
+            .write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n")
+            .await;
+        // Echo whatever comes, as a WebSocket echo server would.
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = s.read(&mut buf).await {
+            if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let v2 = Upstream::json("{}").await;
+    let proxy = TestProxy::start(&v1.url(), &v2.url(), "mirror_percent = 100").await;
+    let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    s.write_all(
+        b"GET /chat HTTP/1.1\r\nhost: app\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+          sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let head = read_head(&mut s).await.unwrap();
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 101"), "{text}");
+    assert!(text.contains("upgrade: websocket"), "{text}");
+    for msg in [&b"ping"[..], b"second frame"] {
+        s.write_all(msg).await.unwrap();
+        let mut got = vec![0u8; msg.len()];
+        tokio::time::timeout(std::time::Duration::from_secs(5), s.read_exact(&mut got))
+            .await
+            .expect("echoed through the tunnel")
+            .unwrap();
+        assert_eq!(got, msg);
+    }
+    drop(s);
+    proxy.settle().await;
+    assert_eq!(v2.hits(), 0, "the handshake is never mirrored");
+    let m = proxy.metrics().await;
+    assert_eq!(m.skipped("default", "upgrade"), 1.0);
+    proxy.running.shutdown().await;
+}

@@ -7,6 +7,7 @@
 pub mod inbound;
 pub mod primary;
 pub mod reply;
+pub mod upgrade;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,12 +20,14 @@ use crate::mirror::{self, Handoff};
 use crate::net::headers::{is_grpc, strip_hop_by_hop, upstream_deadline};
 use crate::net::idle::{Ended, IdleBody, Which};
 use crate::observe::access;
+use crate::observe::outcome::SkipReason;
 use crate::observe::ratelimit::Every;
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::tee::TeeBody;
 
 use primary::Deadline;
+use upgrade::Upgrade;
 
 pub use inbound::Inbound;
 pub use reply::{error, ProxyBody};
@@ -109,8 +112,13 @@ async fn forward(
     // One request at a time on an HTTP/1.x client connection: it can own upstream connections
     // (`upstream/lane.rs`).
     let h1_client = parts.version <= Version::HTTP_11;
-    let on_lane = h1_client && snap.primary.uses_lanes();
+    let upgrade = Upgrade::take(&mut parts);
+    // An upgraded connection leaves the pool's hands; a lane could not be used again.
+    let on_lane = h1_client && snap.primary.uses_lanes() && upgrade.is_none();
     inbound.prepare(&mut parts);
+    if let Some(u) = &upgrade {
+        u.restore(&mut parts.headers);
+    }
     // Only the proxy marks mirrors: a client's own mark would make v1 treat it as one.
     if let Some(mark) = snap.shaping.mark() {
         parts.headers.remove(mark);
@@ -121,7 +129,14 @@ async fn forward(
 
     let mirror_lane = h1_client.then(|| inbound.mirror_lane.clone());
     let body_empty = http_body::Body::is_end_stream(&body);
-    let mut handoff = mirror::start(shared, snap, route, &parts, body_empty, mirror_lane);
+    let mut handoff = if upgrade.is_some() {
+        if route.percent() > 0.0 {
+            route.metrics.skip(SkipReason::Upgrade);
+        }
+        None
+    } else {
+        mirror::start(shared, snap, route, &parts, body_empty, mirror_lane)
+    };
     let mirrored = handoff.is_some();
     let request_capture = handoff.as_mut().and_then(Handoff::take_request_capture);
 
@@ -143,14 +158,16 @@ async fn forward(
     };
     let lane = on_lane.then_some(&shared.caps.primary);
     let sent = primary::send(snap, &inbound, lane, req, &deadline, &route.metrics).await;
-    let (resp, elapsed) = match sent {
+    let (mut resp, elapsed) = match sent {
         Ok(answered) => answered,
         Err(e) => return (e.reply(&route.metrics), mirrored),
     };
-    (
-        respond(shared, snap, route, resp, elapsed, handoff),
-        mirrored,
-    )
+    let switched = upgrade.and_then(|u| u.answered(&mut resp));
+    let mut resp = respond(shared, snap, route, resp, elapsed, handoff);
+    if let Some(protocol) = switched {
+        Upgrade::switched(resp.headers_mut(), protocol);
+    }
+    (resp, mirrored)
 }
 
 /// Requests the proxy answers itself rather than pass on ambiguously: an HTTP/1.1 request

@@ -116,7 +116,8 @@ impl Connection {
             }
         });
         let io = TokioIo::new(FirstBytes::new(io, self.header_timeout));
-        let conn = self.builder.serve_connection(io, svc);
+        // With upgrades: a WebSocket handshake becomes a tunnel to v1 (`forward/upgrade.rs`).
+        let conn = self.builder.serve_connection_with_upgrades(io, svc);
         tokio::pin!(conn);
         let (mut closing, idle_limit) = (self.closing, self.header_timeout);
         let mut shutting_down = false;

@@ -32,10 +32,12 @@ pub enum SkipReason {
     TooManyRecords,
     /// A gRPC call and an HTTP/1.1-only v2 (`[candidate] protocol`).
     UnsupportedProtocol,
+    /// A protocol upgrade (WebSocket): tunnelled to v1, never mirrored.
+    Upgrade,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 14] = [
+    pub const ALL: [SkipReason; 15] = [
         SkipReason::UnsafeMethod,
         SkipReason::BodyTooLarge,
         SkipReason::Overloaded,
@@ -50,6 +52,7 @@ impl SkipReason {
         SkipReason::TooDeep,
         SkipReason::TooManyRecords,
         SkipReason::UnsupportedProtocol,
+        SkipReason::Upgrade,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +71,7 @@ impl SkipReason {
             SkipReason::TooDeep => "too_deep",
             SkipReason::TooManyRecords => "too_many_records",
             SkipReason::UnsupportedProtocol => "unsupported_protocol",
+            SkipReason::Upgrade => "upgrade",
         }
     }
 
