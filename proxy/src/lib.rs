@@ -24,7 +24,10 @@
 //!                                                                 │
 //!                                                                 ▼
 //!                                            compare/record ─▶ observe/ (metrics, stats,
-//!                                                               exemplars, access log)
+//!                                                 │             exemplars, access log)
+//!                                                 └─▶ record/  (sampled exchanges: v1's copies
+//!                                                     and the verdict ─ ─ ▶ writer thread
+//!                                                     → rotating zstd JSON lines) [hand-off 4]
 //!                                                                 │
 //!                                                                 ▼
 //!                                                 admin/ (API, report page, control)
@@ -32,9 +35,10 @@
 //!
 //! Around the pipeline: `state/` holds what every request reads (the shared parts and the
 //! config snapshot swapped whole on reload), `net/` the HTTP plumbing every leg uses, and
-//! `app/` the binary's edges (command line, process, demo). Rooms are kept for the cutover
-//! (`cutover/`: which backend serves a request) and for recording and replay (`record/`),
-//! which plugs into `mirror::candidate` and `compare/`.
+//! `app/` the binary's edges (command line, process, demo). `record/` holds recording (a
+//! hand-off beside the mirror's in `forward/`, a writer thread) and replay, which drives
+//! recorded requests through `mirror::candidate` and `compare/` as the proxy does. A room is
+//! kept for the cutover (`cutover/`: which backend serves a request).
 
 pub mod admin;
 pub mod app;
@@ -44,6 +48,7 @@ pub mod listen;
 pub mod mirror;
 pub mod net;
 pub mod observe;
+pub mod record;
 pub mod route;
 pub mod state;
 pub mod tee;

@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use diff_engine::{CompareLimits, Response, Verdict};
 
-use crate::compare::job::Job;
+use crate::compare::job::{Compared, Job, Observed};
 use crate::compare::record::record;
 use crate::observe::exemplars::Exemplars;
 use crate::observe::metrics::Metrics;
@@ -77,19 +77,21 @@ impl ComparePool {
     pub fn submit(&self, job: Job) -> Result<(), SkipReason> {
         let tx = self.tx.load();
         let Some(tx) = tx.as_deref() else {
+            job.refused(SkipReason::Shutdown);
             return Err(SkipReason::Shutdown);
         };
         // Counted before the send, so a fast worker can never take it below zero.
         self.unfinished.fetch_add(1, Ordering::AcqRel);
-        let refused = match tx.try_send(job) {
+        let (refused, job) = match tx.try_send(job) {
             Ok(()) => {
                 self.metrics.compare_queue_depth.set(tx.len() as i64);
                 return Ok(());
             }
-            Err(TrySendError::Full(_)) => SkipReason::QueueFull,
-            Err(TrySendError::Disconnected(_)) => SkipReason::Shutdown,
+            Err(TrySendError::Full(job)) => (SkipReason::QueueFull, job),
+            Err(TrySendError::Disconnected(job)) => (SkipReason::Shutdown, job),
         };
         self.unfinished.fetch_sub(1, Ordering::AcqRel);
+        job.refused(refused);
         Err(refused)
     }
 
@@ -122,7 +124,7 @@ impl Drop for ComparePool {
 
 impl Worker {
     fn run(self) {
-        while let Ok(job) = self.rx.recv() {
+        while let Ok(mut job) = self.rx.recv() {
             self.metrics.compare_queue_depth.set(self.rx.len() as i64);
             let started = Instant::now();
             // A bug in the engine must cost one comparison, not the worker.
@@ -132,7 +134,17 @@ impl Worker {
                 .compare_duration
                 .observe(started.elapsed().as_secs_f64());
             match verdict {
-                Ok(v) => record(&job, &v, &self.exemplars),
+                Ok(v) => {
+                    record(&job, &v, &self.exemplars);
+                    // After the counters, so a watcher never sees a verdict not yet counted.
+                    if let Some(w) = job.watcher.take() {
+                        let candidate = job.candidate;
+                        let _ = w.send(Observed::Compared(Box::new(Compared {
+                            verdict: v,
+                            candidate,
+                        })));
+                    }
+                }
                 Err(_) => {
                     tracing::error!(route = %job.route.name, path = %job.path, "comparison panicked; skipped")
                 }

@@ -18,6 +18,7 @@ use hyper::body::Incoming;
 use crate::mirror::{self, Handoff};
 use crate::net::headers::strip_hop_by_hop;
 use crate::observe::access;
+use crate::record::{self, Recording};
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::tee::TeeBody;
@@ -79,11 +80,24 @@ async fn forward(
 
     let mirror_lane = h1_client.then(|| inbound.mirror_lane.clone());
     let body_empty = http_body::Body::is_end_stream(&body);
-    let mut handoff = mirror::start(shared, snap, route, &parts, body_empty, mirror_lane);
+    // Before the mirror, so that a recording learns the mirror's verdict (one atomic load when
+    // the route records nothing).
+    let mut recording = record::start(shared, snap, route, &parts, body_empty);
+    let watcher = recording.as_mut().and_then(Recording::take_watcher);
+    let mut handoff = mirror::start(
+        shared,
+        snap,
+        route,
+        &parts,
+        body_empty,
+        mirror_lane,
+        watcher,
+    );
     let mirrored = handoff.is_some();
     let request_capture = handoff.as_mut().and_then(Handoff::take_request_capture);
+    let record_capture = recording.as_mut().and_then(Recording::take_request_capture);
 
-    let body = TeeBody::new(body, request_capture);
+    let body = TeeBody::with_record(body, request_capture, record_capture);
     let Ok(req) = primary::request(snap, parts, body, on_lane) else {
         let msg = "shadowdiff: request target cannot be forwarded\n";
         return (error(StatusCode::BAD_REQUEST, msg), mirrored);
@@ -92,20 +106,27 @@ async fn forward(
         Ok(answered) => answered,
         Err(e) => return (e.reply(&route.metrics), mirrored),
     };
-    (respond(shared, snap, resp, elapsed, handoff), mirrored)
+    let resp = respond(shared, snap, resp, elapsed, handoff, recording);
+    (resp, mirrored)
 }
 
-/// v1's answer for the client, through a tee whose copy goes to the mirror (if one runs).
+/// v1's answer for the client, through a tee whose copies go to the mirror and the recording
+/// (if they run).
 fn respond(
     shared: &Shared,
     snap: &Snapshot,
     resp: Response<Incoming>,
     elapsed: Duration,
     handoff: Option<Handoff>,
+    recording: Option<Recording>,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let cap = snap.config.limits.max_capture_bytes;
     let capture = handoff.and_then(|h| h.primary_answered(&parts, elapsed, cap, &shared.pending));
-    Response::from_parts(parts, Either::Left(TeeBody::new(body, capture)))
+    let record = recording.and_then(|r| r.primary_answered(&parts, elapsed, &shared.pending));
+    Response::from_parts(
+        parts,
+        Either::Left(TeeBody::with_record(body, capture, record)),
+    )
 }

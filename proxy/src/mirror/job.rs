@@ -16,7 +16,7 @@ use http::{HeaderMap, Method, Request};
 use http_body_util::Full;
 use tokio::sync::oneshot;
 
-use crate::compare::{Job, Side};
+use crate::compare::{Job, Observed, Side, Watcher};
 use crate::mirror::candidate::{CandidateLane, CandidateLeg};
 use crate::mirror::plan::{plan, Planned};
 use crate::observe::access;
@@ -67,7 +67,9 @@ impl Handoff {
     }
 }
 
-/// Start a mirror of this request if it is planned (see [`plan`]).
+/// Start a mirror of this request if it is planned (see [`plan`]). `watcher` learns how the
+/// mirror ended (a recording of this request wants the verdict); it is dropped unsent when no
+/// mirror starts.
 pub fn start(
     shared: &Arc<Shared>,
     snap: &Arc<Snapshot>,
@@ -75,6 +77,7 @@ pub fn start(
     parts: &request::Parts,
     body_empty: bool,
     lane: Option<Arc<CandidateLane>>,
+    watcher: Option<Watcher>,
 ) -> Option<Handoff> {
     let planned = plan(shared, snap, route, &parts.method, &parts.headers)?;
     let (request_capture, request_body) = if body_empty {
@@ -96,6 +99,7 @@ pub fn start(
         request_body,
         primary,
         lane,
+        watcher,
     };
     tokio::spawn(job.run());
     Some(Handoff {
@@ -119,6 +123,8 @@ struct MirrorJob {
     primary: oneshot::Receiver<PrimaryHead>,
     /// The client connection's v2 lane (HTTP/1.x clients).
     lane: Option<Arc<CandidateLane>>,
+    /// Told how the mirror ended; moves into the comparison job once there is one.
+    watcher: Option<Watcher>,
 }
 
 /// Counts `shutdown` for a mirror whose task was dropped before it ended.
@@ -143,6 +149,9 @@ impl MirrorJob {
         let mut unfinished = Unfinished(Some(&route.metrics));
         if let Err(reason) = self.exchange().await {
             route.metrics.skip(reason);
+            if let Some(w) = self.watcher.take() {
+                let _ = w.send(Observed::Skipped(reason));
+            }
             if route.access_log {
                 access::Line::new(&route.name, &self.method, self.path())
                     .log(access::Verdict::Skipped(reason));
@@ -176,6 +185,7 @@ impl MirrorJob {
             path: self.path().to_string(),
             primary,
             candidate,
+            watcher: self.watcher.take(),
         };
         self.shared.compare.submit(job)
     }

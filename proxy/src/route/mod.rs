@@ -33,6 +33,8 @@ pub struct Policy {
     pub max_in_flight_mirrors: Option<usize>,
     /// Write access-log lines for this route's requests (`log.access_log`).
     pub access_log: bool,
+    /// What this route records (`[record]` with `[routes.record]` laid over it).
+    pub record: config::RecordPolicy,
 }
 
 /// Where a route's outcomes go.
@@ -56,6 +58,30 @@ pub struct RouteRuntime {
     /// This route's own in-flight mirror cap, within the global cap.
     pub in_flight: Option<Arc<Semaphore>>,
     pub access_log: bool,
+    pub record: RecordRoute,
+}
+
+/// A route's recording share and caps, as the request path sees them.
+pub struct RecordRoute {
+    /// Random, whatever the route's `sample_by`: recording is independent of mirroring.
+    sampler: Sampler,
+    pub max_body_bytes: usize,
+    pub include_candidate: bool,
+}
+
+impl RecordRoute {
+    fn new(policy: &config::RecordPolicy) -> Self {
+        Self {
+            sampler: Sampler::new(policy.percent, SampleBy::Random),
+            max_body_bytes: policy.max_body_bytes,
+            include_candidate: policy.include_candidate,
+        }
+    }
+
+    /// Whether this request is in the recorded share: one atomic load when the share is 0.
+    pub fn sampled(&self, headers: &HeaderMap) -> bool {
+        self.sampler.sampled(headers)
+    }
 }
 
 impl RouteRuntime {
@@ -74,6 +100,7 @@ impl RouteRuntime {
                 .max_in_flight_mirrors
                 .map(|n| Arc::new(Semaphore::new(n))),
             access_log: policy.access_log,
+            record: RecordRoute::new(&policy.record),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::net::tls::ServerTls;
 use crate::observe::exemplars::Exemplars;
 use crate::observe::metrics::Metrics;
 use crate::observe::stats::StatsRegistry;
+use crate::record::Recorder;
 use crate::tee::ByteBudget;
 use crate::upstream::breaker::Breaker;
 
@@ -32,6 +33,8 @@ pub struct Shared {
     pub breaker: Breaker,
     pub compare: ComparePool,
     pub exemplars: Arc<Exemplars>,
+    /// The recording writer, when `record.dir` is set at start (`record/`).
+    pub recorder: Option<Arc<Recorder>>,
     pub stats: StatsRegistry,
     pub ready: AtomicBool,
     /// File and flags to re-read on `POST /api/reload` and SIGHUP.
@@ -66,6 +69,7 @@ impl Shared {
             metrics.breaker_open.clone(),
             metrics.breaker_trips.clone(),
         );
+        let recorder = Recorder::start(&config.record, metrics.record.clone())?;
         let stats = StatsRegistry::default();
         let server_tls = config.tls.as_ref().map(ServerTls::new).transpose()?;
         let admin_token = Token::default();
@@ -78,6 +82,7 @@ impl Shared {
             breaker,
             compare,
             exemplars,
+            recorder,
             stats,
             ready: AtomicBool::new(false),
             reload_source: Mutex::new(ReloadSource::default()),
@@ -99,6 +104,13 @@ impl Shared {
     /// Install a new config; requests already running finish under the old one.
     pub fn reload(&self, config: Config) -> anyhow::Result<()> {
         let snap = Snapshot::build(config, &self.metrics, &self.stats)?;
+        let current = &self.snapshot.load().config.record;
+        let new = &snap.config.record;
+        if (&current.dir, current.max_file_bytes, current.max_files)
+            != (&new.dir, new.max_file_bytes, new.max_files)
+        {
+            tracing::warn!("record.dir, max_file_bytes and max_files are read at start; a restart applies them");
+        }
         // New handshakes get the re-read certificate; open connections keep theirs.
         match (&self.server_tls, &snap.config.tls) {
             (Some(current), Some(tls)) => current.reload(tls)?,

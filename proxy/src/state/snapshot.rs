@@ -72,6 +72,7 @@ impl Snapshot {
                 rules: Arc::new(rules),
                 max_in_flight_mirrors: r.max_in_flight_mirrors,
                 access_log: config.log.access_log,
+                record: r.record.clone(),
             };
             let route = RouteRuntime::new(&r.name, policy, observers(&r.name, r.budget.window));
             routes.push(Arc::new(route));
@@ -86,6 +87,7 @@ impl Snapshot {
             rules: Arc::new(rules),
             max_in_flight_mirrors: None,
             access_log: config.log.access_log,
+            record: config.record.policy.clone(),
         };
         let default_route = Arc::new(RouteRuntime::new(
             DEFAULT_ROUTE,

@@ -46,6 +46,16 @@ impl CapturedBody {
         self.len == 0
     }
 
+    /// A body that was not captured from a stream (replay reads v1's from a file): it holds no
+    /// bytes of the budget, which bounds what the proxy copies off live traffic.
+    pub fn detached(body: Bytes, budget: &Arc<ByteBudget>) -> Self {
+        Self {
+            len: body.len(),
+            chunks: vec![body],
+            _held: Held::empty(budget),
+        }
+    }
+
     /// One contiguous buffer; free when the body came in one chunk (the common case).
     pub fn contiguous(&self) -> Bytes {
         match self.chunks.as_slice() {
@@ -191,20 +201,34 @@ impl Drop for Capture {
 }
 
 pin_project_lite::pin_project! {
-    /// A body that tees into an optional [`Capture`]; without one it is a plain pass-through.
+    /// A body that tees into up to two [`Capture`]s — the mirror's and the recording's, each
+    /// with its own cap; without any it is a plain pass-through.
     pub struct TeeBody<B> {
         #[pin]
         inner: B,
         capture: Option<Capture>,
+        record: Option<Capture>,
     }
 }
 
 impl<B: Body<Data = Bytes>> TeeBody<B> {
     pub fn new(inner: B, capture: Option<Capture>) -> Self {
-        let mut tee = Self { inner, capture };
+        Self::with_record(inner, capture, None)
+    }
+
+    /// A tee for the mirror (`capture`) and for a recording (`record`).
+    pub fn with_record(inner: B, capture: Option<Capture>, record: Option<Capture>) -> Self {
+        let mut tee = Self {
+            inner,
+            capture,
+            record,
+        };
         // An already-finished body (empty, HEAD, 204) may never be polled: settle it now.
         if tee.inner.is_end_stream() {
-            if let Some(c) = tee.capture.as_mut() {
+            for c in [tee.capture.as_mut(), tee.record.as_mut()]
+                .into_iter()
+                .flatten()
+            {
                 c.finish(None);
             }
         }
@@ -212,10 +236,7 @@ impl<B: Body<Data = Bytes>> TeeBody<B> {
     }
 
     pub fn passthrough(inner: B) -> Self {
-        Self {
-            inner,
-            capture: None,
-        }
+        Self::with_record(inner, None, None)
     }
 }
 
@@ -229,7 +250,10 @@ impl<B: Body<Data = Bytes>> Body for TeeBody<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let mut this = self.project();
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
-        if let Some(capture) = this.capture.as_mut() {
+        for capture in [this.capture.as_mut(), this.record.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             match &frame {
                 Some(Ok(f)) => {
                     if let Some(data) = f.data_ref() {

@@ -1,0 +1,16 @@
+//! Record and replay (issue 16).
+//!
+//! Recording is one more observer of a finished exchange, beside metrics and exemplars: a
+//! sampled request's copies (the tee's, as for the mirror) and the mirror's verdict are handed
+//! off the request path ([`tap`]), redacted ([`scrub`]) and written as JSON lines ([`format`])
+//! to rotating zstd files by a thread of its own behind a bounded queue ([`writer`]); what
+//! cannot be written is dropped and counted, never waited for.
+
+pub mod exchange;
+pub mod format;
+pub mod scrub;
+pub mod tap;
+pub mod writer;
+
+pub use tap::{start, Recording};
+pub use writer::Recorder;
