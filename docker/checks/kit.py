@@ -50,6 +50,9 @@ FAMILIES = {
     "shadowdiff_compare_duration_seconds": "histogram",
     "shadowdiff_build_info": "gauge",
     "shadowdiff_mirror_percent": "gauge",
+    "shadowdiff_record_written_total": "counter",
+    "shadowdiff_record_written_bytes_total": "counter",
+    "shadowdiff_record_dropped_total": "counter",
 }
 LABELS = {
     "shadowdiff_requests_total": {"route"},
@@ -68,6 +71,7 @@ LABELS = {
     "shadowdiff_budget_exceeded": {"route"},
     "shadowdiff_build_info": {"version", "commit"},
     "shadowdiff_mirror_percent": {"route"},
+    "shadowdiff_record_dropped_total": {"reason"},
 }
 CONFIG_KEYS = {
     "": {"listen", "admin", "mirror_percent", "sample_by", "shutdown_grace", "primary", "candidate",

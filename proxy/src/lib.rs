@@ -11,6 +11,8 @@
 //!    ▼
 //!  forward/     handle: route/ picks the policy ─▶ inbound fix-ups
 //!    │             │
+//!    │             ├─▶ record/tap   recorded? (one atomic load when off) ─ ─ ▶ a task: v1's copies
+//!    │             │                and the verdict ─ ─ ▶ record/writer thread        [hand-off 4]
 //!    │             ├─▶ mirror/plan  sampled? safe? breaker closed? slot free? ── no ─▶ skip(reason)
 //!    │             │        │ yes
 //!    │             │        ▼
@@ -25,9 +27,7 @@
 //!                                                                 ▼
 //!                                            compare/record ─▶ observe/ (metrics, stats,
 //!                                                 │             exemplars, access log)
-//!                                                 └─▶ record/  (sampled exchanges: v1's copies
-//!                                                     and the verdict ─ ─ ▶ writer thread
-//!                                                     → rotating zstd JSON lines) [hand-off 4]
+//!                                                 └─▶ the verdict to a recording's Watcher
 //!                                                                 │
 //!                                                                 ▼
 //!                                                 admin/ (API, report page, control)
