@@ -46,7 +46,7 @@ impl Exchange {
             method: self.method.to_string(),
             uri: s.text(&self.uri).into_owned(),
             request: Message {
-                headers: s.headers(request_headers.clone()),
+                headers: s.headers(request_headers),
                 body: self
                     .request_body
                     .as_ref()

@@ -349,3 +349,43 @@ impl Write for Counted {
         self.file.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_rotate_by_size_keep_max_files_and_end_as_complete_streams() {
+        let dir = std::env::temp_dir().join(format!("shadowdiff-files-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut files = Files::new(dir.clone(), 2048, 3);
+        let mut written = 0;
+        // zstd emits compressed bytes a block (up to 128 KiB of input) at a time: enough lines
+        // for several blocks, so several files.
+        for i in 0..10_000u32 {
+            // Incompressible enough that a file fills: every line differs.
+            let line = format!(
+                "{{\"i\":{i},\"h\":\"{}\"}}\n",
+                blake3::hash(&i.to_le_bytes())
+            );
+            written += files.write(line.as_bytes()).unwrap();
+        }
+        written += files.finish().unwrap();
+        let kept = list(&dir).unwrap();
+        assert_eq!(kept.len(), 3, "the oldest files went: {kept:?}");
+        let on_disk: u64 = kept.iter().map(|f| f.metadata().unwrap().len()).sum();
+        assert!(written >= on_disk, "every byte on disk was counted");
+        let mut last = Vec::new();
+        for f in &kept {
+            let text = zstd::decode_all(File::open(f).unwrap()).expect("a complete stream");
+            last = text
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect();
+        }
+        let newest: serde_json::Value = serde_json::from_slice(last.last().unwrap()).unwrap();
+        assert_eq!(newest["i"], 9999, "the newest line is in the newest file");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
