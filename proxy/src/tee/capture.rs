@@ -338,6 +338,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_mirror_and_the_recording_each_get_a_copy_within_their_own_cap() {
+        let b = budget(1 << 20);
+        let (mirror, mirror_rx) = Capture::new(1024, &b);
+        let (record, record_rx) = Capture::new(4, &b);
+        let out = TeeBody::with_record(chunks(&["abc", "def"]), Some(mirror), Some(record))
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&out[..], b"abcdef");
+        assert_eq!(
+            &mirror_rx.await.unwrap().unwrap().contiguous()[..],
+            b"abcdef"
+        );
+        assert_eq!(record_rx.await.unwrap().unwrap_err(), CaptureEnd::TooLarge);
+        assert_eq!(b.used(), 0);
+    }
+
+    #[tokio::test]
     async fn over_the_cap_the_client_still_gets_everything() {
         let b = budget(1 << 20);
         let (cap, rx) = Capture::new(4, &b);
