@@ -28,7 +28,10 @@ pub struct Line {
 }
 
 /// A request: headers in order (repeats kept) and the body.
+// Read through a flat twin: serde's `flatten` buffers the whole object to deserialize it,
+// which made reading a line (and so replay) markedly slower.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "MessageWire")]
 pub struct Message {
     pub headers: Vec<(String, String)>,
     #[serde(flatten)]
@@ -37,12 +40,59 @@ pub struct Message {
 
 /// A response: status, headers, body, and the time to its headers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "AnswerWire")]
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     #[serde(flatten)]
     pub body: Body,
     pub latency_ms: f64,
+}
+
+#[derive(Deserialize)]
+struct MessageWire {
+    headers: Vec<(String, String)>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    body_base64: Option<String>,
+}
+
+impl From<MessageWire> for Message {
+    fn from(w: MessageWire) -> Self {
+        Self {
+            headers: w.headers,
+            body: Body {
+                body: w.body,
+                body_base64: w.body_base64,
+            },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct AnswerWire {
+    status: u16,
+    headers: Vec<(String, String)>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    body_base64: Option<String>,
+    latency_ms: f64,
+}
+
+impl From<AnswerWire> for Answer {
+    fn from(w: AnswerWire) -> Self {
+        Self {
+            status: w.status,
+            headers: w.headers,
+            body: Body {
+                body: w.body,
+                body_base64: w.body_base64,
+            },
+            latency_ms: w.latency_ms,
+        }
+    }
 }
 
 /// A body: `body` when it is UTF-8 text, `body_base64` otherwise; neither when empty.
@@ -72,9 +122,14 @@ impl Body {
     }
 
     pub fn to_bytes(&self) -> Result<bytes::Bytes, String> {
-        match (&self.body, &self.body_base64) {
+        self.clone().into_bytes()
+    }
+
+    /// The bytes, taking the text's buffer rather than copying it.
+    pub fn into_bytes(self) -> Result<bytes::Bytes, String> {
+        match (self.body, self.body_base64) {
             (Some(_), Some(_)) => Err("both body and body_base64 are set".into()),
-            (Some(text), None) => Ok(bytes::Bytes::from(text.clone().into_bytes())),
+            (Some(text), None) => Ok(bytes::Bytes::from(text.into_bytes())),
             (None, Some(b64)) => base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .map(bytes::Bytes::from)

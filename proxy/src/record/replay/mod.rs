@@ -2,8 +2,14 @@
 //! compared by the proxy's own machinery — the config loaded and the routes built as the proxy
 //! builds them (`state::Shared`), each request through the mirror's v2 leg
 //! (`mirror::candidate::CandidateLeg`) and the candidate shaping, each pair through the
-//! comparison pool and its single fan-out (`compare/`) — so a config tested in CI is the
-//! config that runs in production.
+//! comparison pool's own compare-and-record and its single fan-out (`compare/`) — so a config
+//! tested in CI is the config that runs in production.
+//!
+//! Shape: a reader thread decodes the files into a bounded channel; `C` workers (the
+//! concurrency) each own a connection to v2, as a client connection's lane does in the proxy,
+//! take the next line (paced under the same lock, for `--rate` and `--speed`), send it and
+//! compare the pair where they are: a replay serves no client whose latency a comparison could
+//! steal, so there is no hand-off to a comparison thread to pay for.
 //!
 //! Exit codes: 0 every route within its budget, 1 some route over it (named), 2 usage errors
 //! and replays that cannot run (bad config, v2 unreachable, nothing readable).
@@ -16,14 +22,15 @@ mod source;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, Mutex};
 
 use config::{Config, Overrides};
 
 use crate::observe::redact::Redactor;
+use crate::record::format::Line;
 use crate::state::Shared;
 
 pub use report::Outcome;
@@ -60,7 +67,7 @@ pub struct Unusable(pub anyhow::Error);
 pub async fn run(args: Args) -> Result<Outcome, Unusable> {
     let config = load(&args).map_err(Unusable)?;
     let redactor = Redactor::new(&config.report).map_err(Unusable)?;
-    let config = for_replay(config, &redactor, concurrency(&args));
+    let config = for_replay(config, &redactor);
     let shared = Shared::new(config).map_err(Unusable)?;
     let live = send::Legs::new(&shared, args.primary.is_some()).map_err(Unusable)?;
     live.reachable().await.map_err(Unusable)?;
@@ -69,26 +76,25 @@ pub async fn run(args: Args) -> Result<Outcome, Unusable> {
     let bar = progress::Progress::new(total);
     let (lines, read) = source::spawn(args.files.clone());
     let started = Instant::now();
-    let limit = Arc::new(Semaphore::new(concurrency(&args)));
-    let mut pace = pace::Pace::new(args.rate, args.speed);
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut lines = lines;
-    while let Some(line) = lines.recv().await {
-        pace.wait(&line).await;
-        let Ok(permit) = limit.clone().acquire_owned().await else {
-            break;
-        };
-        let (live, bar) = (live.clone(), bar.clone());
-        tasks.spawn(async move {
-            live.replay(line).await;
-            bar.done(&live.shared);
-            drop(permit);
+    let next = Arc::new(Mutex::new(Next {
+        batches: lines,
+        batch: std::collections::VecDeque::new(),
+        pace: pace::Pace::new(args.rate, args.speed),
+    }));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency(&args) {
+        let (live, bar, next) = (live.clone(), bar.clone(), next.clone());
+        workers.spawn(async move {
+            let lanes = send::Lanes::default();
+            while let Some(lines) = take(&next).await {
+                for line in lines {
+                    live.replay(line, &lanes).await;
+                    bar.done(&live.shared);
+                }
+            }
         });
-        // Reap finished tasks as we go, so the set stays as small as the concurrency.
-        while tasks.try_join_next().is_some() {}
     }
-    while tasks.join_next().await.is_some() {}
-    settle(&shared).await;
+    while workers.join_next().await.is_some() {}
     bar.finish(&shared);
     let read = read.await.context("reading the files").map_err(Unusable)?;
     if read.lines == 0 {
@@ -136,12 +142,10 @@ fn load(args: &Args) -> anyhow::Result<Config> {
 }
 
 /// The proxy's config, less what a replay must not touch or cannot compare.
-fn for_replay(mut config: Config, redactor: &Redactor, concurrency: usize) -> Config {
+fn for_replay(mut config: Config, redactor: &Redactor) -> Config {
     // A replay must not append to the proxy's mismatch file, nor record itself.
     config.report.jsonl_path = None;
     config.record.dir = None;
-    // Every comparison is wanted: room in the queue for every request in flight.
-    config.limits.compare_queue = config.limits.compare_queue.max(concurrency * 2);
     // Values redacted when recorded cannot be compared with v2's real ones: those headers and
     // body paths are left out of the comparison (the rest of the rules stand as written).
     let hidden: Vec<String> = redactor.header_names().map(str::to_owned).collect();
@@ -160,9 +164,26 @@ fn for_replay(mut config: Config, redactor: &Redactor, concurrency: usize) -> Co
     config
 }
 
-/// Wait until every comparison queued has been recorded.
-async fn settle(shared: &Shared) {
-    while shared.compare.unfinished() > 0 {
-        tokio::time::sleep(Duration::from_millis(2)).await;
+/// Where the workers take lines from.
+struct Next {
+    batches: mpsc::Receiver<Vec<Line>>,
+    batch: std::collections::VecDeque<Line>,
+    pace: pace::Pace,
+}
+
+/// A worker's next lines. Paced, one line when it is due: the pace is kept under the same lock
+/// as the queue, so the workers together leave at the rate (or the recorded pace) asked for.
+/// Unpaced, a whole batch: one lock per batch, and still one request in flight per worker.
+async fn take(next: &Mutex<Next>) -> Option<Vec<Line>> {
+    let mut next = next.lock().await;
+    if next.batch.is_empty() {
+        let batch = next.batches.recv().await?;
+        if !next.pace.is_paced() {
+            return Some(batch);
+        }
+        next.batch = batch.into();
     }
+    let line = next.batch.pop_front()?;
+    next.pace.wait(&line).await;
+    Some(vec![line])
 }

@@ -27,6 +27,11 @@ impl Pace {
         }
     }
 
+    /// Whether lines wait for a time at all (`--rate`, `--speed`).
+    pub fn is_paced(&self) -> bool {
+        self.rate.is_some() || self.speed.is_some()
+    }
+
     pub async fn wait(&mut self, line: &Line) {
         let due = match (self.rate, self.speed) {
             (Some(rate), _) => Some(Duration::from_secs_f64(self.sent as f64 / rate)),

@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use http_body_util::Full;
 
 use crate::compare::{Job, Side};
-use crate::mirror::candidate::CandidateLeg;
+use crate::mirror::candidate::{CandidateLane, CandidateLeg};
 use crate::mirror::plan::is_safe;
 use crate::observe::outcome::SkipReason;
 use crate::observe::redact::REDACTED;
@@ -20,6 +20,14 @@ use crate::route::RouteRuntime;
 use crate::state::{CandidateClient, Shared, Snapshot};
 use crate::tee::CapturedBody;
 use crate::upstream::{self, Target};
+
+/// One worker's own connections to v2 and (with `--primary`) v1: as a client connection's lanes
+/// in the proxy, no pool checkout per request.
+#[derive(Default)]
+pub struct Lanes {
+    candidate: Arc<CandidateLane>,
+    primary: Arc<CandidateLane>,
+}
 
 /// The legs of a replay: v2 always, v1 live with `--primary`.
 #[derive(Clone)]
@@ -67,8 +75,8 @@ impl Legs {
         Ok(())
     }
 
-    /// Replay one line to its end as a queued comparison or a counted skip.
-    pub async fn replay(&self, line: Line) {
+    /// Replay one line to its end as a recorded comparison or a counted skip.
+    pub async fn replay(&self, line: Line, lanes: &Lanes) {
         let Ok(method) = Method::from_bytes(line.method.as_bytes()) else {
             tracing::warn!(method = %line.method, "not an HTTP method; line skipped");
             return;
@@ -84,7 +92,7 @@ impl Legs {
             route.metrics.skip(SkipReason::UnsafeMethod);
             return;
         }
-        if let Err(reason) = self.exchange(&route, method, pq, line).await {
+        if let Err(reason) = self.exchange(&route, method, pq, line, lanes).await {
             route.metrics.skip(reason);
         }
     }
@@ -95,32 +103,28 @@ impl Legs {
         method: Method,
         pq: PathAndQuery,
         line: Line,
+        lanes: &Lanes,
     ) -> Result<(), SkipReason> {
         let headers = header_map(&line.request.headers);
         let body = line
             .request
             .body
-            .to_bytes()
+            .into_bytes()
             .map_err(|_| SkipReason::PrimaryFailed)?;
+        // v1's copy of the request only when v1 is live (a body clone is a reference count).
+        let for_v1 = self
+            .primary
+            .as_ref()
+            .map(|_| (headers.clone(), body.clone()));
         let v2 = self
             .snap
             .shaping
-            .request(
-                &self.snap.candidate,
-                &method,
-                Some(&pq),
-                headers.clone(),
-                body.clone(),
-            )
+            .request(&self.snap.candidate, &method, Some(&pq), headers, body)
             .map_err(|_| SkipReason::CandidateFailed)?;
         route.metrics.mirrored.inc();
         let leg = CandidateLeg::new(&self.shared, &self.snap, &route.metrics);
-        let (primary, candidate) = match &self.primary {
-            None => (
-                recorded(&line.primary, &self.shared),
-                leg.send(v2, None).await,
-            ),
-            Some(p) => {
+        let (primary, candidate) = match (&self.primary, for_v1) {
+            (Some(p), Some((headers, body))) => {
                 let v1 = v1_request(&p.0, &method, &pq, headers, body)
                     .map_err(|_| SkipReason::PrimaryFailed)?;
                 let v1_leg = CandidateLeg {
@@ -128,9 +132,16 @@ impl Legs {
                     client: &p.1,
                     ..CandidateLeg::new(&self.shared, &self.snap, &route.metrics)
                 };
-                let (a, b) = tokio::join!(v1_leg.send(v1, None), leg.send(v2, None));
+                let (a, b) = tokio::join!(
+                    v1_leg.send(v1, Some(&lanes.primary)),
+                    leg.send(v2, Some(&lanes.candidate))
+                );
                 (a.map_err(|_| SkipReason::PrimaryFailed), b)
             }
+            _ => (
+                recorded(line.primary, &self.shared),
+                leg.send(v2, Some(&lanes.candidate)).await,
+            ),
         };
         let m = &route.metrics;
         m.status_pair(
@@ -146,25 +157,19 @@ impl Legs {
             candidate,
             watcher: None,
         };
-        self.submit(job).await
-    }
-
-    /// Queue a comparison, waiting for room rather than shedding: a replay compares every
-    /// response. The pool's queue has room for every request in flight (`for_replay`).
-    async fn submit(&self, job: Job) -> Result<(), SkipReason> {
-        let room = self.snap.config.limits.compare_queue;
-        while self.shared.compare.unfinished() >= room {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
-        self.shared.compare.submit(job)
+        // Every response is compared: here, never shed by a full queue.
+        self.shared
+            .compare
+            .compare_here(job, &self.shared.exemplars);
+        Ok(())
     }
 }
 
 /// The recorded v1 answer as one side of the pair.
-fn recorded(answer: &Answer, shared: &Shared) -> Result<Side, SkipReason> {
+fn recorded(answer: Answer, shared: &Shared) -> Result<Side, SkipReason> {
     let body = answer
         .body
-        .to_bytes()
+        .into_bytes()
         .map_err(|_| SkipReason::PrimaryFailed)?;
     Ok(Side {
         status: answer.status,

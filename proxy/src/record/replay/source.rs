@@ -9,8 +9,11 @@ use tokio::task::JoinHandle;
 use crate::record::format::Line;
 use crate::record::read::{read_file, BadLine, FileEnd};
 
-/// Lines read ahead of the requests sent.
-const AHEAD: usize = 1024;
+/// Lines go over in batches: one wake-up of the reader or the workers per batch, not per line
+/// (each is a thread switch on a busy core).
+pub const BATCH: usize = 64;
+/// Batches read ahead of the requests sent.
+const AHEAD: usize = 16;
 
 /// What reading found, besides the lines themselves.
 #[derive(Debug, Default)]
@@ -52,11 +55,13 @@ pub fn count(files: &[PathBuf]) -> u64 {
         .sum()
 }
 
-/// Read every file in order on a blocking thread; the lines, and what was found at the end.
-pub fn spawn(files: Vec<PathBuf>) -> (mpsc::Receiver<Line>, JoinHandle<Read>) {
+/// Read every file in order on a blocking thread; the lines in batches of up to [`BATCH`],
+/// and what was found at the end.
+pub fn spawn(files: Vec<PathBuf>) -> (mpsc::Receiver<Vec<Line>>, JoinHandle<Read>) {
     let (tx, rx) = mpsc::channel(AHEAD);
     let handle = tokio::task::spawn_blocking(move || {
         let mut read = Read::default();
+        let mut batch = Vec::with_capacity(BATCH);
         for file in files {
             let mut bad = Vec::new();
             let mut lines = 0u64;
@@ -64,8 +69,12 @@ pub fn spawn(files: Vec<PathBuf>) -> (mpsc::Receiver<Line>, JoinHandle<Read>) {
                 &file,
                 |line| {
                     lines += 1;
-                    // The receiver only goes away when the replay stops early.
-                    let _ = tx.blocking_send(line);
+                    batch.push(line);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        // The receiver only goes away when the replay stops early.
+                        let _ = tx.blocking_send(full);
+                    }
                 },
                 |b| bad.push(b),
             );
@@ -76,6 +85,9 @@ pub fn spawn(files: Vec<PathBuf>) -> (mpsc::Receiver<Line>, JoinHandle<Read>) {
                 FileEnd::Truncated { lines, why } => read.truncated.push((file, lines, why)),
                 FileEnd::Unreadable(why) => read.unreadable.push((file, why)),
             }
+        }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(batch);
         }
         read
     });
