@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// The `version` of every line this build writes; readers refuse others line by line.
 pub const VERSION: u32 = 1;
@@ -55,6 +56,8 @@ struct MessageWire {
     #[serde(default)]
     body: Option<String>,
     #[serde(default)]
+    body_json: Option<Box<RawValue>>,
+    #[serde(default)]
     body_base64: Option<String>,
 }
 
@@ -64,6 +67,7 @@ impl From<MessageWire> for Message {
             headers: w.headers,
             body: Body {
                 body: w.body,
+                body_json: w.body_json,
                 body_base64: w.body_base64,
             },
         }
@@ -77,6 +81,8 @@ struct AnswerWire {
     #[serde(default)]
     body: Option<String>,
     #[serde(default)]
+    body_json: Option<Box<RawValue>>,
+    #[serde(default)]
     body_base64: Option<String>,
     latency_ms: f64,
 }
@@ -88,6 +94,7 @@ impl From<AnswerWire> for Answer {
             headers: w.headers,
             body: Body {
                 body: w.body,
+                body_json: w.body_json,
                 body_base64: w.body_base64,
             },
             latency_ms: w.latency_ms,
@@ -95,13 +102,25 @@ impl From<AnswerWire> for Answer {
     }
 }
 
-/// A body: `body` when it is UTF-8 text, `body_base64` otherwise; neither when empty.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A body, one of three ways, none when empty: `body_json`, the body itself when it is a JSON
+/// object or array on one line (kept byte for byte, readable with jq, and cheap to read back:
+/// no string to unescape); `body` when it is other UTF-8 text; `body_base64` otherwise.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Body {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_json: Option<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_base64: Option<String>,
+}
+
+impl PartialEq for Body {
+    fn eq(&self, other: &Self) -> bool {
+        self.body == other.body
+            && self.body_base64 == other.body_base64
+            && self.body_json.as_ref().map(|r| r.get()) == other.body_json.as_ref().map(|r| r.get())
+    }
 }
 
 impl Body {
@@ -110,14 +129,30 @@ impl Body {
             return Self::default();
         }
         match std::str::from_utf8(bytes) {
-            Ok(text) => Self {
-                body: Some(text.to_owned()),
-                body_base64: None,
+            Ok(text) => match json_as_is(text) {
+                Some(raw) => Self {
+                    body_json: Some(raw),
+                    ..Self::default()
+                },
+                None => Self {
+                    body: Some(text.to_owned()),
+                    ..Self::default()
+                },
             },
             Err(_) => Self {
-                body: None,
                 body_base64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                ..Self::default()
             },
+        }
+    }
+
+    /// The body as text, as HAR carries it (`true` when that text is base64).
+    pub fn text(&self) -> Option<(String, bool)> {
+        match (&self.body, &self.body_json, &self.body_base64) {
+            (Some(t), _, _) => Some((t.clone(), false)),
+            (_, Some(raw), _) => Some((raw.get().to_owned(), false)),
+            (_, _, Some(b)) => Some((b.clone(), true)),
+            _ => None,
         }
     }
 
@@ -127,16 +162,33 @@ impl Body {
 
     /// The bytes, taking the text's buffer rather than copying it.
     pub fn into_bytes(self) -> Result<bytes::Bytes, String> {
-        match (self.body, self.body_base64) {
-            (Some(_), Some(_)) => Err("both body and body_base64 are set".into()),
-            (Some(text), None) => Ok(bytes::Bytes::from(text.into_bytes())),
-            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+        match (self.body, self.body_json, self.body_base64) {
+            (Some(text), None, None) => Ok(bytes::Bytes::from(text.into_bytes())),
+            (None, Some(raw), None) => Ok(bytes::Bytes::from(String::from(Box::<str>::from(raw)))),
+            (None, None, Some(b64)) => base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .map(bytes::Bytes::from)
                 .map_err(|e| format!("body_base64: {e}")),
-            (None, None) => Ok(bytes::Bytes::new()),
+            (None, None, None) => Ok(bytes::Bytes::new()),
+            _ => Err("more than one of body, body_json and body_base64 is set".into()),
         }
     }
+}
+
+/// `text` as a raw JSON value when it is a JSON object or array whose bytes survive exactly
+/// (no surrounding whitespace) on one line (no CR or LF, which would end the line).
+fn json_as_is(text: &str) -> Option<Box<RawValue>> {
+    // Byte searches (memchr): a `contains` over a set of chars walks the text char by char, and
+    // cost more than the JSON check itself.
+    let bytes = text.as_bytes();
+    if !(text.starts_with('{') || text.starts_with('['))
+        || bytes.contains(&b'\n')
+        || bytes.contains(&b'\r')
+    {
+        return None;
+    }
+    let raw: Box<RawValue> = serde_json::from_str(text).ok()?;
+    (raw.get().len() == text.len()).then_some(raw)
 }
 
 /// How the exchange ended on the shadow side.
@@ -310,18 +362,40 @@ mod tests {
     }
 
     #[test]
-    fn bodies_are_text_when_they_can_be_and_base64_otherwise() {
-        let text = Body::from_bytes(b"{\"a\":1}");
-        assert_eq!(text.body.as_deref(), Some("{\"a\":1}"));
+    fn bodies_are_json_or_text_when_they_can_be_and_base64_otherwise() {
+        let json = Body::from_bytes(b"{\"a\": [1, 2.50]}");
+        assert_eq!(
+            json.body_json.as_ref().map(|r| r.get()),
+            Some("{\"a\": [1, 2.50]}")
+        );
+        assert_eq!(
+            &json.clone().into_bytes().unwrap()[..],
+            b"{\"a\": [1, 2.50]}"
+        );
+        for not_as_is in ["{\"a\":\n1}", " {}", "{\"a\":", "12", "plain"] {
+            let b = Body::from_bytes(not_as_is.as_bytes());
+            assert_eq!(
+                b.body.as_deref(),
+                Some(not_as_is),
+                "{not_as_is:?} stays text"
+            );
+        }
+        let text = Body::from_bytes(b"{\"a\":1} trailing");
+        assert_eq!(text.body.as_deref(), Some("{\"a\":1} trailing"));
         let binary = Body::from_bytes(&[0xff, 0x00, 0x01]);
         assert_eq!(binary.body_base64.as_deref(), Some("/wAB"));
         assert_eq!(&binary.to_bytes().unwrap()[..], &[0xff, 0x00, 0x01]);
         assert_eq!(Body::from_bytes(b""), Body::default());
         let line = serde_json::to_string(&Message {
             headers: vec![("a".into(), "b".into())],
-            body: text,
+            body: json,
         })
         .unwrap();
-        assert_eq!(line, r#"{"headers":[["a","b"]],"body":"{\"a\":1}"}"#);
+        assert_eq!(
+            line,
+            r#"{"headers":[["a","b"]],"body_json":{"a": [1, 2.50]}}"#
+        );
+        let back: Message = serde_json::from_str(&line).unwrap();
+        assert_eq!(&back.body.into_bytes().unwrap()[..], b"{\"a\": [1, 2.50]}");
     }
 }

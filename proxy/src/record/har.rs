@@ -9,9 +9,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::observe::redact::Redactor;
-use crate::record::format::{
-    parse_rfc3339, rfc3339, Answer, Body, Line, Message, VerdictLine, VERSION,
-};
+use crate::record::format::{parse_rfc3339, rfc3339, Answer, Line, Message, VerdictLine, VERSION};
 use crate::record::read::{read_file, FileEnd};
 use crate::record::scrub::Scrubber;
 
@@ -247,19 +245,15 @@ fn entry(line: &Line) -> Entry {
             }
         })
         .collect();
-    let post_data = (req.body != Body::default()).then(|| PostData {
+    let post_data = req.body.text().map(|(text, base64)| PostData {
         mime_type: header(&req.headers, "content-type")
             .unwrap_or_default()
             .into(),
-        encoding: req.body.body_base64.as_ref().map(|_| "base64".into()),
-        text: req
-            .body
-            .body
-            .clone()
-            .or_else(|| req.body.body_base64.clone())
-            .unwrap_or_default(),
+        encoding: base64.then(|| "base64".into()),
+        text,
     });
     let p = &line.primary;
+    let content = p.body.text();
     let size = p.body.to_bytes().map_or(0, |b| b.len() as i64);
     Entry {
         started_date_time: line.time.clone(),
@@ -286,8 +280,10 @@ fn entry(line: &Line) -> Entry {
                 mime_type: header(&p.headers, "content-type")
                     .unwrap_or_default()
                     .into(),
-                text: p.body.body.clone().or_else(|| p.body.body_base64.clone()),
-                encoding: p.body.body_base64.as_ref().map(|_| "base64".into()),
+                encoding: content
+                    .as_ref()
+                    .and_then(|(_, base64)| base64.then(|| "base64".into())),
+                text: content.map(|(text, _)| text),
             },
             redirect_url: String::new(),
             headers_size: -1,

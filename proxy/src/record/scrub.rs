@@ -203,7 +203,7 @@ mod tests {
         let body = s.body(
             br#"{"user":{"ssn":"123-45-6789","name":"Ann"},"seen":"sess-abcdefgh","key":"key-ABCDEFGH","theme":"dark"}"#,
         );
-        let text = body.body.unwrap();
+        let text = body.text().unwrap().0;
         for secret in [
             "123-45-6789",
             "sess-abcdefgh",
@@ -224,7 +224,7 @@ mod tests {
         let r = redactor();
         let s = Scrubber::new(&r, &pairs(&[("cookie", "a=1; theme=dark")]));
         let raw = br#"{ "b": 1,  "a": "dark" }"#;
-        assert_eq!(s.body(raw).body.unwrap().as_bytes(), raw);
+        assert_eq!(s.body(raw).text().unwrap().0.as_bytes(), raw);
         let binary = s.body(&[0xff, b'x']);
         assert!(binary.body_base64.is_some());
     }

@@ -63,6 +63,7 @@ impl Recorder {
             files: Files::new(dir, record.max_file_bytes, record.max_files),
             metrics: metrics.clone(),
             failing: false,
+            line: Vec::with_capacity(16 * 1024),
         };
         let thread = std::thread::Builder::new()
             .name("shadowdiff-record".into())
@@ -141,6 +142,8 @@ struct Writer {
     metrics: RecordMetrics,
     /// In a failure streak: logged once at its start, once at its end.
     failing: bool,
+    /// The line being encoded, kept between lines so it is not grown afresh each time.
+    line: Vec<u8>,
 }
 
 impl Writer {
@@ -179,17 +182,17 @@ impl Writer {
     }
 
     fn write(&mut self, exchange: &Exchange) {
-        let mut line = match serde_json::to_vec(&exchange.to_line()) {
-            Ok(line) => line,
-            Err(e) => {
-                tracing::error!(error = %e, "recording: encoding an exchange failed; dropped");
-                self.metrics.drop(RecordDropReason::WriteFailed);
-                return;
-            }
-        };
-        line.push(b'\n');
-        let written = self.files.write(&line);
+        self.line.clear();
+        if let Err(e) = serde_json::to_writer(&mut self.line, &exchange.to_line()) {
+            tracing::error!(error = %e, "recording: encoding an exchange failed; dropped");
+            self.metrics.drop(RecordDropReason::WriteFailed);
+            return;
+        }
+        self.line.push(b'\n');
+        let written = self.files.write(&self.line);
         self.outcome(written.map(|n| (n, true)));
+        // A huge line once must not keep its buffer for ever.
+        self.line.shrink_to(64 * 1024);
     }
 
     /// Count bytes (and the exchange) written, or the failure; log at a streak's edges.

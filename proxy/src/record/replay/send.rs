@@ -187,10 +187,10 @@ fn header_map(pairs: &[(String, String)]) -> HeaderMap {
         if value == REDACTED {
             continue;
         }
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
+        // Recorded names are lower-case: the cheaper parse first.
+        let n = HeaderName::from_lowercase(name.as_bytes())
+            .or_else(|_| HeaderName::from_bytes(name.as_bytes()));
+        if let (Ok(n), Ok(v)) = (n, HeaderValue::from_str(value)) {
             map.append(n, v);
         }
     }
