@@ -226,6 +226,17 @@ async fn record_then_replay_judges_v2_by_route_and_path() {
         .find(|r| r.summary.route == "users")
         .unwrap();
     assert_eq!(users.summary.mismatched, 0);
+    // What v2 got from the replay: marked as a mirror, and no recorded credential.
+    let seen = drifted.seen();
+    assert_eq!(seen.len(), EXCHANGES);
+    assert!(seen.iter().all(|s| s.headers["x-shadowdiff-mirror"] == "1"));
+    assert!(seen
+        .iter()
+        .all(|s| s.headers.get("authorization").is_none() && s.headers.get("cookie").is_none()));
+    assert!(
+        seen.iter().all(|s| s.path.ends_with("?page=2")),
+        "the query is replayed"
+    );
 
     let xml = std::fs::read_to_string(&junit).unwrap();
     let doc = roxmltree::Document::parse(&xml).expect("JUnit is well-formed XML");
