@@ -34,6 +34,27 @@ pub struct PrimaryHead {
     pub body: oneshot::Receiver<CaptureResult>,
 }
 
+impl PrimaryHead {
+    /// Send v1's head down `to`; the capture to put on v1's body's tee, or `None` when the
+    /// receiving task has already ended and needs no copy.
+    pub fn send(
+        to: oneshot::Sender<PrimaryHead>,
+        parts: &response::Parts,
+        elapsed: Duration,
+        cap: usize,
+        budget: &Arc<ByteBudget>,
+    ) -> Option<Capture> {
+        let (capture, body) = Capture::new(cap, budget);
+        let head = PrimaryHead {
+            status: parts.status.as_u16(),
+            headers: parts.headers.clone(),
+            elapsed,
+            body,
+        };
+        to.send(head).is_ok().then_some(capture)
+    }
+}
+
 /// The v1 path's end of a started mirror.
 pub struct Handoff {
     /// Tees the request body for v2, if the request has one.
@@ -56,14 +77,7 @@ impl Handoff {
         cap: usize,
         budget: &Arc<ByteBudget>,
     ) -> Option<Capture> {
-        let (capture, body) = Capture::new(cap, budget);
-        let head = PrimaryHead {
-            status: parts.status.as_u16(),
-            headers: parts.headers.clone(),
-            elapsed,
-            body,
-        };
-        self.primary.send(head).is_ok().then_some(capture)
+        PrimaryHead::send(self.primary, parts, elapsed, cap, budget)
     }
 }
 

@@ -46,14 +46,7 @@ impl Recording {
         elapsed: Duration,
         budget: &Arc<ByteBudget>,
     ) -> Option<Capture> {
-        let (capture, body) = Capture::new(self.cap, budget);
-        let head = PrimaryHead {
-            status: parts.status.as_u16(),
-            headers: parts.headers.clone(),
-            elapsed,
-            body,
-        };
-        self.primary.send(head).is_ok().then_some(capture)
+        PrimaryHead::send(self.primary, parts, elapsed, self.cap, budget)
     }
 }
 
