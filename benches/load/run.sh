@@ -3,7 +3,7 @@
 #
 #   bash benches/load/run.sh [--quick] [--rounds N] [--duration S] [--rate Q] [--connections C]
 #                            [--threads N] [--no-pin] [--no-oha] [--no-install] [--no-build]
-#                            [--out FILE]
+#                            [--scenarios A,B,...] [--out FILE]
 #
 # Installs what is missing (nginx and wrk with apt-get as root, oha with `cargo install`, bounded
 # by OHA_INSTALL_TIMEOUT seconds and optional), builds the release binary (CARGO_TARGET_DIR is
@@ -12,7 +12,10 @@
 # shadowdiff instances on free 127.0.0.1 ports in a temp dir, measures every scenario in
 # alternating rounds with wrk (closed loop) and oha (fixed rate), and prints a markdown table of
 # medians that is also written to benches/load/results.md. Everything it starts is stopped on
-# exit. See benches/README.md, "Proxy load harness".
+# exit. --scenarios measures only the named rows (e.g. sd0,sd0_record) and skips isolation.sh;
+# its table goes to stdout (and to --out FILE with its raw rows beside it, never over the full
+# run's results.md and raw.tsv).
+# See benches/README.md, "Proxy load harness".
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,7 +38,9 @@ OUT="$HERE/results.md"
 OHA_INSTALL_TIMEOUT=${OHA_INSTALL_TIMEOUT:-900}
 CMDLINE="bash benches/load/run.sh${*:+ $*}"
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+ONLY=""
+OUT_GIVEN=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) ROUNDS=1; ISO_ROUNDS=1; DURATION=3 ;;
@@ -48,7 +53,8 @@ while [[ $# -gt 0 ]]; do
         --no-oha) USE_OHA=0 ;;
         --no-install) INSTALL=0 ;;
         --no-build) BUILD=0 ;;
-        --out) OUT=$2; shift ;;
+        --out) OUT=$2; OUT_GIVEN=1; shift ;;
+        --scenarios) ONLY=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -151,7 +157,7 @@ fi
 read -r -a PORTS <<<"$(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(24):
+for _ in range(26):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -163,6 +169,7 @@ P_NGX=${PORTS[4]} P_NGXM=${PORTS[5]} P_NGXMS=${PORTS[6]}
 P_SD0=${PORTS[7]} P_SD20=${PORTS[8]} P_SD100=${PORTS[9]} P_SD100R=${PORTS[10]} P_SD100S=${PORTS[11]}
 A_SD0=${PORTS[12]} A_SD20=${PORTS[13]} A_SD100=${PORTS[14]} A_SD100R=${PORTS[15]} A_SD100S=${PORTS[16]}
 P_SD0B=${PORTS[17]} P_SD100B=${PORTS[18]} A_SD0B=${PORTS[19]} A_SD100B=${PORTS[20]}
+P_SD0REC=${PORTS[24]} A_SD0REC=${PORTS[25]}
 
 # ---------------------------------------------------------------- documents
 WWW=$TMP/www
@@ -260,11 +267,11 @@ for n in origin-v1 origin-v2 nginx-proxy nginx-mirror nginx-mirror-slow; do star
 PIDS+=("$!")
 
 # ---------------------------------------------------------------- shadowdiff
-start_sd() { # name port admin candidate-port percent [binary]
+start_sd() { # name port admin candidate-port percent [binary] [config file]
     "${SRV[@]}" "${6:-$BIN}" --workers "$SD_THREADS" \
         --listen "127.0.0.1:$2" --admin "127.0.0.1:$3" \
         --primary "http://127.0.0.1:$P_V1" --candidate "http://127.0.0.1:$4" \
-        --mirror-percent "$5" --log-level warn >"$TMP/$1.log" 2>&1 &
+        --mirror-percent "$5" --log-level warn ${7:+--config "$7"} >"$TMP/$1.log" 2>&1 &
     PIDS+=("$!")
     echo "$!" >"$TMP/$1.pid"
 }
@@ -273,6 +280,15 @@ start_sd sd20 "$P_SD20" "$A_SD20" "$P_V2" 20
 start_sd sd100 "$P_SD100" "$A_SD100" "$P_V2" 100
 start_sd sd100r "$P_SD100R" "$A_SD100R" "$P_V2R" 100
 start_sd sd100slow "$P_SD100S" "$A_SD100S" "$P_SLOW" 100
+# Recording every exchange, mirroring none: what the recorder costs on its own (issue 16). Three
+# files of 64 MiB at most, in the temp dir.
+cat >"$TMP/record.toml" <<EOF
+[record]
+percent = 100
+dir = "$TMP/record"
+max_files = 3
+EOF
+start_sd sd0rec "$P_SD0REC" "$A_SD0REC" "$P_V2" 0 "" "$TMP/record.toml"
 if [[ -n $BASE_BIN ]]; then
     start_sd sd0base "$P_SD0B" "$A_SD0B" "$P_V2" 0 "$BASE_BIN"
     start_sd sd100base "$P_SD100B" "$A_SD100B" "$P_V2" 100 "$BASE_BIN"
@@ -288,7 +304,7 @@ wait_http() { # url, seconds
     die "$1 did not answer within $2 s (logs in $TMP)"
 }
 for p in $P_V1 $P_V2 $P_V2R $P_NGX $P_NGXM; do wait_http "http://127.0.0.1:$p$DOC_PATH" 10; done
-for a in $A_SD0 $A_SD20 $A_SD100 $A_SD100R $A_SD100S ${wait_admins[@]+"${wait_admins[@]}"}; do wait_http "http://127.0.0.1:$a/healthz/ready" 10; done
+for a in $A_SD0 $A_SD20 $A_SD100 $A_SD100R $A_SD100S $A_SD0REC ${wait_admins[@]+"${wait_admins[@]}"}; do wait_http "http://127.0.0.1:$a/healthz/ready" 10; done
 wait_http "http://127.0.0.1:$P_SD100$DOC_PATH" 10
 # The slow origin answers in SLOW_DELAY seconds; only check that it listens.
 for ((i = 0; i < 50; i++)); do
@@ -394,12 +410,18 @@ URL[sd100_reordered]=http://127.0.0.1:$P_SD100R$DOC_PATH; OWNER[sd100_reordered]
 URL[nginx_mirror_slow]=http://127.0.0.1:$P_NGXMS$DOC_PATH; OWNER[nginx_mirror_slow]=nginx-mirror-slow; ADMIN[nginx_mirror_slow]=""
 URL[sd100_slow]=http://127.0.0.1:$P_SD100S$DOC_PATH;    OWNER[sd100_slow]=sd100slow;      ADMIN[sd100_slow]=$A_SD100S
 
+URL[sd0_record]=http://127.0.0.1:$P_SD0REC$DOC_PATH;   OWNER[sd0_record]=sd0rec;         ADMIN[sd0_record]=$A_SD0REC
 URL[sd0_base]=http://127.0.0.1:$P_SD0B$DOC_PATH;        OWNER[sd0_base]=sd0base;          ADMIN[sd0_base]=$A_SD0B
 URL[sd100_base]=http://127.0.0.1:$P_SD100B$DOC_PATH;    OWNER[sd100_base]=sd100base;      ADMIN[sd100_base]=$A_SD100B
 
-FAST=(direct nginx nginx_mirror sd0 sd20 sd100 sd100_reordered)
+FAST=(direct nginx nginx_mirror sd0 sd20 sd100 sd100_reordered sd0_record)
 [[ -n $BASE_BIN ]] && FAST+=(sd0_base sd100_base)
 SLOW=(nginx_mirror_slow sd100_slow)
+if [[ -n $ONLY ]]; then
+    IFS=, read -r -a FAST <<<"$ONLY"
+    for s in "${FAST[@]}"; do [[ -n ${URL[$s]:-} ]] || die "--scenarios: no scenario $s"; done
+    SLOW=()
+fi
 TOOLS=(wrk)
 [[ $USE_OHA == 1 ]] && TOOLS+=(oha)
 
@@ -419,7 +441,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         for t in "${TOOLS[@]}"; do measure "$r" "$s" "$t" "${URL[$s]}" "${OWNER[$s]}" "${ADMIN[$s]}" 0.5; done
     done
     # Slow v2: let the mirrors still waiting on v2 finish before the next measurement.
-    for s in "${SLOW[@]}"; do
+    for s in ${SLOW[@]+"${SLOW[@]}"}; do
         for t in "${TOOLS[@]}"; do
             measure "$r" "$s" "$t" "${URL[$s]}" "${OWNER[$s]}" "${ADMIN[$s]}" "$((SLOW_DELAY + 2))"
         done
@@ -432,7 +454,7 @@ done
 # in a p99 ratio. At least 5 rounds (1 with --quick): a slow arm's p99 moves more between runs
 # than a healthy one's.
 ISOLATION_RATIO="" ISOLATION_MD=""
-if [[ $USE_OHA == 1 ]]; then
+if [[ $USE_OHA == 1 && -z $ONLY ]]; then
     stop_all
     log "isolation: v1 latency with one v2 origin, healthy then slow (isolation.sh)"
     if ISO_OUT=$(SHADOWDIFF_BIN="$BIN" bash "$HERE/isolation.sh" --rounds "$((ROUNDS > ISO_ROUNDS ? ROUNDS : ISO_ROUNDS))" \
@@ -456,7 +478,13 @@ CPU_MODEL=$( (lscpu 2>/dev/null || true) | sed -n 's/^Model name:[[:space:]]*//p
 export CMDLINE ROUNDS DURATION RATE CONNS OHA_CONNS SD_THREADS PLACEMENT NGINX_VERSION WRK_VERSION \
     OHA_VERSION SD_VERSION BASE_VERSION CPU_MODEL NCPU SLOW_DELAY USE_OHA ISOLATION_RATIO ISOLATION_MD
 python3 "$HERE/summarize.py" "$RAW" >"$TMP/results.md"
-cp "$RAW" "$HERE/raw.tsv"
-cp "$TMP/results.md" "$OUT"
 cat "$TMP/results.md"
-log "written to $OUT (raw rows: $HERE/raw.tsv)"
+if [[ -n $ONLY && $OUT_GIVEN == 0 ]]; then
+    log "a --scenarios run: not written over $OUT (use --out FILE)"
+    exit 0
+fi
+RAW_OUT=$HERE/raw.tsv
+[[ -n $ONLY ]] && RAW_OUT=${OUT%.md}.tsv
+cp "$RAW" "$RAW_OUT"
+cp "$TMP/results.md" "$OUT"
+log "written to $OUT (raw rows: $RAW_OUT)"

@@ -20,6 +20,7 @@ SCENARIOS = [
     ("sd20", "shadowdiff 20 %, compared"),
     ("sd100", "shadowdiff 100 %, compared, identical"),
     ("sd100_reordered", "shadowdiff 100 %, compared, key order differs"),
+    ("sd0_record", "shadowdiff 0 %, recording 100 %"),
     ("nginx_mirror_slow", "nginx + mirror 100 %, v2 at 2 s"),
     ("sd100_slow", "shadowdiff 100 %, v2 at 2 s"),
     ("sd0_base", "baseline binary 0 %"),
@@ -34,12 +35,13 @@ BASELINE = {
     "sd20": "nginx",
     "sd100": "nginx_mirror",
     "sd100_reordered": "nginx_mirror",
+    "sd0_record": "sd0",
     "nginx_mirror_slow": "nginx_mirror",
     "sd100_slow": "nginx_mirror_slow",
     "sd0_base": "nginx",
     "sd100_base": "nginx_mirror",
 }
-BASE_NAME = {"nginx": "nginx", "nginx_mirror": "nginx+mirror", "nginx_mirror_slow": "nginx+mirror (slow v2)"}
+BASE_NAME = {"sd0": "shadowdiff 0 %", "nginx": "nginx", "nginx_mirror": "nginx+mirror", "nginx_mirror_slow": "nginx+mirror (slow v2)"}
 
 
 def num(v):
@@ -163,6 +165,9 @@ def main():
           ratio(rows, "sd100_reordered", "nginx_mirror", "wrk", "rps"), "≥", 1.5)
     check("0 %: req/s vs nginx", ratio(rows, "sd0", "nginx", "wrk", "rps"), "≥", 1.1)
     check("0 %: CPU/request vs nginx", ratio(rows, "sd0", "nginx", "wrk", "cpu_us_per_req"), "≤", 0.9)
+    # Issue 16: recording every exchange (to zstd files, on its own thread) costs at most 20 %.
+    check("recording 100 %: CPU/request vs 0 % (issue 16)",
+          ratio(rows, "sd0_record", "sd0", "wrk", "cpu_us_per_req"), "≤", 1.2)
     # Isolation: the same v2 origin process, healthy or slow, so only its delay changes
     # (isolation.sh). The slow rows above compare an asyncio v2 on the proxy's CPU with the
     # nginx v2 of the healthy rows: that ratio mixes in the origins' own CPU, see below.

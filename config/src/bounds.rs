@@ -24,7 +24,8 @@ pub const MAX_CONNECTIONS: usize = 1_000_000;
 /// `limits.max_in_flight_mirrors` and `routes[].max_in_flight_mirrors`: each mirror holds a
 /// request copy and two captures, so even small bodies make this tens of GiB.
 pub const MAX_IN_FLIGHT_MIRRORS: usize = 100_000;
-/// `limits.max_capture_bytes`, `limits.max_request_body_bytes`, `limits.max_decoded_bytes`:
+/// `limits.max_capture_bytes`, `limits.max_request_body_bytes`, `limits.max_decoded_bytes`,
+/// `record.max_body_bytes` (and in routes):
 /// one body of 1 GiB is already more than a comparison (two captures, each decoded) can hold
 /// on a 24 GiB machine with any concurrency.
 pub const BODY_BYTES: u64 = GIB;
@@ -56,3 +57,8 @@ pub const MAX_EXEMPLARS: usize = 10_000;
 pub const JSONL_MAX_BYTES: u64 = 64 * GIB;
 /// `report.jsonl_max_files`: each rotation renames every kept file, one by one.
 pub const JSONL_MAX_FILES: usize = 1000;
+/// `record.max_file_bytes`: as `report.jsonl_max_bytes`, a larger file is unwieldy to ship or
+/// replay in parts.
+pub const RECORD_MAX_FILE_BYTES: u64 = 64 * GIB;
+/// `record.max_files`: each rotation lists the directory to find the oldest file.
+pub const RECORD_MAX_FILES: usize = 1000;

@@ -64,3 +64,10 @@ pub const JSONL_MAX_BYTES: u64 = 64 * MIB;
 pub const JSONL_MAX_FILES: usize = 5;
 /// The longest deadline a call's own `grpc-timeout` may set (`grpc.max_timeout`).
 pub const GRPC_MAX_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Recording is opt-in: nothing is written to disk unless a share is set.
+pub const RECORD_PERCENT: f64 = 0.0;
+pub const RECORD_MAX_FILE_BYTES: u64 = 64 * MIB;
+pub const RECORD_MAX_FILES: usize = 10;
+/// As `limits.max_capture_bytes`: a recorded body is held in the same byte budget until written.
+pub const RECORD_MAX_BODY_BYTES: u64 = MIB;

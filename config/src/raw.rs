@@ -46,6 +46,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub admin_auth: RawAdminAuth,
     #[serde(default)]
+    pub record: RawRecord,
+    #[serde(default)]
     pub grpc: RawGrpc,
 }
 
@@ -196,6 +198,30 @@ pub(crate) struct RawRoute {
     pub compare: RawCompare,
     #[serde(default)]
     pub budget: RawBudget,
+    #[serde(default)]
+    pub record: RawRouteRecord,
+}
+
+/// `[record]`: which exchanges are written to disk, and where.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRecord {
+    pub percent: Option<f64>,
+    pub dir: Option<PathBuf>,
+    pub max_file_bytes: Option<RawSize>,
+    pub max_files: Option<usize>,
+    pub max_body_bytes: Option<RawSize>,
+    pub include_candidate: Option<bool>,
+}
+
+/// `[routes.record]`: the keys a route may set for itself. Where files go and how they rotate
+/// stay global (one writer), so `dir`, `max_file_bytes` and `max_files` are unknown keys here.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRouteRecord {
+    pub percent: Option<f64>,
+    pub max_body_bytes: Option<RawSize>,
+    pub include_candidate: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

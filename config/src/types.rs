@@ -31,6 +31,8 @@ pub struct Config {
     pub report: Report,
     pub admin_auth: AdminAuth,
     pub grpc: Grpc,
+    /// Recording of exchanges to disk (`[record]`).
+    pub record: Record,
     /// Grace period for in-flight exchanges on SIGTERM/SIGINT (`shutdown_grace`).
     pub shutdown_grace: Duration,
     /// A client connection must deliver a request head within this long, counted from its start
@@ -191,6 +193,34 @@ pub struct Route {
     pub compare: RuleSpec,
     /// Global `[budget]` with this route's keys laid over it.
     pub budget: Budget,
+    /// Global `[record]` with this route's keys (`[routes.record]`) laid over it.
+    pub record: RecordPolicy,
+}
+
+/// `[record]`: exchanges written to rotating zstd JSON-lines files by a writer of their own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Directory of the recording files (`record.dir`); required when any route records.
+    pub dir: Option<PathBuf>,
+    /// A file is closed and a new one started past this many bytes on disk
+    /// (`record.max_file_bytes`).
+    pub max_file_bytes: u64,
+    /// Files kept in `dir`; the oldest goes when a new one would pass it (`record.max_files`).
+    pub max_files: usize,
+    /// The default route's policy (`record.percent`, `record.max_body_bytes`,
+    /// `record.include_candidate`), which `[routes.record]` keys override.
+    pub policy: RecordPolicy,
+}
+
+/// What one route records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordPolicy {
+    /// Share of requests recorded, 0–100, independent of `mirror_percent`.
+    pub percent: f64,
+    /// An exchange with a request or v1 body over this is not recorded (counted).
+    pub max_body_bytes: usize,
+    /// Also keep v2's response when the request was mirrored.
+    pub include_candidate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

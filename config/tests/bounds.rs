@@ -147,6 +147,12 @@ fn integer_keys() -> Vec<Key> {
             max: u(bounds::MAX_EXEMPLARS),
         },
         Key {
+            path: "record.max_files",
+            write: |v| tail(format!("[record]\nmax_files = {v}")),
+            read: |c| u(c.record.max_files),
+            max: u(bounds::RECORD_MAX_FILES),
+        },
+        Key {
             path: "report.jsonl_max_files",
             write: |v| tail(format!("[report]\njsonl_max_files = {v}")),
             read: |c| u(c.report.jsonl_max_files),
@@ -185,6 +191,24 @@ fn size_keys() -> Vec<Key> {
             path: "limits.max_decoded_bytes",
             write: |v| tail(format!("[limits]\nmax_decoded_bytes = {v}")),
             read: |c| u(c.limits.max_decoded_bytes),
+            max: n(bounds::BODY_BYTES),
+        },
+        Key {
+            path: "record.max_file_bytes",
+            write: |v| tail(format!("[record]\nmax_file_bytes = {v}")),
+            read: |c| n(c.record.max_file_bytes),
+            max: n(bounds::RECORD_MAX_FILE_BYTES),
+        },
+        Key {
+            path: "record.max_body_bytes",
+            write: |v| tail(format!("[record]\nmax_body_bytes = {v}")),
+            read: |c| u(c.record.policy.max_body_bytes),
+            max: n(bounds::BODY_BYTES),
+        },
+        Key {
+            path: "routes[0].record.max_body_bytes",
+            write: |v| route(format!("[routes.record]\nmax_body_bytes = {v}")),
+            read: |c| u(c.routes[0].record.max_body_bytes),
             max: n(bounds::BODY_BYTES),
         },
         Key {
@@ -429,10 +453,12 @@ fn readme_states_each_bound() {
         .map(|k| (k, false))
         .chain(size_keys().iter().map(|k| (k, true)))
     {
-        // `routes[0].budget.min_samples` is documented as `budget.min_samples`.
+        // `routes[0].budget.min_samples` is documented as `budget.min_samples`, and
+        // `routes[0].record.max_body_bytes` as `record.max_body_bytes`.
         let doc = key
             .path
             .replace("routes[0].budget.", "budget.")
+            .replace("routes[0].record.", "record.")
             .replace("routes[0].", "routes.");
         let row = README
             .lines()

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use config::{Budget, Config, LogFormat, Overrides, SampleBy, Tls, UpstreamProtocol};
+use config::{Budget, Config, LogFormat, Overrides, RecordPolicy, SampleBy, Tls, UpstreamProtocol};
 use diff_engine::{RuleSpec, SortRule, ToleranceRule};
 
 const URLS: &str = r#"
@@ -104,6 +104,17 @@ fn defaults() {
         (64 << 20, 5)
     );
     assert_eq!(c.admin_auth, Default::default());
+    let off = RecordPolicy {
+        percent: 0.0,
+        max_body_bytes: 1 << 20,
+        include_candidate: false,
+    };
+    assert_eq!(c.record.policy, off, "recording is off by default");
+    assert_eq!(c.record.dir, None);
+    assert_eq!(
+        (c.record.max_file_bytes, c.record.max_files),
+        (64 << 20, 10)
+    );
 }
 
 #[test]
@@ -251,6 +262,53 @@ fn every_key_is_read() {
     assert_eq!((r.jsonl_max_bytes, r.jsonl_max_files), (1 << 30, 9));
     assert_eq!(c.admin_auth.token_env.as_deref(), Some("ADMIN_TOKEN"));
     assert_eq!(c.admin_auth.token_file, None);
+
+    let r = &c.record;
+    assert_eq!(r.dir, Some(PathBuf::from("/var/lib/shadowdiff/record")));
+    assert_eq!((r.max_file_bytes, r.max_files), (128 << 20, 3));
+    let global = RecordPolicy {
+        percent: 1.5,
+        max_body_bytes: 256 << 10,
+        include_candidate: true,
+    };
+    assert_eq!(r.policy, global);
+    // Each [routes.record] key replaces the global one; a route without the table inherits all.
+    let own = RecordPolicy {
+        percent: 100.0,
+        max_body_bytes: 2 << 20,
+        include_candidate: false,
+    };
+    assert_eq!(c.routes[0].record, own);
+    assert_eq!(c.routes[1].record, global);
+}
+
+#[test]
+fn recording_needs_a_dir_and_keeps_where_files_go_global() {
+    let err = |text: &str| {
+        Config::from_toml_str(&format!("{URLS}\n{text}"), &Overrides::default())
+            .expect_err(text)
+            .to_string()
+    };
+    assert_eq!(
+        err("[record]\npercent = 5"),
+        "record.dir: required when record.percent is above 0 (it is 5)"
+    );
+    assert_eq!(
+        err("[[routes]]\nname = \"r\"\npath_prefix = \"/\"\n[routes.record]\npercent = 1"),
+        "record.dir: required when routes[0].record.percent is above 0 (it is 1)"
+    );
+    let e = err("[[routes]]\nname = \"r\"\npath_prefix = \"/\"\n[routes.record]\ndir = \"/x\"");
+    assert!(
+        e.starts_with("unknown key `dir` in [routes[0].record]"),
+        "{e}"
+    );
+    assert_eq!(
+        err("[record]\npercent = 101\ndir = \"/x\""),
+        "record.percent: must be between 0 and 100, got 101"
+    );
+    // A dir with nothing recorded is fine: a reload may raise the share later.
+    let c = parse(&format!("{URLS}\n[record]\ndir = \"/x\""));
+    assert_eq!(c.record.dir, Some(PathBuf::from("/x")));
 }
 
 #[test]

@@ -50,6 +50,9 @@ FAMILIES = {
     "shadowdiff_compare_duration_seconds": "histogram",
     "shadowdiff_build_info": "gauge",
     "shadowdiff_mirror_percent": "gauge",
+    "shadowdiff_record_written_total": "counter",
+    "shadowdiff_record_written_bytes_total": "counter",
+    "shadowdiff_record_dropped_total": "counter",
 }
 LABELS = {
     "shadowdiff_requests_total": {"route"},
@@ -68,11 +71,12 @@ LABELS = {
     "shadowdiff_budget_exceeded": {"route"},
     "shadowdiff_build_info": {"version", "commit"},
     "shadowdiff_mirror_percent": {"route"},
+    "shadowdiff_record_dropped_total": {"reason"},
 }
 CONFIG_KEYS = {
     "": {"listen", "admin", "mirror_percent", "sample_by", "shutdown_grace", "primary", "candidate",
          "limits", "breaker", "compare", "budget", "routes", "tls", "log", "report", "admin_auth",
-         "header_read_timeout", "client_body_timeout", "stream_idle_timeout", "workers"},
+         "header_read_timeout", "client_body_timeout", "stream_idle_timeout", "workers", "record"},
     "primary": {"url", "connect_timeout", "timeout", "pool_idle_timeout", "pool_max_idle_per_host",
                 "ca_file", "client_cert", "client_key", "max_connections", "queue_timeout", "protocol"},
     "candidate": {"url", "connect_timeout", "timeout", "pool_idle_timeout", "pool_max_idle_per_host",
@@ -86,8 +90,10 @@ CONFIG_KEYS = {
                 "unordered_arrays", "sort_arrays_by"},
     "budget": {"ratio", "window", "min_samples"},
     "routes": {"name", "path_prefix", "path_template", "methods", "mirror_percent",
-               "allow_unsafe_methods", "sample_by", "compare", "budget"},
+               "allow_unsafe_methods", "sample_by", "compare", "budget", "record"},
     "log": {"format", "level", "access_log"},
+    "record": {"percent", "dir", "max_file_bytes", "max_files", "max_body_bytes", "include_candidate"},
+    "routes.record": {"percent", "max_body_bytes", "include_candidate"},
 }
 DURATION = re.compile(r"^(\d+(ms|s|m|h))+$")
 
@@ -255,7 +261,7 @@ def toml_keys(doc, where):
         allowed = CONFIG_KEYS[section]
         for k, v in table.items():
             check(k in allowed, f"{where}: unknown key {section + '.' if section else ''}{k}")
-            if k in ("primary", "candidate", "limits", "breaker", "compare", "budget", "log") and section == "":
+            if k in ("primary", "candidate", "limits", "breaker", "compare", "budget", "log", "record") and section == "":
                 walk(v, k)
             if k == "routes" and section == "":
                 names = [r.get("name") for r in v]
@@ -266,6 +272,8 @@ def toml_keys(doc, where):
                     walk(r, "routes")
             if section == "routes" and k in ("compare", "budget"):
                 walk(v, k)
+            if section == "routes" and k == "record":
+                walk(v, "routes.record")
             if k in ("timeout", "connect_timeout", "backoff", "window", "shutdown_grace", "pool_idle_timeout"):
                 check(isinstance(v, str) and DURATION.match(v), f"{where}: {k} = {v!r} is not a duration string")
             if k == "mirror_percent":

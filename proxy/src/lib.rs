@@ -11,6 +11,8 @@
 //!    ▼
 //!  forward/     handle: route/ picks the policy ─▶ inbound fix-ups
 //!    │             │
+//!    │             ├─▶ record/tap   recorded? (one atomic load when off) ─ ─ ▶ a task: v1's copies
+//!    │             │                and the verdict ─ ─ ▶ record/writer thread        [hand-off 4]
 //!    │             ├─▶ mirror/plan  sampled? safe? breaker closed? slot free? ── no ─▶ skip(reason)
 //!    │             │        │ yes
 //!    │             │        ▼
@@ -24,7 +26,8 @@
 //!                                                                 │
 //!                                                                 ▼
 //!                                            compare/record ─▶ observe/ (metrics, stats,
-//!                                                               exemplars, access log)
+//!                                                 │             exemplars, access log)
+//!                                                 └─▶ the verdict to a recording's Watcher
 //!                                                                 │
 //!                                                                 ▼
 //!                                                 admin/ (API, report page, control)
@@ -32,9 +35,10 @@
 //!
 //! Around the pipeline: `state/` holds what every request reads (the shared parts and the
 //! config snapshot swapped whole on reload), `net/` the HTTP plumbing every leg uses, and
-//! `app/` the binary's edges (command line, process, demo). Rooms are kept for the cutover
-//! (`cutover/`: which backend serves a request) and for recording and replay (`record/`),
-//! which plugs into `mirror::candidate` and `compare/`.
+//! `app/` the binary's edges (command line, process, demo). `record/` holds recording (a
+//! hand-off beside the mirror's in `forward/`, a writer thread) and replay, which drives
+//! recorded requests through `mirror::candidate` and `compare/` as the proxy does. A room is
+//! kept for the cutover (`cutover/`: which backend serves a request).
 
 pub mod admin;
 pub mod app;
@@ -44,6 +48,7 @@ pub mod listen;
 pub mod mirror;
 pub mod net;
 pub mod observe;
+pub mod record;
 pub mod route;
 pub mod state;
 pub mod tee;

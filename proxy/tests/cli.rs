@@ -380,3 +380,157 @@ fn a_low_soft_open_file_limit_is_raised_to_what_max_connections_needs() {
     assert_eq!(soft, "350", "{limits}");
     assert!(!stderr.contains("open-file limit"), "{stderr}");
 }
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sample(role: &str) -> (Proc, u16) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let p = spawn(&["sample-service", role, "--listen", &addr]);
+    wait_until(Duration::from_secs(10), || {
+        http_get(port, "/users/1").is_some()
+    });
+    (p, port)
+}
+
+/// A HAR as a browser exports it: v1's answers to two GETs, with credentials.
+fn har(v1: u16) -> String {
+    let entry = |path: &str| {
+        let (status, raw) = http_get(v1, path).unwrap();
+        let body = raw.split_once("\r\n\r\n").unwrap().1;
+        serde_json::json!({
+            "startedDateTime": "2026-01-02T03:04:05.678+01:00",
+            "time": 3.5,
+            "request": {
+                "method": "GET", "url": format!("http://shop.example{path}?q=1"), "httpVersion": "HTTP/2",
+                "cookies": [], "queryString": [], "headersSize": -1, "bodySize": 0,
+                "headers": [
+                    {"name": ":authority", "value": "shop.example"},
+                    {"name": "Authorization", "value": "Bearer har-SECRET-0123456789"},
+                    {"name": "Cookie", "value": "session=har-SESSION-abcdefgh"}
+                ]
+            },
+            "response": {
+                "status": status, "statusText": "OK", "httpVersion": "HTTP/2", "cookies": [],
+                "headers": [{"name": "Content-Type", "value": "application/json"},
+                            {"name": "Set-Cookie", "value": "sid=har-SETCOOKIE-1234"}],
+                "content": {"size": body.len(), "mimeType": "application/json", "text": body},
+                "redirectURL": "", "headersSize": -1, "bodySize": -1
+            },
+            "cache": {}, "timings": {"send": 0, "wait": 3.5, "receive": 0}
+        })
+    };
+    serde_json::json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"},
+        "entries": [entry("/users/7"), entry("/orders/7")]}})
+    .to_string()
+}
+
+#[test]
+fn har_import_redacts_export_round_trips_and_replay_exits_by_budget() {
+    let dir = std::env::temp_dir().join(format!("shadowdiff-cli-har-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (_v1, v1) = sample("v1");
+    let (_v2, v2) = sample("v2");
+    std::fs::write(path("in.har"), har(v1)).unwrap();
+
+    let (code, out, err) = run(&[
+        "record",
+        "import",
+        "--har",
+        &path("in.har"),
+        &path("rec.jsonl.zst"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 exchange(s)"), "{out}");
+    let (code, _, err) = run(&[
+        "record",
+        "export",
+        "--har",
+        &path("out.har"),
+        &path("rec.jsonl.zst"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let exported = std::fs::read_to_string(path("out.har")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&exported).unwrap();
+    assert_eq!(doc["log"]["version"], "1.2");
+    let entries = doc["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        entries[0]["request"]["url"],
+        "http://shop.example/users/7?q=1"
+    );
+    assert_eq!(entries[0]["startedDateTime"], "2026-01-02T02:04:05.678Z");
+    for secret in ["har-SECRET", "har-SESSION", "har-SETCOOKIE"] {
+        assert!(!exported.contains(secret), "{secret} survived the import");
+    }
+
+    // The same requests against v1 itself: within budget; against the sample v2, whose
+    // orders total differs: exit 1 naming the route, from a config with the demo's routes.
+    std::fs::write(
+        path("routes.toml"),
+        "[[routes]]\nname = \"users\"\npath_template = \"/users/{id}\"\n[[routes]]\nname = \"orders\"\npath_template = \"/orders/{id}\"\n",
+    )
+    .unwrap();
+    let v1_url = format!("http://127.0.0.1:{v1}");
+    let v2_url = format!("http://127.0.0.1:{v2}");
+    let rec = path("rec.jsonl.zst");
+    let cfg = path("routes.toml");
+    let (code, out, err) = run(&["replay", &rec, "--candidate", &v1_url, "--config", &cfg]);
+    assert_eq!(code, 0, "{out}{err}");
+    let junit = path("out.xml");
+    let (code, out, err) = run(&[
+        "replay",
+        &rec,
+        "--candidate",
+        &v2_url,
+        "--config",
+        &cfg,
+        "--junit",
+        &junit,
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("over budget: orders"), "{out}");
+    assert!(out.contains("/total"), "{out}");
+    // Staging A/B: both live, v1 against v1 agrees.
+    let (code, out, err) = run(&[
+        "replay",
+        &rec,
+        "--candidate",
+        &v1_url,
+        "--primary",
+        &v1_url,
+        "--config",
+        &cfg,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn replay_usage_errors_exit_2() {
+    let (code, _, err) = run(&["replay", "--candidate", "http://127.0.0.1:1"]);
+    assert_eq!(code, 2, "no files: {err}");
+    let (code, _, err) = run(&[
+        "replay",
+        "x.zst",
+        "--candidate",
+        "http://127.0.0.1:1",
+        "--rate",
+        "5",
+        "--concurrency",
+        "2",
+    ]);
+    assert_eq!(code, 2, "--rate with --concurrency: {err}");
+    let (code, _, err) = run(&["replay", "x.zst", "--candidate", "ftp://nowhere"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--candidate"), "{err}");
+}

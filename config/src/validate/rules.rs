@@ -9,7 +9,7 @@ use crate::bounds as max;
 use crate::check::{self, invalid, Result};
 use crate::defaults as d;
 use crate::raw::{RawBudget, RawCompare, RawRoute};
-use crate::{Budget, Route};
+use crate::{Budget, RecordPolicy, Route};
 
 pub(super) fn default_budget() -> Budget {
     Budget {
@@ -162,6 +162,7 @@ pub(super) fn routes(
     raw: Vec<RawRoute>,
     compare_base: &RuleSpec,
     budget_base: &Budget,
+    record_base: &RecordPolicy,
 ) -> Result<Vec<Route>> {
     let mut names = HashSet::new();
     let mut routes = Vec::with_capacity(raw.len());
@@ -218,6 +219,7 @@ pub(super) fn routes(
                 .transpose()?,
             compare: compare(&format!("routes[{i}].compare"), &r.compare, compare_base)?,
             budget: budget(&format!("routes[{i}].budget"), &r.budget, budget_base)?,
+            record: super::record::route(&format!("routes[{i}].record"), &r.record, record_base)?,
         });
     }
     Ok(routes)

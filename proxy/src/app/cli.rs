@@ -137,6 +137,73 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:9901/healthz/ready")]
         url: String,
     },
+    /// Convert recordings to and from HAR 1.2
+    Record {
+        #[command(subcommand)]
+        action: RecordCommand,
+    },
+    /// Send recorded requests to v2 (and v1 with --primary), compare under the config's routes
+    /// and rules, and judge each route against its budget: exit 0 within, 1 over, 2 usage
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Write recordings (*.jsonl.zst) as one HAR 1.2 file
+    Export {
+        /// The HAR file to write
+        #[arg(long, value_name = "OUT")]
+        har: PathBuf,
+        /// Recording files
+        #[arg(required = true, value_name = "FILE.zst")]
+        files: Vec<PathBuf>,
+    },
+    /// Read a HAR 1.2 file (from a browser or another tool) into one recording file, redacted
+    /// as a live capture is
+    Import {
+        /// The HAR file to read
+        #[arg(long, value_name = "IN")]
+        har: PathBuf,
+        /// The recording file to write
+        #[arg(value_name = "OUT.zst")]
+        out: PathBuf,
+        /// Config whose [report] redact_headers and redact_paths apply too
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// Recording files (*.jsonl.zst), replayed in order
+    #[arg(required = true, value_name = "FILES")]
+    pub files: Vec<PathBuf>,
+    /// v2 base URL
+    #[arg(long, value_name = "URL")]
+    pub candidate: String,
+    /// v1 base URL: send each request to v1 live too (staging A/B) instead of comparing with
+    /// the recorded v1 response
+    #[arg(long, value_name = "URL")]
+    pub primary: Option<String>,
+    /// The proxy's config file: its routes, [compare] rules, budgets, timeouts and [candidate]
+    /// shaping apply
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Requests per second (open loop)
+    #[arg(long, value_name = "R", conflicts_with = "concurrency")]
+    pub rate: Option<f64>,
+    /// Requests in flight at once [default: 16]
+    #[arg(long, value_name = "C")]
+    pub concurrency: Option<usize>,
+    /// Replay at the recorded pace, X times faster (2 = twice as fast)
+    #[arg(long, value_name = "X")]
+    pub speed: Option<f64>,
+    /// Write the per-route results as JSON
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Write a JUnit XML file: one test case per route
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -179,6 +246,8 @@ pub fn main() -> ExitCode {
         Some(Command::Healthcheck { url }) => {
             exit(runtime(1).and_then(|rt| rt.block_on(healthcheck(&url))))
         }
+        Some(Command::Record { action }) => record(action),
+        Some(Command::Replay(args)) => replay(args),
         None => {
             let config = match Config::load(cli.run.config.as_deref(), &cli.run.overrides()) {
                 Ok(c) => c,
@@ -226,6 +295,72 @@ fn check_config(file: &std::path::Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("{}: {e:#}", file.display());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn record(action: RecordCommand) -> ExitCode {
+    use crate::record::har;
+    let done = match action {
+        RecordCommand::Export { har: out, files } => har::export(&files, &out),
+        RecordCommand::Import {
+            har: input,
+            out,
+            config,
+        } => {
+            // Only [report] matters here; placeholder URLs let a file without upstreams load.
+            let placeholders = Overrides {
+                primary: Some("http://127.0.0.1:1".into()),
+                candidate: Some("http://127.0.0.1:1".into()),
+                ..Overrides::default()
+            };
+            let report = match Config::load(config.as_deref(), &placeholders) {
+                Ok(c) => c.report,
+                Err(e) => {
+                    eprintln!("shadowdiff: configuration error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            crate::observe::redact::Redactor::new(&report)
+                .and_then(|r| har::import(&input, &out, &r))
+        }
+    };
+    match done {
+        Ok(done) => {
+            for p in &done.problems {
+                eprintln!("shadowdiff: skipped {p}");
+            }
+            println!("{} exchange(s) converted", done.entries);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("shadowdiff: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn replay(args: ReplayArgs) -> ExitCode {
+    init_logging(LogFormat::Text, "warn");
+    let args = crate::record::replay::Args {
+        files: args.files,
+        candidate: args.candidate,
+        primary: args.primary,
+        config: args.config,
+        rate: args.rate,
+        concurrency: args.concurrency,
+        speed: args.speed,
+        report: args.report,
+        junit: args.junit,
+    };
+    let outcome = runtime(1)
+        .map_err(crate::record::replay::Unusable)
+        .and_then(|rt| rt.block_on(crate::record::replay::run(args)));
+    match outcome {
+        Ok(o) => ExitCode::from(o.exit_code()),
+        Err(e) => {
+            eprintln!("shadowdiff replay: {e}");
             ExitCode::from(2)
         }
     }

@@ -27,8 +27,15 @@ impl Running {
         let _ = self.stop.send(true);
         let _ = self.task.await;
         // Connections and mirrors are done; queued comparisons finish before we return.
+        // Then recordings still waiting for a verdict reach the writer, which finishes its file.
         let shared = self.shared.clone();
-        let _ = tokio::task::spawn_blocking(move || shared.compare.close()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            shared.compare.close();
+            if let Some(recorder) = &shared.recorder {
+                recorder.close();
+            }
+        })
+        .await;
     }
 }
 

@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use diff_engine::GrpcSchema;
 use http::{HeaderMap, Method};
+use tokio::sync::oneshot;
 
+use diff_engine::Verdict;
+
+use crate::observe::outcome::SkipReason;
 use crate::route::RouteRuntime;
 use crate::tee::CapturedBody;
 
@@ -26,4 +30,32 @@ pub struct Job {
     pub candidate: Side,
     /// `[grpc] descriptor_set`, for a gRPC call: its messages are read by field name.
     pub grpc_schema: Option<Arc<GrpcSchema>>,
+    /// Someone else who wants this exchange's end (a recording of it), told once it is known.
+    pub watcher: Option<Watcher>,
+}
+
+/// How a mirrored exchange ended, for an observer that is not the comparison's own fan-out:
+/// the verdict with v2's side (moved, not copied: the comparison is done with it), or why it
+/// was not compared.
+pub enum Observed {
+    /// Boxed: a oneshot's slot is as large as its largest variant.
+    Compared(Box<Compared>),
+    Skipped(SkipReason),
+}
+
+pub struct Compared {
+    pub verdict: Verdict,
+    pub candidate: Side,
+}
+
+/// Where [`Observed`] goes. Dropped unsent when no mirror ran, or its task was dropped.
+pub type Watcher = oneshot::Sender<Observed>;
+
+impl Job {
+    /// Tell the watcher (if any) why this job was not compared.
+    pub fn refused(mut self, reason: SkipReason) {
+        if let Some(w) = self.watcher.take() {
+            let _ = w.send(Observed::Skipped(reason));
+        }
+    }
 }

@@ -5,5 +5,5 @@ pub mod job;
 pub mod pool;
 pub mod record;
 
-pub use job::{Job, Side};
+pub use job::{Job, Observed, Side, Watcher};
 pub use pool::ComparePool;

@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use diff_engine::{CompareLimits, GrpcCall, Response, Verdict};
 
-use crate::compare::job::Job;
+use crate::compare::job::{Compared, Job, Observed};
 use crate::compare::record::record;
 use crate::observe::exemplars::Exemplars;
 use crate::observe::metrics::Metrics;
@@ -25,6 +25,7 @@ use crate::observe::outcome::SkipReason;
 pub struct ComparePool {
     /// Emptied by `close`; lock-free to read on every submit.
     tx: ArcSwapOption<Sender<Job>>,
+    limits: CompareLimits,
     workers: Mutex<Vec<JoinHandle<()>>>,
     metrics: Arc<Metrics>,
     /// Jobs queued or being compared: zero means every accepted job has been recorded.
@@ -67,6 +68,7 @@ impl ComparePool {
         }
         Ok(Self {
             tx: ArcSwapOption::from_pointee(tx),
+            limits,
             workers: Mutex::new(handles),
             metrics,
             unfinished,
@@ -77,20 +79,28 @@ impl ComparePool {
     pub fn submit(&self, job: Job) -> Result<(), SkipReason> {
         let tx = self.tx.load();
         let Some(tx) = tx.as_deref() else {
+            job.refused(SkipReason::Shutdown);
             return Err(SkipReason::Shutdown);
         };
         // Counted before the send, so a fast worker can never take it below zero.
         self.unfinished.fetch_add(1, Ordering::AcqRel);
-        let refused = match tx.try_send(job) {
+        let (refused, job) = match tx.try_send(job) {
             Ok(()) => {
                 self.metrics.compare_queue_depth.set(tx.len() as i64);
                 return Ok(());
             }
-            Err(TrySendError::Full(_)) => SkipReason::QueueFull,
-            Err(TrySendError::Disconnected(_)) => SkipReason::Shutdown,
+            Err(TrySendError::Full(job)) => (SkipReason::QueueFull, job),
+            Err(TrySendError::Disconnected(job)) => (SkipReason::Shutdown, job),
         };
         self.unfinished.fetch_sub(1, Ordering::AcqRel);
+        job.refused(refused);
         Err(refused)
+    }
+
+    /// Compare a job here and record its verdict, as a worker would: for a caller that has no
+    /// clients to keep the engine's CPU time away from (a replay), so no thread hand-off.
+    pub fn compare_here(&self, job: Job, exemplars: &Exemplars) {
+        compare_and_record(job, &self.limits, &self.metrics, exemplars);
     }
 
     /// Jobs accepted but not yet recorded (queued or being compared).
@@ -124,42 +134,61 @@ impl Worker {
     fn run(self) {
         while let Ok(job) = self.rx.recv() {
             self.metrics.compare_queue_depth.set(self.rx.len() as i64);
-            let started = Instant::now();
-            // A bug in the engine must cost one comparison, not the worker.
-            let verdict =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.compare(&job)));
-            self.metrics
-                .compare_duration
-                .observe(started.elapsed().as_secs_f64());
-            match verdict {
-                Ok(v) => record(&job, &v, &self.exemplars),
-                Err(_) => {
-                    tracing::error!(route = %job.route.name, path = %job.path, "comparison panicked; skipped")
-                }
-            }
+            compare_and_record(job, &self.limits, &self.metrics, &self.exemplars);
             self.unfinished.fetch_sub(1, Ordering::AcqRel);
         }
     }
+}
 
-    fn compare(&self, job: &Job) -> Verdict {
-        let p = job.primary.body.contiguous();
-        let c = job.candidate.body.contiguous();
-        let primary = Response {
-            status: job.primary.status,
-            headers: &job.primary.headers,
-            body: &p,
-            trailers: job.primary.body.trailers.as_ref(),
-        };
-        let candidate = Response {
-            status: job.candidate.status,
-            headers: &job.candidate.headers,
-            body: &c,
-            trailers: job.candidate.body.trailers.as_ref(),
-        };
-        let grpc = job.grpc_schema.as_deref().map(|schema| GrpcCall {
-            schema,
-            method: &job.path,
-        });
-        diff_engine::compare_with(&primary, &candidate, &job.route.rules, &self.limits, grpc)
+/// One job: the engine's verdict, its fan-out (`compare/record.rs`), then the watcher.
+fn compare_and_record(
+    mut job: Job,
+    limits: &CompareLimits,
+    metrics: &Metrics,
+    exemplars: &Exemplars,
+) {
+    let started = Instant::now();
+    // A bug in the engine must cost one comparison, not the worker.
+    let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compare(&job, limits)));
+    metrics
+        .compare_duration
+        .observe(started.elapsed().as_secs_f64());
+    match verdict {
+        Ok(v) => {
+            record(&job, &v, exemplars);
+            // After the counters, so a watcher never sees a verdict not yet counted.
+            if let Some(w) = job.watcher.take() {
+                let candidate = job.candidate;
+                let _ = w.send(Observed::Compared(Box::new(Compared {
+                    verdict: v,
+                    candidate,
+                })));
+            }
+        }
+        Err(_) => {
+            tracing::error!(route = %job.route.name, path = %job.path, "comparison panicked; skipped")
+        }
     }
+}
+
+fn compare(job: &Job, limits: &CompareLimits) -> Verdict {
+    let p = job.primary.body.contiguous();
+    let c = job.candidate.body.contiguous();
+    let primary = Response {
+        status: job.primary.status,
+        headers: &job.primary.headers,
+        body: &p,
+        trailers: job.primary.body.trailers.as_ref(),
+    };
+    let candidate = Response {
+        status: job.candidate.status,
+        headers: &job.candidate.headers,
+        body: &c,
+        trailers: job.candidate.body.trailers.as_ref(),
+    };
+    let grpc = job.grpc_schema.as_deref().map(|schema| GrpcCall {
+        schema,
+        method: &job.path,
+    });
+    diff_engine::compare_with(&primary, &candidate, &job.route.rules, limits, grpc)
 }

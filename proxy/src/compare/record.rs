@@ -45,7 +45,7 @@ pub fn record(job: &Job, verdict: &Verdict, exemplars: &Exemplars) {
 
 /// Where a difference is, as a person reads it: the JSON Pointer for bodies (`(body)` for a
 /// whole non-JSON body), the header name for headers, `(status)` for the status.
-fn display_path(d: &diff_engine::Difference) -> &str {
+pub fn display_path(d: &diff_engine::Difference) -> &str {
     match d.part {
         diff_engine::Part::Status => "(status)",
         diff_engine::Part::Headers | diff_engine::Part::Body => {

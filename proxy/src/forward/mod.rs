@@ -22,6 +22,7 @@ use crate::net::idle::{Ended, IdleBody, Which};
 use crate::observe::access;
 use crate::observe::outcome::SkipReason;
 use crate::observe::ratelimit::Every;
+use crate::record::{self, Recording};
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::tee::TeeBody;
@@ -129,16 +130,32 @@ async fn forward(
 
     let mirror_lane = h1_client.then(|| inbound.mirror_lane.clone());
     let body_empty = http_body::Body::is_end_stream(&body);
+    // Before the mirror, so that a recording learns the mirror's verdict (one atomic load when
+    // the route records nothing). An upgrade is neither recorded nor mirrored.
+    let mut recording = match upgrade {
+        Some(_) => None,
+        None => record::start(shared, snap, route, &parts, body_empty),
+    };
+    let watcher = recording.as_mut().and_then(Recording::take_watcher);
     let mut handoff = if upgrade.is_some() {
         if route.percent() > 0.0 {
             route.metrics.skip(SkipReason::Upgrade);
         }
         None
     } else {
-        mirror::start(shared, snap, route, &parts, body_empty, mirror_lane)
+        mirror::start(
+            shared,
+            snap,
+            route,
+            &parts,
+            body_empty,
+            mirror_lane,
+            watcher,
+        )
     };
     let mirrored = handoff.is_some();
     let request_capture = handoff.as_mut().and_then(Handoff::take_request_capture);
+    let record_capture = recording.as_mut().and_then(Recording::take_request_capture);
 
     // v1's timeout counts from the last byte of a body the client is still sending.
     let body_ended = (!body_empty).then(|| Arc::new(Ended::default()));
@@ -151,7 +168,7 @@ async fn forward(
         Some(ended) => body.with_ended(ended),
         None => body,
     };
-    let body = TeeBody::new(body, request_capture);
+    let body = TeeBody::with_record(body, request_capture, record_capture);
     let Ok(req) = primary::request(snap, parts, body, on_lane) else {
         let msg = "shadowdiff: request target cannot be forwarded\n";
         return (error(StatusCode::BAD_REQUEST, msg), mirrored);
@@ -163,7 +180,7 @@ async fn forward(
         Err(e) => return (e.reply(&route.metrics), mirrored),
     };
     let switched = upgrade.and_then(|u| u.answered(&mut resp));
-    let mut resp = respond(shared, snap, route, resp, elapsed, handoff);
+    let mut resp = respond(shared, snap, route, resp, elapsed, handoff, recording);
     if let Some(protocol) = switched {
         Upgrade::switched(resp.headers_mut(), protocol);
     }
@@ -213,7 +230,8 @@ fn grpc_on_http1(route: &RouteRuntime) -> Response<ProxyBody> {
     )
 }
 
-/// v1's answer for the client, through a tee whose copy goes to the mirror (if one runs).
+/// v1's answer for the client, through a tee whose copies go to the mirror and the recording
+/// (if they run).
 fn respond(
     shared: &Shared,
     snap: &Snapshot,
@@ -221,12 +239,17 @@ fn respond(
     resp: Response<Incoming>,
     elapsed: Duration,
     handoff: Option<Handoff>,
+    recording: Option<Recording>,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let cap = snap.config.limits.max_capture_bytes;
     let capture = handoff.and_then(|h| h.primary_answered(&parts, elapsed, cap, &shared.pending));
+    let record = recording.and_then(|r| r.primary_answered(&parts, elapsed, &shared.pending));
     let body = IdleBody::new(body, Which::UpstreamBody, snap.config.stream_idle_timeout)
         .counting(route.metrics.primary_body.clone());
-    Response::from_parts(parts, Either::Left(TeeBody::new(body, capture)))
+    Response::from_parts(
+        parts,
+        Either::Left(TeeBody::with_record(body, capture, record)),
+    )
 }

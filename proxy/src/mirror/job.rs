@@ -16,7 +16,7 @@ use http::{HeaderMap, Method, Request};
 use http_body_util::Full;
 use tokio::sync::oneshot;
 
-use crate::compare::{Job, Side};
+use crate::compare::{Job, Observed, Side, Watcher};
 use crate::mirror::candidate::{CandidateLane, CandidateLeg};
 use crate::mirror::plan::{plan, Planned};
 use crate::net::headers::{content_length, is_grpc, upstream_deadline};
@@ -34,6 +34,27 @@ pub struct PrimaryHead {
     pub headers: HeaderMap,
     pub elapsed: Duration,
     pub body: oneshot::Receiver<CaptureResult>,
+}
+
+impl PrimaryHead {
+    /// Send v1's head down `to`; the capture to put on v1's body's tee, or `None` when the
+    /// receiving task has already ended and needs no copy.
+    pub fn send(
+        to: oneshot::Sender<PrimaryHead>,
+        parts: &response::Parts,
+        elapsed: Duration,
+        cap: usize,
+        budget: &Arc<ByteBudget>,
+    ) -> Option<Capture> {
+        let (capture, body) = Capture::new(cap, budget, content_length(&parts.headers));
+        let head = PrimaryHead {
+            status: parts.status.as_u16(),
+            headers: parts.headers.clone(),
+            elapsed,
+            body,
+        };
+        to.send(head).is_ok().then_some(capture)
+    }
 }
 
 /// The v1 path's end of a started mirror.
@@ -60,25 +81,23 @@ impl Handoff {
         cap: usize,
         budget: &Arc<ByteBudget>,
     ) -> Option<Capture> {
-        let declared = content_length(&parts.headers);
         // The promise goes back first: it was held for exactly this copy.
         drop(self.promise);
-        let (capture, body) = Capture::new(cap, budget, declared);
-        if let (Err(CaptureEnd::Overloaded), Some(n)) = (capture.state(), declared) {
+        let capture = PrimaryHead::send(self.primary, parts, elapsed, cap, budget);
+        let state = capture.as_ref().map(Capture::state);
+        if let (Some(Err(CaptureEnd::Overloaded)), Some(n)) =
+            (state, content_length(&parts.headers))
+        {
             // It did not fit: expect pairs this size from now on.
             budget.observe_pair(usize::try_from(n).unwrap_or(usize::MAX).saturating_mul(2));
         }
-        let head = PrimaryHead {
-            status: parts.status.as_u16(),
-            headers: parts.headers.clone(),
-            elapsed,
-            body,
-        };
-        self.primary.send(head).is_ok().then_some(capture)
+        capture
     }
 }
 
-/// Start a mirror of this request if it is planned (see [`plan`]).
+/// Start a mirror of this request if it is planned (see [`plan`]). `watcher` learns how the
+/// mirror ended (a recording of this request wants the verdict); it is dropped unsent when no
+/// mirror starts.
 pub fn start(
     shared: &Arc<Shared>,
     snap: &Arc<Snapshot>,
@@ -86,6 +105,7 @@ pub fn start(
     parts: &request::Parts,
     body_empty: bool,
     lane: Option<Arc<CandidateLane>>,
+    watcher: Option<Watcher>,
 ) -> Option<Handoff> {
     let mut planned = plan(shared, snap, route, &parts.method, &parts.headers)?;
     let promise = std::mem::replace(&mut planned.promise, Held::empty(&shared.pending));
@@ -109,6 +129,7 @@ pub fn start(
         request_body,
         primary,
         lane,
+        watcher,
     };
     tokio::spawn(job.run());
     Some(Handoff {
@@ -133,6 +154,8 @@ struct MirrorJob {
     primary: oneshot::Receiver<PrimaryHead>,
     /// The client connection's v2 lane (HTTP/1.x clients).
     lane: Option<Arc<CandidateLane>>,
+    /// Told how the mirror ended; moves into the comparison job once there is one.
+    watcher: Option<Watcher>,
 }
 
 /// Counts `shutdown` for a mirror whose task was dropped before it ended.
@@ -157,6 +180,9 @@ impl MirrorJob {
         let mut unfinished = Unfinished(Some(&route.metrics));
         if let Err(reason) = self.exchange().await {
             route.metrics.skip(reason);
+            if let Some(w) = self.watcher.take() {
+                let _ = w.send(Observed::Skipped(reason));
+            }
             if route.access_log {
                 access::Line::new(&route.name, &self.method, self.path())
                     .log(access::Verdict::Skipped(reason));
@@ -216,6 +242,7 @@ impl MirrorJob {
             primary,
             candidate,
             grpc_schema,
+            watcher: self.watcher.take(),
         };
         self.shared.compare.submit(job)
     }

@@ -9,7 +9,9 @@ use prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::observe::outcome::{CandidateErrorKind, SkipReason, RETRY_STALE_CONNECTION};
+use crate::observe::outcome::{
+    CandidateErrorKind, RecordDropReason, SkipReason, RETRY_STALE_CONNECTION,
+};
 
 /// Upstream latency buckets: tens of microseconds (a local v1) up to the default v1 timeout.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -45,6 +47,47 @@ pub struct Metrics {
     pub compare_queue_depth: IntGauge,
     pub pending_bytes: IntGauge,
     pub compare_duration: Histogram,
+    pub record: RecordMetrics,
+}
+
+/// The recording's counters (`record/`): what reached the disk and what did not, by reason.
+#[derive(Clone)]
+pub struct RecordMetrics {
+    pub written: IntCounter,
+    pub written_bytes: IntCounter,
+    dropped: [IntCounter; RecordDropReason::ALL.len()],
+}
+
+impl RecordMetrics {
+    fn register(r: &Registry) -> prometheus::Result<Self> {
+        let dropped = counter(
+            r,
+            "shadowdiff_record_dropped_total",
+            "Exchanges chosen for recording that were not written, by reason.",
+            &["reason"],
+        )?;
+        Ok(Self {
+            written: int_counter(
+                r,
+                "shadowdiff_record_written_total",
+                "Exchanges written to recording files.",
+            )?,
+            written_bytes: int_counter(
+                r,
+                "shadowdiff_record_written_bytes_total",
+                "Compressed bytes written to recording files.",
+            )?,
+            dropped: RecordDropReason::ALL.map(|d| dropped.with_label_values(&[d.as_str()])),
+        })
+    }
+
+    pub fn drop(&self, reason: RecordDropReason) {
+        self.dropped[reason as usize].inc();
+    }
+
+    pub fn dropped(&self, reason: RecordDropReason) -> u64 {
+        self.dropped[reason as usize].get()
+    }
 }
 
 /// Every family with a `route` label.
@@ -279,6 +322,7 @@ impl Metrics {
                 r.register(Box::new(h.clone()))?;
                 h
             },
+            record: RecordMetrics::register(r)?,
             registry: reg.clone(),
         };
         let build = Gauge::with_opts(

@@ -124,3 +124,42 @@ impl CandidateErrorKind {
 /// The `reason` of `shadowdiff_upstream_retries_total`: the one reason a request is sent again,
 /// a connection that broke before any response byte (`upstream/retry.rs`).
 pub const RETRY_STALE_CONNECTION: &str = "stale_connection";
+
+/// Why an exchange chosen for recording was not written (`shadowdiff_record_dropped_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordDropReason {
+    /// The writer's queue was full: it fell behind, and the request path never waits for it.
+    QueueFull,
+    /// A request, v1 or kept v2 body was over `record.max_body_bytes`.
+    BodyTooLarge,
+    /// The pending-bytes budget (`limits.max_pending_bytes`) was exhausted.
+    Overloaded,
+    /// v1 gave no complete response (or the client went away before it ended).
+    PrimaryFailed,
+    /// The file could not be written (unwritable directory, full disk); logged once.
+    WriteFailed,
+    /// The process was shutting down.
+    Shutdown,
+}
+
+impl RecordDropReason {
+    pub const ALL: [RecordDropReason; 6] = [
+        RecordDropReason::QueueFull,
+        RecordDropReason::BodyTooLarge,
+        RecordDropReason::Overloaded,
+        RecordDropReason::PrimaryFailed,
+        RecordDropReason::WriteFailed,
+        RecordDropReason::Shutdown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordDropReason::QueueFull => "queue_full",
+            RecordDropReason::BodyTooLarge => "body_too_large",
+            RecordDropReason::Overloaded => "overloaded",
+            RecordDropReason::PrimaryFailed => "primary_failed",
+            RecordDropReason::WriteFailed => "write_failed",
+            RecordDropReason::Shutdown => "shutdown",
+        }
+    }
+}

@@ -1,5 +1,6 @@
-//! What a mismatch record may show: values of secret headers and of configured JSON paths are
-//! replaced before a record is kept in memory, served, or written to the JSONL sink.
+//! What a mismatch record or a recording may show: values of secret headers and of configured
+//! JSON paths are replaced before a record is kept in memory, served, or written to the JSONL
+//! sink, and before a recorded exchange is written (`record/scrub.rs`).
 
 use std::collections::HashSet;
 
@@ -37,12 +38,36 @@ impl Redactor {
         Ok(Self { headers, paths })
     }
 
+    /// Whether a header's values must not be shown or stored (`name` in any case).
+    pub fn hides_header(&self, name: &str) -> bool {
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.headers.contains(&name.to_ascii_lowercase())
+        } else {
+            self.headers.contains(name)
+        }
+    }
+
+    /// Whether the body value at this JSON Pointer must not be shown or stored.
+    pub fn hides_body_path(&self, pointer: &str) -> bool {
+        self.paths.iter().any(|p| p.matches_pointer(pointer))
+    }
+
+    /// Whether any body path is redacted at all (so bodies need parsing).
+    pub fn has_body_paths(&self) -> bool {
+        !self.paths.is_empty()
+    }
+
+    /// The header names always hidden and those configured, lower-case.
+    pub fn header_names(&self) -> impl Iterator<Item = &str> {
+        self.headers.iter().map(String::as_str)
+    }
+
     /// Whether this difference's values must not be shown.
     pub fn hides(&self, d: &Difference) -> bool {
         match d.part {
             Part::Status => false,
-            Part::Headers => self.headers.contains(&d.path.to_ascii_lowercase()),
-            Part::Body => self.paths.iter().any(|p| p.matches_pointer(&d.path)),
+            Part::Headers => self.hides_header(&d.path),
+            Part::Body => self.hides_body_path(&d.path),
         }
     }
 

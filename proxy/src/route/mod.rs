@@ -35,6 +35,8 @@ pub struct Policy {
     pub access_log: bool,
     /// The budget window (`budget.window`).
     pub window: std::time::Duration,
+    /// What this route records (`[record]` with `[routes.record]` laid over it).
+    pub record: config::RecordPolicy,
 }
 
 /// Where a route's outcomes go.
@@ -62,6 +64,30 @@ pub struct RouteRuntime {
     pub configured_percent: f64,
     /// The budget window its statistics use (`budget.window`), applied on install.
     pub window: std::time::Duration,
+    pub record: RecordRoute,
+}
+
+/// A route's recording share and caps, as the request path sees them.
+pub struct RecordRoute {
+    /// Random, whatever the route's `sample_by`: recording is independent of mirroring.
+    sampler: Sampler,
+    pub max_body_bytes: usize,
+    pub include_candidate: bool,
+}
+
+impl RecordRoute {
+    fn new(policy: &config::RecordPolicy) -> Self {
+        Self {
+            sampler: Sampler::new(policy.percent, SampleBy::Random),
+            max_body_bytes: policy.max_body_bytes,
+            include_candidate: policy.include_candidate,
+        }
+    }
+
+    /// Whether this request is in the recorded share: one atomic load when the share is 0.
+    pub fn sampled(&self, headers: &HeaderMap) -> bool {
+        self.sampler.sampled(headers)
+    }
 }
 
 impl RouteRuntime {
@@ -81,6 +107,7 @@ impl RouteRuntime {
             access_log: policy.access_log,
             configured_percent: policy.percent,
             window: policy.window,
+            record: RecordRoute::new(&policy.record),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::net::tls::{server_config, ServerTls};
 use crate::observe::exemplars::Exemplars;
 use crate::observe::metrics::Metrics;
 use crate::observe::stats::StatsRegistry;
+use crate::record::Recorder;
 use crate::tee::ByteBudget;
 use crate::upstream::breaker::Breaker;
 use crate::upstream::cap::ConnectionCap;
@@ -33,6 +34,8 @@ pub struct Shared {
     pub breaker: Arc<Breaker>,
     pub compare: ComparePool,
     pub exemplars: Arc<Exemplars>,
+    /// The recording writer, when `record.dir` is set at start (`record/`).
+    pub recorder: Option<Arc<Recorder>>,
     pub stats: StatsRegistry,
     pub ready: AtomicBool,
     /// File and flags to re-read on `POST /api/reload` and SIGHUP.
@@ -76,6 +79,7 @@ impl Shared {
             metrics.breaker_open.clone(),
             metrics.breaker_trips.clone(),
         ));
+        let recorder = Recorder::start(&config.record, metrics.record.clone())?;
         let stats = StatsRegistry::default();
         let server_tls = config.tls.as_ref().map(ServerTls::new).transpose()?;
         let admin_token = Token::default();
@@ -103,6 +107,7 @@ impl Shared {
             breaker,
             compare,
             exemplars,
+            recorder,
             stats,
             ready: AtomicBool::new(false),
             reload_source: Mutex::new(ReloadSource::default()),
@@ -135,6 +140,13 @@ impl Shared {
     /// built first — routes, rules, clients, TLS, the admin token — and put in force in one step
     /// only when every piece built: a rejected reload changes nothing at all.
     pub fn reload(&self, config: Config) -> anyhow::Result<()> {
+        let current = &self.snapshot.load().config.record;
+        let new = &config.record;
+        if (&current.dir, current.max_file_bytes, current.max_files)
+            != (&new.dir, new.max_file_bytes, new.max_files)
+        {
+            tracing::warn!("record.dir, max_file_bytes and max_files are read at start; a restart applies them");
+        }
         let token = Token::read(&config.admin_auth)?;
         // New handshakes get the re-read certificate; open connections keep theirs.
         let tls = match (&self.server_tls, &config.tls) {

@@ -78,6 +78,7 @@ impl Snapshot {
                 max_in_flight_mirrors: r.max_in_flight_mirrors,
                 access_log: config.log.access_log,
                 window: r.budget.window,
+                record: r.record.clone(),
             };
             let route = RouteRuntime::new(&r.name, policy, observers(&r.name, r.budget.window));
             routes.push(Arc::new(route));
@@ -93,6 +94,7 @@ impl Snapshot {
             max_in_flight_mirrors: None,
             access_log: config.log.access_log,
             window: config.budget.window,
+            record: config.record.policy.clone(),
         };
         let default_route = Arc::new(RouteRuntime::new(
             DEFAULT_ROUTE,

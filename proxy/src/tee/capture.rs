@@ -48,6 +48,16 @@ impl CapturedBody {
         self.bytes.is_empty()
     }
 
+    /// A body that was not captured from a stream (replay reads v1's from a file): it holds no
+    /// bytes of the budget, which bounds what the proxy copies off live traffic.
+    pub fn detached(body: Bytes, budget: &Arc<ByteBudget>) -> Self {
+        Self {
+            bytes: body,
+            trailers: None,
+            _held: Held::empty(budget),
+        }
+    }
+
     /// The body, contiguous (a reference count, no copy).
     pub fn contiguous(&self) -> Bytes {
         self.bytes.clone()
@@ -236,20 +246,34 @@ impl Drop for Capture {
 }
 
 pin_project_lite::pin_project! {
-    /// A body that tees into an optional [`Capture`]; without one it is a plain pass-through.
+    /// A body that tees into up to two [`Capture`]s — the mirror's and the recording's, each
+    /// with its own cap; without any it is a plain pass-through.
     pub struct TeeBody<B> {
         #[pin]
         inner: B,
         capture: Option<Capture>,
+        record: Option<Capture>,
     }
 }
 
 impl<B: Body<Data = Bytes>> TeeBody<B> {
     pub fn new(inner: B, capture: Option<Capture>) -> Self {
-        let mut tee = Self { inner, capture };
+        Self::with_record(inner, capture, None)
+    }
+
+    /// A tee for the mirror (`capture`) and for a recording (`record`).
+    pub fn with_record(inner: B, capture: Option<Capture>, record: Option<Capture>) -> Self {
+        let mut tee = Self {
+            inner,
+            capture,
+            record,
+        };
         // An already-finished body (empty, HEAD, 204) may never be polled: settle it now.
         if tee.inner.is_end_stream() {
-            if let Some(c) = tee.capture.as_mut() {
+            for c in [tee.capture.as_mut(), tee.record.as_mut()]
+                .into_iter()
+                .flatten()
+            {
                 c.finish(None);
             }
         }
@@ -257,10 +281,7 @@ impl<B: Body<Data = Bytes>> TeeBody<B> {
     }
 
     pub fn passthrough(inner: B) -> Self {
-        Self {
-            inner,
-            capture: None,
-        }
+        Self::with_record(inner, None, None)
     }
 }
 
@@ -274,7 +295,10 @@ impl<B: Body<Data = Bytes>> Body for TeeBody<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let mut this = self.project();
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
-        if let Some(capture) = this.capture.as_mut() {
+        for capture in [this.capture.as_mut(), this.record.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             match &frame {
                 Some(Ok(f)) => {
                     if let Some(data) = f.data_ref() {
@@ -361,6 +385,25 @@ mod tests {
         );
         drop(got);
         assert_eq!(b.used(), 0, "and are released with it");
+    }
+
+    #[tokio::test]
+    async fn the_mirror_and_the_recording_each_get_a_copy_within_their_own_cap() {
+        let b = budget(1 << 20);
+        let (mirror, mirror_rx) = Capture::new(1024, &b, None);
+        let (record, record_rx) = Capture::new(4, &b, None);
+        let out = TeeBody::with_record(chunks(&["abc", "def"]), Some(mirror), Some(record))
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&out[..], b"abcdef");
+        assert_eq!(
+            &mirror_rx.await.unwrap().unwrap().contiguous()[..],
+            b"abcdef"
+        );
+        assert_eq!(record_rx.await.unwrap().unwrap_err(), CaptureEnd::TooLarge);
+        assert_eq!(b.used(), 0);
     }
 
     #[tokio::test]

@@ -69,6 +69,11 @@ impl Target {
             )
     }
 
+    /// `https://`.
+    pub fn is_tls(&self) -> bool {
+        self.scheme == Scheme::HTTPS
+    }
+
     /// Only HTTP/1.1 can reach it: no HTTP/2 stream, so no gRPC.
     pub fn http1_only(&self) -> bool {
         match self.protocol {

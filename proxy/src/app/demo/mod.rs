@@ -160,7 +160,7 @@ async fn settle(shared: &Arc<crate::Shared>) {
     }
 }
 
-fn print_table(routes: &[RouteSummary]) {
+pub(crate) fn print_table(routes: &[RouteSummary]) {
     println!(
         "\n{:<10} {:>9} {:>9} {:>9} {:>10} {:>8}  first differing path",
         "endpoint", "requests", "compared", "matched", "mismatched", "skipped"

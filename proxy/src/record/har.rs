@@ -1,0 +1,375 @@
+//! HAR 1.2 (<http://www.softwareishard.com/blog/har-12-spec/>), the archive format browsers and
+//! HTTP tools export: `shadowdiff record export --har` writes one from recordings, and
+//! `shadowdiff record import --har` turns one into a recording (redacted like a live capture).
+
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::observe::redact::Redactor;
+use crate::record::format::{parse_rfc3339, rfc3339, Answer, Line, Message, VerdictLine, VERSION};
+use crate::record::read::{read_file, FileEnd};
+use crate::record::scrub::Scrubber;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Har {
+    pub log: Log,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Log {
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub creator: Creator,
+    #[serde(default)]
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Creator {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    #[serde(default)]
+    pub started_date_time: String,
+    /// Total time of the entry, milliseconds.
+    #[serde(default)]
+    pub time: f64,
+    pub request: Request,
+    pub response: Response,
+    #[serde(default)]
+    pub cache: serde_json::Value,
+    #[serde(default)]
+    pub timings: Timings,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub http_version: String,
+    #[serde(default)]
+    pub cookies: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub headers: Vec<Pair>,
+    #[serde(default)]
+    pub query_string: Vec<Pair>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_data: Option<PostData>,
+    #[serde(default = "unknown")]
+    pub headers_size: i64,
+    #[serde(default = "unknown")]
+    pub body_size: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    pub status: u16,
+    #[serde(default)]
+    pub status_text: String,
+    #[serde(default)]
+    pub http_version: String,
+    #[serde(default)]
+    pub cookies: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub headers: Vec<Pair>,
+    #[serde(default)]
+    pub content: Content,
+    #[serde(default, rename = "redirectURL")]
+    pub redirect_url: String,
+    #[serde(default = "unknown")]
+    pub headers_size: i64,
+    #[serde(default = "unknown")]
+    pub body_size: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pair {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostData {
+    #[serde(default)]
+    pub mime_type: String,
+    #[serde(default)]
+    pub text: String,
+    /// Not in HAR 1.2 (its `postData` has no encoding); a `_`-prefixed custom field, as the
+    /// spec allows, for request bodies that are not text.
+    #[serde(default, rename = "_encoding", skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Content {
+    #[serde(default)]
+    pub size: i64,
+    #[serde(default)]
+    pub mime_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Timings {
+    #[serde(default)]
+    pub send: f64,
+    #[serde(default)]
+    pub wait: f64,
+    #[serde(default)]
+    pub receive: f64,
+}
+
+fn unknown() -> i64 {
+    -1
+}
+
+/// What an export or import found.
+#[derive(Debug, Default)]
+pub struct Converted {
+    pub entries: usize,
+    /// Lines or entries that could not be used, with where and why.
+    pub problems: Vec<String>,
+}
+
+/// Recording files → one HAR 1.2 file.
+pub fn export(files: &[std::path::PathBuf], out: &Path) -> anyhow::Result<Converted> {
+    let mut done = Converted::default();
+    let mut entries = Vec::new();
+    for file in files {
+        let end = read_file(
+            file,
+            |line| entries.push(entry(&line)),
+            |bad| done.problems.push(bad.to_string()),
+        );
+        match end {
+            FileEnd::Complete => {}
+            FileEnd::Truncated { lines, why } => done.problems.push(format!(
+                "{}: zstd stream ends after line {lines} ({why}); exported what precedes",
+                file.display()
+            )),
+            FileEnd::Unreadable(why) => {
+                anyhow::bail!("{}: {why}", file.display())
+            }
+        }
+    }
+    done.entries = entries.len();
+    let har = Har {
+        log: Log {
+            version: "1.2".into(),
+            creator: Creator {
+                name: "shadowdiff".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            entries,
+        },
+    };
+    let text = serde_json::to_vec_pretty(&har)?;
+    std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    Ok(done)
+}
+
+/// A HAR file → one recording file, every entry redacted as a live capture would be.
+pub fn import(input: &Path, out: &Path, redactor: &Redactor) -> anyhow::Result<Converted> {
+    let text = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+    let har: Har = serde_json::from_slice(&text)
+        .with_context(|| format!("{}: not a HAR file", input.display()))?;
+    let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut enc = zstd::stream::write::Encoder::new(file, 3)?;
+    let mut done = Converted::default();
+    for (i, e) in har.log.entries.iter().enumerate() {
+        match line(e, redactor) {
+            Ok(line) => {
+                serde_json::to_writer(&mut enc, &line)?;
+                enc.write_all(b"\n")?;
+                done.entries += 1;
+            }
+            Err(why) => done
+                .problems
+                .push(format!("{}: entries[{i}]: {why}", input.display())),
+        }
+    }
+    enc.finish()?.sync_all()?;
+    Ok(done)
+}
+
+fn pairs(list: &[(String, String)]) -> Vec<Pair> {
+    list.iter()
+        .map(|(name, value)| Pair {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+fn header<'a>(list: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    list.iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// One recorded exchange as a HAR entry (its URL on the Host it was sent to).
+fn entry(line: &Line) -> Entry {
+    let req = &line.request;
+    let host = header(&req.headers, "host").unwrap_or("localhost");
+    let query = line
+        .uri
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default()
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (name, value) = kv.split_once('=').unwrap_or((kv, ""));
+            Pair {
+                name: name.into(),
+                value: value.into(),
+            }
+        })
+        .collect();
+    let post_data = req.body.text().map(|(text, base64)| PostData {
+        mime_type: header(&req.headers, "content-type")
+            .unwrap_or_default()
+            .into(),
+        encoding: base64.then(|| "base64".into()),
+        text,
+    });
+    let p = &line.primary;
+    let content = p.body.text();
+    let size = p.body.to_bytes().map_or(0, |b| b.len() as i64);
+    Entry {
+        started_date_time: line.time.clone(),
+        time: p.latency_ms,
+        request: Request {
+            method: line.method.clone(),
+            url: format!("http://{host}{}", line.uri),
+            http_version: "HTTP/1.1".into(),
+            cookies: Vec::new(),
+            headers: pairs(&req.headers),
+            query_string: query,
+            post_data,
+            headers_size: -1,
+            body_size: req.body.to_bytes().map_or(0, |b| b.len() as i64),
+        },
+        response: Response {
+            status: p.status,
+            status_text: String::new(),
+            http_version: "HTTP/1.1".into(),
+            cookies: Vec::new(),
+            headers: pairs(&p.headers),
+            content: Content {
+                size,
+                mime_type: header(&p.headers, "content-type")
+                    .unwrap_or_default()
+                    .into(),
+                encoding: content
+                    .as_ref()
+                    .and_then(|(_, base64)| base64.then(|| "base64".into())),
+                text: content.map(|(text, _)| text),
+            },
+            redirect_url: String::new(),
+            headers_size: -1,
+            body_size: size,
+        },
+        cache: serde_json::json!({}),
+        timings: Timings {
+            send: 0.0,
+            wait: p.latency_ms,
+            receive: 0.0,
+        },
+    }
+}
+
+/// One HAR entry as a recorded line, redacted; or why it cannot be one.
+fn line(e: &Entry, redactor: &Redactor) -> Result<Line, String> {
+    let uri: http::Uri = e
+        .request
+        .url
+        .parse()
+        .map_err(|err| format!("url `{}`: {err}", e.request.url))?;
+    let target = uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let mut request_headers: Vec<(String, String)> = e
+        .request
+        .headers
+        .iter()
+        // HTTP/2 pseudo-headers (`:authority`, ...) that browsers list are not headers.
+        .filter(|p| !p.name.starts_with(':'))
+        .map(|p| (p.name.to_ascii_lowercase(), p.value.clone()))
+        .collect();
+    // An HTTP/2 request names its host in `:authority`; the recording keeps it as Host, as the
+    // proxy records what v1 was sent.
+    if let (None, Some(authority)) = (header(&request_headers, "host"), uri.authority()) {
+        request_headers.insert(0, ("host".to_owned(), authority.to_string()));
+    }
+    let s = Scrubber::new(redactor, &request_headers);
+    let request_body = match &e.request.post_data {
+        Some(pd) if pd.encoding.as_deref() == Some("base64") => {
+            decode(&pd.text).map_err(|err| format!("request.postData: {err}"))?
+        }
+        Some(pd) => pd.text.clone().into_bytes(),
+        None => Vec::new(),
+    };
+    let content = &e.response.content;
+    let response_body = match (&content.text, content.encoding.as_deref()) {
+        (Some(t), Some("base64")) => decode(t).map_err(|err| format!("response.content: {err}"))?,
+        (Some(t), _) => t.clone().into_bytes(),
+        (None, _) => Vec::new(),
+    };
+    let response_headers: Vec<(String, String)> = e
+        .response
+        .headers
+        .iter()
+        .map(|p| (p.name.to_ascii_lowercase(), p.value.clone()))
+        .collect();
+    let wait = if e.timings.wait > 0.0 {
+        e.timings.wait
+    } else {
+        e.time.max(0.0)
+    };
+    Ok(Line {
+        version: VERSION,
+        time: parse_rfc3339(&e.started_date_time)
+            .map_or_else(|| e.started_date_time.clone(), rfc3339),
+        route: crate::route::DEFAULT_ROUTE.into(),
+        method: e.request.method.to_ascii_uppercase(),
+        uri: s.text(&target).into_owned(),
+        request: Message {
+            headers: s.headers(request_headers.clone()),
+            body: s.body(&request_body),
+        },
+        primary: Answer {
+            status: e.response.status,
+            headers: s.headers(response_headers),
+            body: s.body(&response_body),
+            latency_ms: wait,
+        },
+        candidate: None,
+        verdict: VerdictLine::not_mirrored(),
+    })
+}
+
+fn decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text)
+}

@@ -1,0 +1,189 @@
+//! `shadowdiff replay`: recorded requests sent to v2 (and, with `--primary`, to a live v1),
+//! compared by the proxy's own machinery — the config loaded and the routes built as the proxy
+//! builds them (`state::Shared`), each request through the mirror's v2 leg
+//! (`mirror::candidate::CandidateLeg`) and the candidate shaping, each pair through the
+//! comparison pool's own compare-and-record and its single fan-out (`compare/`) — so a config
+//! tested in CI is the config that runs in production.
+//!
+//! Shape: a reader thread decodes the files into a bounded channel; `C` workers (the
+//! concurrency) each own a connection to v2, as a client connection's lane does in the proxy,
+//! take the next line (paced under the same lock, for `--rate` and `--speed`), send it and
+//! compare the pair where they are: a replay serves no client whose latency a comparison could
+//! steal, so there is no hand-off to a comparison thread to pay for.
+//!
+//! Exit codes: 0 every route within its budget, 1 some route over it (named), 2 usage errors
+//! and replays that cannot run (bad config, v2 unreachable, nothing readable).
+
+mod pace;
+mod progress;
+mod report;
+mod send;
+mod source;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, Mutex};
+
+use config::{Config, Overrides};
+
+use crate::observe::redact::Redactor;
+use crate::record::format::Line;
+use crate::state::Shared;
+
+pub use report::Outcome;
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub files: Vec<PathBuf>,
+    pub candidate: String,
+    pub primary: Option<String>,
+    pub config: Option<PathBuf>,
+    /// Requests per second, open loop (at most [`RATE_CONCURRENCY`] in flight).
+    pub rate: Option<f64>,
+    /// Requests in flight at once (closed loop) when no rate is given.
+    pub concurrency: Option<usize>,
+    /// Replay at the recorded pace, this many times faster.
+    pub speed: Option<f64>,
+    pub report: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+}
+
+/// In flight when no `--concurrency` is given.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// In flight at most under `--rate` or `--speed`: high enough not to limit a rate, bounded so a
+/// stalled v2 cannot pile up tasks.
+pub const RATE_CONCURRENCY: usize = 512;
+
+/// Why a replay could not run (exit 2), as opposed to one that ran and judged (0 or 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct Unusable(pub anyhow::Error);
+
+/// Run a replay to its verdict.
+pub async fn run(args: Args) -> Result<Outcome, Unusable> {
+    let config = load(&args).map_err(Unusable)?;
+    let redactor = Redactor::new(&config.report).map_err(Unusable)?;
+    let config = for_replay(config, &redactor);
+    let shared = Shared::new(config).map_err(Unusable)?;
+    let live = send::Legs::new(&shared, args.primary.is_some()).map_err(Unusable)?;
+    live.reachable().await.map_err(Unusable)?;
+
+    let total = source::count(&args.files);
+    let bar = progress::Progress::new(total);
+    let (lines, read) = source::spawn(args.files.clone());
+    let started = Instant::now();
+    let next = Arc::new(Mutex::new(Next {
+        batches: lines,
+        batch: std::collections::VecDeque::new(),
+        pace: pace::Pace::new(args.rate, args.speed),
+    }));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency(&args) {
+        let (live, bar, next) = (live.clone(), bar.clone(), next.clone());
+        workers.spawn(async move {
+            let lanes = send::Lanes::default();
+            while let Some(lines) = take(&next).await {
+                for line in lines {
+                    live.replay(line, &lanes).await;
+                    bar.done(&live.shared);
+                }
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    bar.finish(&shared);
+    let read = read.await.context("reading the files").map_err(Unusable)?;
+    if read.lines == 0 {
+        return Err(Unusable(anyhow::anyhow!(
+            "nothing to replay: no readable exchange in {} file(s){}",
+            args.files.len(),
+            read.describe_problems()
+        )));
+    }
+    let outcome = report::Outcome::judge(&shared, read, started.elapsed());
+    outcome.print();
+    if let Some(path) = &args.report {
+        outcome.write_json(path).map_err(Unusable)?;
+    }
+    if let Some(path) = &args.junit {
+        outcome.write_junit(path).map_err(Unusable)?;
+    }
+    let shared2 = shared.clone();
+    let _ = tokio::task::spawn_blocking(move || shared2.compare.close()).await;
+    Ok(outcome)
+}
+
+fn concurrency(args: &Args) -> usize {
+    match (args.concurrency, args.rate.or(args.speed)) {
+        (Some(c), _) => c.max(1),
+        (None, Some(_)) => RATE_CONCURRENCY,
+        (None, None) => DEFAULT_CONCURRENCY,
+    }
+}
+
+/// The config as the proxy would load it, with `--candidate` (and `--primary`) laid over it.
+fn load(args: &Args) -> anyhow::Result<Config> {
+    // Without --primary the file's v1 is not used; a placeholder stands in for a required key
+    // that a config written for replay alone may not have (nothing is ever sent to it).
+    let overrides = Overrides {
+        candidate: Some(args.candidate.clone()),
+        primary: Some(
+            args.primary
+                .clone()
+                .unwrap_or_else(|| "http://127.0.0.1:9".to_owned()),
+        ),
+        ..Overrides::default()
+    };
+    Ok(Config::load(args.config.as_deref(), &overrides)?)
+}
+
+/// The proxy's config, less what a replay must not touch or cannot compare.
+fn for_replay(mut config: Config, redactor: &Redactor) -> Config {
+    // A replay must not append to the proxy's mismatch file, nor record itself.
+    config.report.jsonl_path = None;
+    config.record.dir = None;
+    // Values redacted when recorded cannot be compared with v2's real ones: those headers and
+    // body paths are left out of the comparison (the rest of the rules stand as written).
+    let hidden: Vec<String> = redactor.header_names().map(str::to_owned).collect();
+    let paths = config.report.redact_paths.clone();
+    let widen = |spec: &mut diff_engine::RuleSpec| {
+        spec.ignore_headers.extend(hidden.iter().cloned());
+        if let Some(only) = &mut spec.compare_headers {
+            only.retain(|h| !hidden.contains(h));
+        }
+        spec.ignore_paths.extend(paths.iter().cloned());
+    };
+    widen(&mut config.compare);
+    for r in &mut config.routes {
+        widen(&mut r.compare);
+    }
+    config
+}
+
+/// Where the workers take lines from.
+struct Next {
+    batches: mpsc::Receiver<Vec<Line>>,
+    batch: std::collections::VecDeque<Line>,
+    pace: pace::Pace,
+}
+
+/// A worker's next lines. Paced, one line when it is due: the pace is kept under the same lock
+/// as the queue, so the workers together leave at the rate (or the recorded pace) asked for.
+/// Unpaced, a whole batch: one lock per batch, and still one request in flight per worker.
+async fn take(next: &Mutex<Next>) -> Option<Vec<Line>> {
+    let mut next = next.lock().await;
+    if next.batch.is_empty() {
+        let batch = next.batches.recv().await?;
+        if !next.pace.is_paced() {
+            return Some(batch);
+        }
+        next.batch = batch.into();
+    }
+    let line = next.batch.pop_front()?;
+    next.pace.wait(&line).await;
+    Some(vec![line])
+}

@@ -1,0 +1,49 @@
+//! When the next request leaves: as fast as the concurrency allows, at a fixed rate, or at the
+//! recorded pace sped up `--speed` times.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::record::format::{parse_rfc3339, Line};
+
+pub struct Pace {
+    rate: Option<f64>,
+    speed: Option<f64>,
+    start: Instant,
+    sent: u64,
+    /// The first line's recorded time, for `--speed`.
+    first_ms: Option<u64>,
+}
+
+impl Pace {
+    pub fn new(rate: Option<f64>, speed: Option<f64>) -> Self {
+        Self {
+            rate: rate.filter(|r| r.is_finite() && *r > 0.0),
+            speed: speed.filter(|s| s.is_finite() && *s > 0.0),
+            start: Instant::now(),
+            sent: 0,
+            first_ms: None,
+        }
+    }
+
+    /// Whether lines wait for a time at all (`--rate`, `--speed`).
+    pub fn is_paced(&self) -> bool {
+        self.rate.is_some() || self.speed.is_some()
+    }
+
+    pub async fn wait(&mut self, line: &Line) {
+        let due = match (self.rate, self.speed) {
+            (Some(rate), _) => Some(Duration::from_secs_f64(self.sent as f64 / rate)),
+            (None, Some(speed)) => parse_rfc3339(&line.time).map(|ms| {
+                let first = *self.first_ms.get_or_insert(ms);
+                Duration::from_secs_f64(ms.saturating_sub(first) as f64 / 1000.0 / speed)
+            }),
+            (None, None) => None,
+        };
+        self.sent += 1;
+        if let Some(due) = due {
+            tokio::time::sleep_until(self.start + due).await;
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The end of a replay: the demo's per-endpoint table, the top differences by endpoint and
+//! path, the budget verdict per route, and the same as JSON (`--report`) and JUnit (`--junit`).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::admin::summary::{summary, RouteSummary};
+use crate::observe::outcome::SkipReason;
+use crate::record::replay::source::Read;
+use crate::state::Shared;
+
+/// Top differing paths shown per route.
+const TOP: usize = 5;
+
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub exchanges: u64,
+    pub elapsed_seconds: f64,
+    pub requests_per_second: f64,
+    pub corrupt_lines: Vec<String>,
+    pub truncated_files: Vec<String>,
+    pub unreadable_files: Vec<String>,
+    pub routes: Vec<RouteVerdict>,
+    /// Routes over their budget, by name.
+    pub over_budget: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RouteVerdict {
+    #[serde(flatten)]
+    pub summary: RouteSummary,
+    /// v2 gave no usable answer: counted against the budget like a mismatch, since a v2 that
+    /// fails is not a v2 that agrees.
+    pub candidate_failed: u64,
+    /// (mismatched + candidate_failed) / (compared + candidate_failed) over the whole replay.
+    pub mismatch_ratio: f64,
+    pub over_budget: bool,
+}
+
+impl Outcome {
+    /// Judge each route over the whole replay. A replay is one finite sample judged whole:
+    /// the budget's ratio applies, its window and `min_samples` (which keep a live window from
+    /// judging a handful of requests) do not — in CI they would let a small replay hide a
+    /// regression.
+    pub fn judge(shared: &Shared, read: Read, elapsed: Duration) -> Self {
+        let routes: Vec<RouteVerdict> = summary(shared)
+            .routes
+            .into_iter()
+            .filter(|r| r.requests > 0)
+            .map(|summary| {
+                let failed = summary
+                    .skipped
+                    .iter()
+                    .filter(|(reason, _)| reason == SkipReason::CandidateFailed.as_str())
+                    .map(|(_, n)| n)
+                    .sum::<u64>();
+                let judged = summary.compared + failed;
+                let ratio = if judged == 0 {
+                    0.0
+                } else {
+                    (summary.mismatched + failed) as f64 / judged as f64
+                };
+                RouteVerdict {
+                    over_budget: ratio > summary.budget,
+                    mismatch_ratio: ratio,
+                    candidate_failed: failed,
+                    summary,
+                }
+            })
+            .collect();
+        let done: u64 = routes.iter().map(|r| r.summary.requests).sum();
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        Self {
+            exchanges: read.lines,
+            elapsed_seconds: secs,
+            requests_per_second: done as f64 / secs,
+            corrupt_lines: read.bad.iter().map(ToString::to_string).collect(),
+            truncated_files: read
+                .truncated
+                .iter()
+                .map(|(f, n, why)| {
+                    format!(
+                        "{}: zstd stream ends after line {n} ({why}); replayed what precedes",
+                        f.display()
+                    )
+                })
+                .collect(),
+            unreadable_files: read
+                .unreadable
+                .iter()
+                .map(|(f, why)| format!("{}: {why}", f.display()))
+                .collect(),
+            over_budget: routes
+                .iter()
+                .filter(|r| r.over_budget)
+                .map(|r| r.summary.route.clone())
+                .collect(),
+            routes,
+        }
+    }
+
+    /// 0 within budget, 1 over.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(!self.over_budget.is_empty())
+    }
+
+    pub fn print(&self) {
+        let summaries: Vec<RouteSummary> = self.routes.iter().map(|r| r.summary.clone()).collect();
+        crate::app::demo::print_table(&summaries);
+        let differing: Vec<&RouteVerdict> = self
+            .routes
+            .iter()
+            .filter(|r| !r.summary.top_paths.is_empty())
+            .collect();
+        if !differing.is_empty() {
+            println!("\ntop differences (endpoint, path, mismatches):");
+            for r in differing {
+                for (path, n) in r.summary.top_paths.iter().take(TOP) {
+                    println!("  {:<10} {path:<40} {n:>8}", r.summary.route);
+                }
+            }
+        }
+        for problem in self
+            .corrupt_lines
+            .iter()
+            .map(|l| format!("corrupt line {l}"))
+            .chain(self.truncated_files.iter().cloned())
+            .chain(
+                self.unreadable_files
+                    .iter()
+                    .map(|u| format!("unreadable {u}")),
+            )
+        {
+            eprintln!("replay: {problem}");
+        }
+        println!(
+            "\n{} exchanges in {:.1}s ({:.0} req/s); {} corrupt line(s)",
+            self.exchanges,
+            self.elapsed_seconds,
+            self.requests_per_second,
+            self.corrupt_lines.len()
+        );
+        if self.over_budget.is_empty() {
+            println!("every route within its budget");
+        } else {
+            println!("over budget: {}", self.over_budget.join(", "));
+        }
+    }
+
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        let text = serde_json::to_vec_pretty(self)?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// One test case per route; a failure's message names the top differing paths.
+    pub fn write_junit(&self, path: &Path) -> anyhow::Result<()> {
+        std::fs::write(path, self.junit()).with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn junit(&self) -> String {
+        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            x,
+            "<testsuites name=\"shadowdiff replay\" tests=\"{}\" failures=\"{}\" time=\"{:.3}\">",
+            self.routes.len(),
+            self.over_budget.len(),
+            self.elapsed_seconds
+        );
+        let _ = writeln!(
+            x,
+            "  <testsuite name=\"shadowdiff replay\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{:.3}\">",
+            self.routes.len(),
+            self.over_budget.len(),
+            self.elapsed_seconds
+        );
+        for r in &self.routes {
+            let s = &r.summary;
+            let _ = write!(
+                x,
+                "    <testcase classname=\"shadowdiff.replay\" name=\"{}\" time=\"0\"",
+                escape(&s.route)
+            );
+            if !r.over_budget {
+                x.push_str("/>\n");
+                continue;
+            }
+            let paths: Vec<String> = s
+                .top_paths
+                .iter()
+                .take(TOP)
+                .map(|(p, n)| format!("{p} ({n})"))
+                .collect();
+            let message = format!(
+                "mismatch ratio {:.4} over budget {}: {}",
+                r.mismatch_ratio,
+                s.budget,
+                if paths.is_empty() {
+                    "no differing path (v2 failed)".to_owned()
+                } else {
+                    paths.join(", ")
+                }
+            );
+            let detail = format!(
+                "requests {}, compared {}, matched {}, mismatched {}, candidate failed {}",
+                s.requests, s.compared, s.matched, s.mismatched, r.candidate_failed
+            );
+            let _ = write!(
+                x,
+                ">\n      <failure message=\"{}\" type=\"over_budget\">{}</failure>\n    </testcase>\n",
+                escape(&message),
+                escape(&detail)
+            );
+        }
+        x.push_str("  </testsuite>\n</testsuites>\n");
+        x
+    }
+}
+
+/// XML text and attribute escaping; characters XML 1.0 cannot hold at all become U+FFFD.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn xml_escaping_covers_markup_quotes_and_control_characters() {
+        assert_eq!(
+            escape("<a href=\"x\">&'\u{1}</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;\u{FFFD}&lt;/a&gt;"
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! One recorded request, replayed: routed and gated as the proxy routes and gates a mirror,
+//! sent through the mirror's v2 leg, and the pair queued on the comparison pool.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http::header::HOST;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use http_body_util::Full;
+
+use crate::compare::{Job, Side};
+use crate::mirror::candidate::{CandidateLane, CandidateLeg};
+use crate::mirror::plan::is_safe;
+use crate::observe::outcome::SkipReason;
+use crate::observe::redact::REDACTED;
+use crate::record::format::{Answer, Line};
+use crate::route::RouteRuntime;
+use crate::state::{CandidateClient, Shared, Snapshot};
+use crate::tee::CapturedBody;
+use crate::upstream::{self, Target};
+
+/// One worker's own connections to v2 and (with `--primary`) v1: as a client connection's lanes
+/// in the proxy, no pool checkout per request.
+#[derive(Default)]
+pub struct Lanes {
+    candidate: Arc<CandidateLane>,
+    primary: Arc<CandidateLane>,
+}
+
+/// The legs of a replay: v2 always, v1 live with `--primary`.
+#[derive(Clone)]
+pub struct Legs {
+    pub shared: Arc<Shared>,
+    snap: Arc<Snapshot>,
+    primary: Option<Arc<(Target, CandidateClient)>>,
+}
+
+impl Legs {
+    pub fn new(shared: &Arc<Shared>, live_primary: bool) -> anyhow::Result<Self> {
+        let snap = shared.snapshot.load_full();
+        let primary = if live_primary {
+            let up = &snap.config.primary;
+            let client = upstream::client(up, &shared.caps.primary, None)?;
+            Some(Arc::new((Target::new(up)?, client)))
+        } else {
+            None
+        };
+        Ok(Self {
+            shared: shared.clone(),
+            snap,
+            primary,
+        })
+    }
+
+    /// A TCP connection to each live upstream within its connect timeout: an unreachable v2
+    /// is one clear error before the run, not thousands of counted failures after it.
+    pub async fn reachable(&self) -> anyhow::Result<()> {
+        let mut targets = vec![("v2 (--candidate)", &self.snap.candidate)];
+        if let Some(p) = &self.primary {
+            targets.push(("v1 (--primary)", &p.0));
+        }
+        for (what, t) in targets {
+            let authority = t.authority();
+            let port = authority
+                .port_u16()
+                .unwrap_or(if t.is_tls() { 443 } else { 80 });
+            let addr = format!("{}:{port}", authority.host());
+            tokio::time::timeout(t.connect_timeout, tokio::net::TcpStream::connect(&addr))
+                .await
+                .map_err(|_| anyhow::anyhow!("timed out after {:?}", t.connect_timeout))
+                .and_then(|r| r.map_err(anyhow::Error::from))
+                .with_context(|| format!("{what} at {addr} is unreachable"))?;
+        }
+        Ok(())
+    }
+
+    /// Replay one line to its end as a recorded comparison or a counted skip.
+    pub async fn replay(&self, line: Line, lanes: &Lanes) {
+        let Ok(method) = Method::from_bytes(line.method.as_bytes()) else {
+            tracing::warn!(method = %line.method, "not an HTTP method; line skipped");
+            return;
+        };
+        let Ok(pq) = PathAndQuery::try_from(line.uri.as_str()) else {
+            tracing::warn!(uri = %line.uri, "not a request target; line skipped");
+            return;
+        };
+        let route = self.snap.route_for(&method, pq.path()).clone();
+        route.metrics.requests.inc();
+        // As in the proxy: only safe methods, unless the route allows others.
+        if !is_safe(&method) && !route.allow_unsafe_methods {
+            route.metrics.skip(SkipReason::UnsafeMethod);
+            return;
+        }
+        if let Err(reason) = self.exchange(&route, method, pq, line, lanes).await {
+            route.metrics.skip(reason);
+        }
+    }
+
+    async fn exchange(
+        &self,
+        route: &Arc<RouteRuntime>,
+        method: Method,
+        pq: PathAndQuery,
+        line: Line,
+        lanes: &Lanes,
+    ) -> Result<(), SkipReason> {
+        let headers = header_map(&line.request.headers);
+        let body = line
+            .request
+            .body
+            .into_bytes()
+            .map_err(|_| SkipReason::PrimaryFailed)?;
+        // v1's copy of the request only when v1 is live (a body clone is a reference count).
+        let for_v1 = self
+            .primary
+            .as_ref()
+            .map(|_| (headers.clone(), body.clone()));
+        let v2 = self
+            .snap
+            .shaping
+            .request(&self.snap.candidate, &method, Some(&pq), headers, body)
+            .map_err(|_| SkipReason::CandidateFailed)?;
+        route.metrics.mirrored.inc();
+        let leg = CandidateLeg::new(&self.shared, &self.snap, &route.metrics);
+        let (primary, candidate) = match (&self.primary, for_v1) {
+            (Some(p), Some((headers, body))) => {
+                let v1 = v1_request(&p.0, &method, &pq, headers, body)
+                    .map_err(|_| SkipReason::PrimaryFailed)?;
+                let v1_leg = CandidateLeg {
+                    target: &p.0,
+                    client: &p.1,
+                    ..CandidateLeg::new(&self.shared, &self.snap, &route.metrics)
+                };
+                let (a, b) = tokio::join!(
+                    v1_leg.send(v1, Some(&lanes.primary)),
+                    leg.send(v2, Some(&lanes.candidate))
+                );
+                (a.map_err(|_| SkipReason::PrimaryFailed), b)
+            }
+            _ => (
+                recorded(line.primary, &self.shared),
+                leg.send(v2, Some(&lanes.candidate)).await,
+            ),
+        };
+        let m = &route.metrics;
+        m.status_pair(
+            primary.as_ref().ok().map(|p| p.status),
+            candidate.as_ref().ok().map(|c| c.status),
+        );
+        let (primary, candidate) = (primary?, candidate?);
+        let grpc_schema = self
+            .snap
+            .grpc_schema
+            .clone()
+            .filter(|_| crate::net::headers::is_grpc(&primary.headers));
+        let job = Job {
+            route: route.clone(),
+            method,
+            path: pq.path().to_owned(),
+            primary,
+            candidate,
+            watcher: None,
+            grpc_schema,
+        };
+        // Every response is compared: here, never shed by a full queue.
+        self.shared
+            .compare
+            .compare_here(job, &self.shared.exemplars);
+        Ok(())
+    }
+}
+
+/// The recorded v1 answer as one side of the pair.
+fn recorded(answer: Answer, shared: &Shared) -> Result<Side, SkipReason> {
+    let body = answer
+        .body
+        .into_bytes()
+        .map_err(|_| SkipReason::PrimaryFailed)?;
+    Ok(Side {
+        status: answer.status,
+        headers: header_map(&answer.headers),
+        body: CapturedBody::detached(body, &shared.pending),
+        elapsed: std::time::Duration::from_secs_f64(answer.latency_ms.max(0.0) / 1000.0),
+    })
+}
+
+/// Recorded header pairs as a map; redacted values are left out (a credential that was never
+/// recorded is not sent as `[redacted]`; `candidate.add_headers` can supply a test one).
+fn header_map(pairs: &[(String, String)]) -> HeaderMap {
+    let mut map = HeaderMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if value == REDACTED {
+            continue;
+        }
+        // Recorded names are lower-case: the cheaper parse first.
+        let n = HeaderName::from_lowercase(name.as_bytes())
+            .or_else(|_| HeaderName::from_bytes(name.as_bytes()));
+        if let (Ok(n), Ok(v)) = (n, HeaderValue::from_str(value)) {
+            map.append(n, v);
+        }
+    }
+    map
+}
+
+/// The request for a live v1: as recorded, to v1's URL, with v1's own Host.
+fn v1_request(
+    target: &Target,
+    method: &Method,
+    pq: &PathAndQuery,
+    mut headers: HeaderMap,
+    body: Bytes,
+) -> anyhow::Result<Request<Full<Bytes>>> {
+    headers.insert(HOST, HeaderValue::from_str(target.authority().as_str())?);
+    let mut req = Request::new(Full::new(body));
+    *req.method_mut() = method.clone();
+    *req.uri_mut() = target.uri(Some(pq))?;
+    *req.headers_mut() = headers;
+    Ok(req)
+}

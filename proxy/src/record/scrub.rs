@@ -1,0 +1,231 @@
+//! Redaction of a recorded exchange, before its line is encoded: nothing unredacted reaches a
+//! file. Three passes:
+//!
+//! 1. the values of secret headers (Authorization, Cookie, Set-Cookie, Proxy-Authorization, and
+//!    `report.redact_headers`) become `[redacted]`;
+//! 2. body values at `report.redact_paths` become `"[redacted]"` (JSON bodies);
+//! 3. the request's own credentials (those headers' values, a token after its scheme, each
+//!    cookie's value) are replaced wherever else they appear — the query, other headers, any
+//!    body — when at least [`MIN_SECRET`] characters long, so that a short value such as `1`
+//!    does not blank every `1` in the file.
+
+use std::borrow::Cow;
+
+use crate::observe::redact::{Redactor, REDACTED};
+use crate::record::format::Body;
+
+/// Shorter credential values are not searched for elsewhere (they would match everywhere).
+pub const MIN_SECRET: usize = 8;
+
+/// The redaction of one exchange: the redactor, and the request's credentials to scrub.
+pub struct Scrubber<'a> {
+    redactor: &'a Redactor,
+    /// Longest first, so a value that contains another is replaced whole.
+    secrets: Vec<String>,
+}
+
+impl<'a> Scrubber<'a> {
+    /// Learn the credentials from the request's headers.
+    pub fn new(redactor: &'a Redactor, request_headers: &[(String, String)]) -> Self {
+        let mut secrets = Vec::new();
+        for (name, value) in request_headers {
+            if !redactor.hides_header(name) {
+                continue;
+            }
+            secrets.push(value.trim().to_owned());
+            // `Bearer <token>`, `Basic <base64>`: the token alone may appear elsewhere.
+            if let Some((_, token)) = value.trim().split_once(' ') {
+                secrets.push(token.trim().to_owned());
+            }
+            if name.eq_ignore_ascii_case("cookie") {
+                secrets.extend(
+                    value
+                        .split(';')
+                        .filter_map(|pair| pair.split_once('='))
+                        .map(|(_, v)| v.trim().to_owned()),
+                );
+            }
+        }
+        secrets.retain(|s| s.chars().count() >= MIN_SECRET);
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        secrets.dedup();
+        Self { redactor, secrets }
+    }
+
+    /// Text with every known credential replaced.
+    pub fn text<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut out = Cow::Borrowed(text);
+        for s in &self.secrets {
+            if out.contains(s.as_str()) {
+                out = Cow::Owned(out.replace(s.as_str(), REDACTED));
+            }
+        }
+        out
+    }
+
+    /// Header pairs with secret headers redacted and credentials scrubbed from the rest.
+    pub fn headers(&self, headers: Vec<(String, String)>) -> Vec<(String, String)> {
+        headers
+            .into_iter()
+            .map(|(name, value)| {
+                let value = if self.redactor.hides_header(&name) {
+                    REDACTED.to_owned()
+                } else {
+                    match self.text(&value) {
+                        Cow::Borrowed(_) => value,
+                        Cow::Owned(v) => v,
+                    }
+                };
+                (name, value)
+            })
+            .collect()
+    }
+
+    /// A body as recorded: configured JSON paths redacted, credentials scrubbed.
+    pub fn body(&self, bytes: &[u8]) -> Body {
+        let redacted = self.json_paths(bytes);
+        let bytes = redacted.as_deref().unwrap_or(bytes);
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Body::from_bytes(self.text(text).as_bytes()),
+            Err(_) => Body::from_bytes(&self.bytes(bytes)),
+        }
+    }
+
+    /// A JSON body re-encoded with the configured paths redacted; `None` when it has none of
+    /// them (its bytes are then kept exactly as they were) or is not JSON.
+    fn json_paths(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        if !self.redactor.has_body_paths() {
+            return None;
+        }
+        let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+        let mut pointer = String::new();
+        if !redact_value(self.redactor, &mut value, &mut pointer) {
+            return None;
+        }
+        serde_json::to_vec(&value).ok()
+    }
+
+    fn bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        for s in &self.secrets {
+            out = replace_bytes(&out, s.as_bytes(), REDACTED.as_bytes());
+        }
+        out
+    }
+}
+
+/// Replace values at redacted pointers; whether anything was replaced.
+fn redact_value(r: &Redactor, value: &mut serde_json::Value, pointer: &mut String) -> bool {
+    if !pointer.is_empty() && r.hides_body_path(pointer) {
+        *value = serde_json::Value::String(REDACTED.to_owned());
+        return true;
+    }
+    let len = pointer.len();
+    let mut any = false;
+    let visit = |segment: &str, child: &mut serde_json::Value, pointer: &mut String| {
+        pointer.push('/');
+        pointer.push_str(&segment.replace('~', "~0").replace('/', "~1"));
+        let hit = redact_value(r, child, pointer);
+        pointer.truncate(len);
+        hit
+    };
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, child) in map.iter_mut() {
+                any |= visit(k, child, pointer);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, child) in items.iter_mut().enumerate() {
+                any |= visit(&i.to_string(), child, pointer);
+            }
+        }
+        _ => {}
+    }
+    any
+}
+
+fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redactor() -> Redactor {
+        let c = config::Config::from_toml_str(
+            "[primary]\nurl = \"http://a\"\n[candidate]\nurl = \"http://b\"\n[report]\nredact_headers = [\"X-Api-Key\"]\nredact_paths = [\"/user/ssn\"]\n",
+            &config::Overrides::default(),
+        )
+        .unwrap();
+        Redactor::new(&c.report).unwrap()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn secret_headers_paths_and_echoed_credentials_are_redacted() {
+        let r = redactor();
+        let req = pairs(&[
+            ("authorization", "Bearer tok-1234567890"),
+            ("cookie", "session=sess-abcdefgh; theme=dark"),
+            ("x-api-key", "key-ABCDEFGH"),
+            ("accept", "application/json"),
+        ]);
+        let s = Scrubber::new(&r, &req);
+        let headers = s.headers(req.clone());
+        assert_eq!(headers[0].1, REDACTED);
+        assert_eq!(headers[1].1, REDACTED);
+        assert_eq!(headers[2].1, REDACTED);
+        assert_eq!(headers[3].1, "application/json");
+        let echoed = s.headers(pairs(&[("x-echo", "was tok-1234567890")]));
+        assert_eq!(echoed[0].1, "was [redacted]");
+
+        let body = s.body(
+            br#"{"user":{"ssn":"123-45-6789","name":"Ann"},"seen":"sess-abcdefgh","key":"key-ABCDEFGH","theme":"dark"}"#,
+        );
+        let text = body.text().unwrap().0;
+        for secret in [
+            "123-45-6789",
+            "sess-abcdefgh",
+            "key-ABCDEFGH",
+            "tok-1234567890",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(
+            text.contains("\"Ann\"") && text.contains("\"dark\""),
+            "{text}"
+        );
+        assert_eq!(s.text("/a?token=tok-1234567890"), "/a?token=[redacted]");
+    }
+
+    #[test]
+    fn short_values_are_not_scrubbed_everywhere_and_clean_bodies_keep_their_bytes() {
+        let r = redactor();
+        let s = Scrubber::new(&r, &pairs(&[("cookie", "a=1; theme=dark")]));
+        let raw = br#"{ "b": 1,  "a": "dark" }"#;
+        assert_eq!(s.body(raw).text().unwrap().0.as_bytes(), raw);
+        let binary = s.body(&[0xff, b'x']);
+        assert!(binary.body_base64.is_some());
+    }
+}

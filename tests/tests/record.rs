@@ -1,0 +1,355 @@
+//! Record and replay end to end (issue 16): real sockets, in-process upstreams, the recorder's
+//! files read back with zstd, and replays judged against v2s that agree or drift.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use shadowdiff::record::replay::{self, Args};
+use shadowdiff::record::writer;
+use shadowdiff_e2e::{client, closed_port, Seen, TestProxy, Upstream};
+
+/// Exchanges recorded through the proxy: the issue asks for 10,000 unless that takes over
+/// ~10 s; a debug build on 2 shared cores does it in a few seconds.
+const EXCHANGES: usize = 10_000;
+const CONCURRENCY: usize = 32;
+
+const BEARER: &str = "tok-SECRET-0123456789";
+const SESSION: &str = "sess-SECRET-abcdefgh";
+const API_KEY: &str = "key-SECRET-ABCDEFGH";
+const SET_COOKIE: &str = "sid-SECRET-set-cookie";
+const SSN: &str = "123-45-SECRET";
+
+/// v1 (and an identical v2): users echo the caller's token and carry a redacted path; orders
+/// have a total that a drifting v2 changes.
+async fn service(seen: Seen, drift: bool) -> Response<Full<Bytes>> {
+    let (kind, id) = seen.path.rsplit_once('/').unwrap_or(("", "0"));
+    let id: u64 = id.parse().unwrap_or(0);
+    let (body, cookie) = if kind == "/orders" {
+        let total = id * 10 + u64::from(drift);
+        (
+            format!(r#"{{"id":{id},"total":{total},"items":[{id},2,3]}}"#),
+            None,
+        )
+    } else {
+        let echo = seen
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        (
+            format!(r#"{{"id":{id},"name":"user {id}","ssn":"{SSN}","echo":"{echo}"}}"#),
+            Some(format!("sid={SET_COOKIE}; Path=/")),
+        )
+    };
+    let mut r = shadowdiff_e2e::json(&body);
+    if let Some(c) = cookie {
+        r.headers_mut().insert("set-cookie", c.parse().unwrap());
+    }
+    r
+}
+
+async fn upstream(drift: bool) -> Upstream {
+    Upstream::start(move |seen| service(seen, drift)).await
+}
+
+fn config(dir: &Path) -> String {
+    format!(
+        r#"
+mirror_percent = 50
+[record]
+percent = 100
+dir = "{}"
+include_candidate = true
+max_file_bytes = "16KiB"
+max_files = 1000
+[report]
+redact_headers = ["x-api-key"]
+redact_paths = ["/ssn"]
+[[routes]]
+name = "users"
+path_template = "/users/{{id}}"
+[routes.compare]
+ignore_paths = ["/echo"]
+[[routes]]
+name = "orders"
+path_template = "/orders/{{id}}"
+"#,
+        dir.display()
+    )
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shadowdiff-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Drive `n` GETs over `CONCURRENCY` connections, alternating users and orders, with secrets.
+async fn drive(proxy: &TestProxy, n: usize) {
+    let c = client();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..CONCURRENCY {
+        let (c, next, base) = (c.clone(), next.clone(), proxy.url(""));
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let path = if i % 2 == 0 { "users" } else { "orders" };
+                let req = Request::get(format!("{base}/{path}/{}?page=2", i % 100))
+                    .header("authorization", format!("Bearer {BEARER}"))
+                    .header("cookie", format!("session={SESSION}; theme=dark"))
+                    .header("x-api-key", API_KEY)
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                let resp = c.request(req).await.unwrap();
+                assert_eq!(resp.status(), 200);
+                resp.into_body().collect().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+/// Every line of every recording file, decompressed.
+fn lines(files: &[PathBuf]) -> Vec<String> {
+    files
+        .iter()
+        .flat_map(|f| {
+            let bytes = zstd::decode_all(std::fs::File::open(f).unwrap()).unwrap();
+            String::from_utf8(bytes)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn args(files: Vec<PathBuf>, candidate: String, config: &Path) -> Args {
+    Args {
+        files,
+        candidate,
+        primary: None,
+        config: Some(config.to_path_buf()),
+        rate: None,
+        concurrency: Some(CONCURRENCY),
+        speed: None,
+        report: None,
+        junit: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_then_replay_judges_v2_by_route_and_path() {
+    let dir = temp_dir("record");
+    let (v1, v2) = (upstream(false).await, upstream(false).await);
+    let cfg = config(&dir);
+    let proxy = TestProxy::start(&v1.url(), &v2.url(), &cfg).await;
+    let started = Instant::now();
+    drive(&proxy, EXCHANGES).await;
+    let driven = started.elapsed();
+    proxy.settle().await;
+    let shared = proxy.running.shared.clone();
+    proxy.running.shutdown().await;
+    let m = &shared.metrics.record;
+    assert_eq!(
+        m.written.get() as usize,
+        EXCHANGES,
+        "recorded {EXCHANGES} in {driven:?}"
+    );
+    assert!(m.written_bytes.get() > 0);
+
+    let files = writer::list(&dir).unwrap();
+    assert!(files.len() > 1, "max_file_bytes rotated the files");
+    let all = lines(&files);
+    assert_eq!(all.len(), EXCHANGES);
+    for secret in [BEARER, SESSION, API_KEY, SET_COOKIE, SSN] {
+        assert!(
+            !all.iter().any(|l| l.contains(secret)),
+            "{secret} was recorded"
+        );
+    }
+    let first: serde_json::Value = serde_json::from_str(&all[0]).unwrap();
+    assert_eq!(first["version"], 1);
+    let mirrored = all.iter().filter(|l| l.contains("\"candidate\":")).count();
+    assert!(
+        mirrored > 0 && mirrored < EXCHANGES,
+        "include_candidate keeps v2 for mirrored requests only ({mirrored})"
+    );
+    assert!(all.iter().any(|l| l.contains(r#""result":"match""#)));
+    assert!(all.iter().any(|l| l.contains(r#""result":"not_mirrored""#)));
+
+    let config_file = dir.with_extension("toml");
+    std::fs::write(&config_file, &cfg).unwrap();
+
+    // v2 identical to v1: nothing differs, every route within budget.
+    let same = replay::run(args(files.clone(), v2.url(), &config_file))
+        .await
+        .unwrap();
+    assert_eq!(same.exchanges as usize, EXCHANGES);
+    let compared: u64 = same.routes.iter().map(|r| r.summary.compared).sum();
+    let mismatched: u64 = same.routes.iter().map(|r| r.summary.mismatched).sum();
+    assert_eq!((compared as usize, mismatched), (EXCHANGES, 0));
+    assert_eq!(same.exit_code(), 0);
+
+    // v2 that changes /total on orders: that endpoint and that path, exit 1, in JUnit too.
+    let drifted = upstream(true).await;
+    let junit = dir.with_extension("xml");
+    let report = dir.with_extension("json");
+    let mut a = args(files.clone(), drifted.url(), &config_file);
+    a.junit = Some(junit.clone());
+    a.report = Some(report.clone());
+    let out = replay::run(a).await.unwrap();
+    assert_eq!(out.over_budget, ["orders"]);
+    assert_eq!(out.exit_code(), 1);
+    let orders = out
+        .routes
+        .iter()
+        .find(|r| r.summary.route == "orders")
+        .unwrap();
+    assert_eq!(orders.summary.mismatched as usize, EXCHANGES / 2);
+    assert_eq!(orders.summary.top_paths[0].0, "/total");
+    let users = out
+        .routes
+        .iter()
+        .find(|r| r.summary.route == "users")
+        .unwrap();
+    assert_eq!(users.summary.mismatched, 0);
+    // What v2 got from the replay: marked as a mirror, and no recorded credential.
+    let seen = drifted.seen();
+    assert_eq!(seen.len(), EXCHANGES);
+    assert!(seen.iter().all(|s| s.headers["x-shadowdiff-mirror"] == "1"));
+    assert!(seen
+        .iter()
+        .all(|s| s.headers.get("authorization").is_none() && s.headers.get("cookie").is_none()));
+    assert!(
+        seen.iter().all(|s| s.path.ends_with("?page=2")),
+        "the query is replayed"
+    );
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("JUnit is well-formed XML");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 2, "one test case per route");
+    let failed: Vec<_> = cases
+        .iter()
+        .filter_map(|c| {
+            let f = c.children().find(|n| n.has_tag_name("failure"))?;
+            Some((c.attribute("name")?, f.attribute("message")?.to_owned()))
+        })
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, "orders");
+    assert!(failed[0].1.contains("/total"), "{}", failed[0].1);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["over_budget"][0], "orders");
+
+    for f in [&config_file, &junit, &report] {
+        let _ = std::fs::remove_file(f);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn corrupt_lines_and_truncated_files_are_reported_and_the_rest_replays() {
+    let dir = temp_dir("corrupt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let v2 = upstream(false).await;
+    let line = |id: u64| {
+        format!(
+            r#"{{"version":1,"time":"2026-01-01T00:00:00.000Z","route":"default","method":"GET","uri":"/orders/{id}","request":{{"headers":[]}},"primary":{{"status":200,"headers":[["content-type","application/json"]],"body":"{{\"id\":{id},\"total\":{},\"items\":[{id},2,3]}}","latency_ms":1.0}},"verdict":{{"result":"not_mirrored"}}}}"#,
+            id * 10
+        )
+    };
+    let text = format!("{}\n{{not json\n{}\n", line(1), line(2));
+    let good = dir.join("good.jsonl.zst");
+    std::fs::write(&good, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+    // A second file cut short inside its compressed stream: what precedes the cut replays.
+    // Flushed line by line, as the recorder flushes every second, so the stream has blocks.
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    for i in 3..200 {
+        use std::io::Write as _;
+        enc.write_all((line(i) + "\n").as_bytes()).unwrap();
+        enc.flush().unwrap();
+    }
+    let whole = enc.finish().unwrap();
+    let cut = dir.join("cut.jsonl.zst");
+    std::fs::write(&cut, &whole[..whole.len() * 2 / 3]).unwrap();
+    let config_file = dir.join("empty.toml");
+    std::fs::write(&config_file, "").unwrap();
+
+    let out = replay::run(args(
+        vec![good.clone(), cut.clone()],
+        v2.url(),
+        &config_file,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(out.corrupt_lines.len(), 1);
+    assert!(
+        out.corrupt_lines[0].starts_with(&format!("{}:2:", good.display())),
+        "{:?}",
+        out.corrupt_lines
+    );
+    assert_eq!(out.truncated_files.len(), 1, "{:?}", out.truncated_files);
+    assert!(
+        out.exchanges >= 3 && out.exchanges < 199,
+        "{}",
+        out.exchanges
+    );
+    assert_eq!(out.exit_code(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn an_unreachable_v2_is_a_clear_error_not_a_hang() {
+    let dir = temp_dir("unreachable");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("one.jsonl.zst");
+    let line = r#"{"version":1,"time":"2026-01-01T00:00:00.000Z","route":"default","method":"GET","uri":"/","request":{"headers":[]},"primary":{"status":200,"headers":[],"latency_ms":1.0},"verdict":{"result":"not_mirrored"}}"#;
+    std::fs::write(&file, zstd::encode_all(line.as_bytes(), 3).unwrap()).unwrap();
+    let config_file = dir.join("empty.toml");
+    std::fs::write(&config_file, "").unwrap();
+    let started = Instant::now();
+    let err = replay::run(args(vec![file], closed_port().await, &config_file))
+        .await
+        .expect_err("an unreachable v2 fails the replay");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(err.to_string().contains("unreachable"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn an_unwritable_directory_never_fails_a_client_request() {
+    // Tests run as root, whom file modes do not stop: a directory under a regular file cannot
+    // be created by anyone.
+    let base = temp_dir("unwritable");
+    std::fs::create_dir_all(&base).unwrap();
+    let file = base.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let (v1, v2) = (upstream(false).await, upstream(false).await);
+    let proxy = TestProxy::start(&v1.url(), &v2.url(), &config(&file.join("record"))).await;
+    drive(&proxy, 200).await;
+    proxy.settle().await;
+    let shared = proxy.running.shared.clone();
+    proxy.running.shutdown().await;
+    let m = &shared.metrics.record;
+    assert_eq!(m.written.get(), 0);
+    let failed = m.dropped(shadowdiff::observe::outcome::RecordDropReason::WriteFailed);
+    assert_eq!(failed, 200, "every exchange is counted as not written");
+    let _ = std::fs::remove_dir_all(&base);
+}
