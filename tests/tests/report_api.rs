@@ -175,3 +175,73 @@ async fn budget_is_exceeded_only_with_enough_samples() {
     );
     proxy.running.shutdown().await;
 }
+
+/// A v1 that echoes the request's credentials into its body and a header: the values never
+/// appear in /api/mismatches nor in the JSONL file, whatever field they turn up in.
+#[tokio::test]
+async fn credentials_echoed_by_v1_are_scrubbed_from_every_record() {
+    let echo = |tag: &'static str| {
+        shadowdiff_e2e::Upstream::start(move |seen| async move {
+            let auth = seen
+                .headers
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_string());
+            let cookie = seen
+                .headers
+                .get("cookie")
+                .map(|v| v.to_str().unwrap().to_string());
+            // The echoes differ between v1 and v2, so they show up in the differences.
+            let auth = auth.unwrap_or_default();
+            let body = serde_json::json!({
+                "you_sent": format!("{auth} via v{tag}"),
+                "cookies": format!("{} via v{tag}", cookie.unwrap_or_default()),
+                "v": tag,
+            });
+            let mut r = shadowdiff_e2e::json(&body.to_string());
+            r.headers_mut()
+                .insert("x-echo", format!("{auth} v{tag}").parse().unwrap());
+            r
+        })
+    };
+    let (v1, v2) = (echo("1").await, echo("2").await);
+    let dir = std::env::temp_dir().join(format!("shadowdiff-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jsonl = dir.join("mismatches.jsonl");
+    let proxy = shadowdiff_e2e::TestProxy::start(
+        &v1.url(),
+        &v2.url(),
+        &format!(
+            "mirror_percent = 100\n[report]\njsonl_path = \"{}\"",
+            jsonl.display()
+        ),
+    )
+    .await;
+    let client = shadowdiff_e2e::client();
+    let req = http::Request::get(proxy.url("/me"))
+        .header("authorization", "Bearer tok-3f9a2c1e77")
+        .header("cookie", "theme=dark; session=sess-88bd1c0a42")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    assert_eq!(client.request(req).await.unwrap().status(), 200);
+    proxy.settle().await;
+    let (_, _, body) = shadowdiff_e2e::get(&format!("http://{}/api/mismatches", proxy.admin)).await;
+    let shown = String::from_utf8_lossy(&body).to_string();
+    assert!(shown.contains("/you_sent"), "the echo differs: {shown}");
+    assert!(
+        shown.contains("[redacted]"),
+        "and is shown scrubbed: {shown}"
+    );
+    let written = std::fs::read_to_string(&jsonl).unwrap_or_default();
+    for secret in ["tok-3f9a2c1e77", "sess-88bd1c0a42"] {
+        assert!(
+            !shown.contains(secret),
+            "{secret} in /api/mismatches: {shown}"
+        );
+        assert!(
+            !written.contains(secret),
+            "{secret} in the JSONL file: {written}"
+        );
+    }
+    proxy.running.shutdown().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}

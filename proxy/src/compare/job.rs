@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use diff_engine::Verdict;
 
 use crate::observe::outcome::SkipReason;
+use crate::observe::redact::Secrets;
 use crate::route::RouteRuntime;
 use crate::tee::CapturedBody;
 
@@ -30,6 +31,8 @@ pub struct Job {
     pub candidate: Side,
     /// `[grpc] descriptor_set`, for a gRPC call: its messages are read by field name.
     pub grpc_schema: Option<Arc<GrpcSchema>>,
+    /// The request's credentials, scrubbed from anything a mismatch record shows.
+    pub secrets: Secrets,
     /// Someone else who wants this exchange's end (a recording of it), told once it is known.
     pub watcher: Option<Watcher>,
 }

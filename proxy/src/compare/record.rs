@@ -76,8 +76,8 @@ fn exemplar(job: &Job, verdict: &Verdict) -> Exemplar {
                 part: d.part.as_str(),
                 path: d.path.clone(),
                 kind: d.kind.as_str(),
-                primary: job.route.redact.show(d, &d.primary),
-                candidate: job.route.redact.show(d, &d.candidate),
+                primary: job.route.redact.show(d, &d.primary, &job.secrets),
+                candidate: job.route.redact.show(d, &d.candidate, &job.secrets),
             })
             .collect(),
         truncated: verdict.truncated,

@@ -23,6 +23,7 @@ use crate::net::headers::{content_length, is_grpc, upstream_deadline};
 use crate::observe::access;
 use crate::observe::metrics::{GaugeHold, RouteMetrics};
 use crate::observe::outcome::SkipReason;
+use crate::observe::redact::Secrets;
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::tee::budget::Held;
@@ -201,6 +202,11 @@ impl MirrorJob {
         let grpc = &self.snap.config.grpc;
         let v1_wait = upstream_deadline(&self.headers, grpc, self.snap.primary.timeout);
         let v2_wait = upstream_deadline(&self.headers, grpc, self.snap.candidate.timeout);
+        let credentials = self
+            .headers
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)));
+        let secrets = Secrets::learn(&self.route.redact, credentials);
         let request = self.candidate_request(body)?;
         self.route.metrics.mirrored.inc();
         let mut leg = CandidateLeg::new(&self.shared, &self.snap, &self.route.metrics);
@@ -242,6 +248,7 @@ impl MirrorJob {
             primary,
             candidate,
             grpc_schema,
+            secrets,
             watcher: self.watcher.take(),
         };
         self.shared.compare.submit(job)

@@ -72,11 +72,84 @@ impl Redactor {
     }
 
     /// The value to show: the original, or the redaction marker (absent stays absent).
-    pub fn show(&self, d: &Difference, value: &Option<String>) -> Option<String> {
+    /// What a record may show of `value`: nothing of a hidden header or path, and no
+    /// credential of the request anywhere.
+    pub fn show(
+        &self,
+        d: &Difference,
+        value: &Option<String>,
+        secrets: &Secrets,
+    ) -> Option<String> {
         match value {
             Some(_) if self.hides(d) => Some(REDACTED.to_string()),
-            v => v.clone(),
+            Some(v) => Some(secrets.scrub(v).into_owned()),
+            None => None,
         }
+    }
+}
+
+/// Shorter credential values are not searched for elsewhere (they would match everywhere).
+pub const MIN_SECRET: usize = 8;
+
+/// A request's own credentials — the values of its hidden headers, a token after its scheme,
+/// each cookie's value — to be scrubbed wherever else they appear (an application that echoes
+/// `Authorization` into its body or a header would otherwise show it in exemplars, the JSONL
+/// file and recordings). Values shorter than [`MIN_SECRET`] are left alone.
+#[derive(Debug, Default, Clone)]
+pub struct Secrets {
+    /// Longest first, so a value that contains another is replaced whole.
+    values: Vec<String>,
+}
+
+impl Secrets {
+    /// Learn the credentials from a request's headers.
+    pub fn learn<'h>(
+        redactor: &Redactor,
+        headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+    ) -> Self {
+        let mut values = Vec::new();
+        for (name, value) in headers {
+            if !redactor.hides_header(name) {
+                continue;
+            }
+            values.push(value.trim().to_owned());
+            // `Bearer <token>`, `Basic <base64>`: the token alone may appear elsewhere.
+            if let Some((_, token)) = value.trim().split_once(' ') {
+                values.push(token.trim().to_owned());
+            }
+            if name.eq_ignore_ascii_case("cookie") {
+                values.extend(
+                    value
+                        .split(';')
+                        .filter_map(|pair| pair.split_once('='))
+                        .map(|(_, v)| v.trim().to_owned()),
+                );
+            }
+        }
+        values.retain(|s| s.chars().count() >= MIN_SECRET);
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        values.dedup();
+        Self { values }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The credentials, longest first.
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+
+    /// Text with every credential replaced by `[redacted]`.
+    pub fn scrub<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        let mut out = std::borrow::Cow::Borrowed(text);
+        for s in &self.values {
+            if out.contains(s.as_str()) {
+                out = std::borrow::Cow::Owned(out.replace(s.as_str(), REDACTED));
+            }
+        }
+        out
     }
 }
 
@@ -112,7 +185,11 @@ mod tests {
             (Part::Body, "/users/3/email"),
         ] {
             let d = diff(part, path);
-            assert_eq!(r.show(&d, &d.primary).as_deref(), Some(REDACTED), "{path}");
+            assert_eq!(
+                r.show(&d, &d.primary, &Secrets::default()).as_deref(),
+                Some(REDACTED),
+                "{path}"
+            );
         }
         for (part, path) in [
             (Part::Headers, "content-type"),
@@ -121,12 +198,16 @@ mod tests {
             (Part::Status, ""),
         ] {
             let d = diff(part, path);
-            assert_eq!(r.show(&d, &d.primary).as_deref(), Some("a"), "{path}");
+            assert_eq!(
+                r.show(&d, &d.primary, &Secrets::default()).as_deref(),
+                Some("a"),
+                "{path}"
+            );
         }
         let absent = Difference {
             primary: None,
             ..diff(Part::Headers, "cookie")
         };
-        assert_eq!(r.show(&absent, &absent.primary), None);
+        assert_eq!(r.show(&absent, &absent.primary, &Secrets::default()), None);
     }
 }

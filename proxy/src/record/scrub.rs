@@ -6,61 +6,33 @@
 //! 2. body values at `report.redact_paths` become `"[redacted]"` (JSON bodies);
 //! 3. the request's own credentials (those headers' values, a token after its scheme, each
 //!    cookie's value) are replaced wherever else they appear — the query, other headers, any
-//!    body — when at least [`MIN_SECRET`] characters long, so that a short value such as `1`
+//!    body — when at least `MIN_SECRET` characters long, so that a short value such as `1`
 //!    does not blank every `1` in the file.
 
 use std::borrow::Cow;
 
-use crate::observe::redact::{Redactor, REDACTED};
+use crate::observe::redact::{Redactor, Secrets, REDACTED};
 use crate::record::format::Body;
-
-/// Shorter credential values are not searched for elsewhere (they would match everywhere).
-pub const MIN_SECRET: usize = 8;
 
 /// The redaction of one exchange: the redactor, and the request's credentials to scrub.
 pub struct Scrubber<'a> {
     redactor: &'a Redactor,
-    /// Longest first, so a value that contains another is replaced whole.
-    secrets: Vec<String>,
+    secrets: Secrets,
 }
 
 impl<'a> Scrubber<'a> {
     /// Learn the credentials from the request's headers.
     pub fn new(redactor: &'a Redactor, request_headers: &[(String, String)]) -> Self {
-        let mut secrets = Vec::new();
-        for (name, value) in request_headers {
-            if !redactor.hides_header(name) {
-                continue;
-            }
-            secrets.push(value.trim().to_owned());
-            // `Bearer <token>`, `Basic <base64>`: the token alone may appear elsewhere.
-            if let Some((_, token)) = value.trim().split_once(' ') {
-                secrets.push(token.trim().to_owned());
-            }
-            if name.eq_ignore_ascii_case("cookie") {
-                secrets.extend(
-                    value
-                        .split(';')
-                        .filter_map(|pair| pair.split_once('='))
-                        .map(|(_, v)| v.trim().to_owned()),
-                );
-            }
-        }
-        secrets.retain(|s| s.chars().count() >= MIN_SECRET);
-        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        secrets.dedup();
+        let headers = request_headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()));
+        let secrets = Secrets::learn(redactor, headers);
         Self { redactor, secrets }
     }
 
     /// Text with every known credential replaced.
     pub fn text<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let mut out = Cow::Borrowed(text);
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = Cow::Owned(out.replace(s.as_str(), REDACTED));
-            }
-        }
-        out
+        self.secrets.scrub(text)
     }
 
     /// Header pairs with secret headers redacted and credentials scrubbed from the rest.
@@ -107,7 +79,7 @@ impl<'a> Scrubber<'a> {
 
     fn bytes(&self, bytes: &[u8]) -> Vec<u8> {
         let mut out = bytes.to_vec();
-        for s in &self.secrets {
+        for s in self.secrets.values() {
             out = replace_bytes(&out, s.as_bytes(), REDACTED.as_bytes());
         }
         out

@@ -163,6 +163,8 @@ impl Legs {
             candidate,
             watcher: None,
             grpc_schema,
+            // Recorded requests carry no credentials: they were redacted at capture.
+            secrets: Default::default(),
         };
         // Every response is compared: here, never shed by a full queue.
         self.shared
