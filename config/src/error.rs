@@ -87,8 +87,19 @@ impl ConfigError {
     pub(crate) fn from_toml(err: &toml::de::Error, text: &str) -> Self {
         let span = err.span();
         let at = span.as_ref().map(|s| location(text, s.start));
-        let path = span.and_then(|s| locate::key_at(text, s.start));
+        let path = span.clone().and_then(|s| locate::key_at(text, s.start));
         let message = err.message().trim_end().to_owned();
+        // A value TOML cannot even read (an integer past i64) leaves no tree to find the key
+        // in: name it from the line itself.
+        if path.is_none() && message.contains("number") {
+            if let Some(key) = span.and_then(|s| line_key(text, s.start)) {
+                return Self::Parse {
+                    key: Some(key),
+                    message: tidy(&message),
+                    at,
+                };
+            }
+        }
         if let (Some(rest), Some(path)) = (message.strip_prefix("unknown field `"), &path) {
             if let Some((key, expected)) = rest.split_once('`') {
                 return Self::UnknownKey {
@@ -119,6 +130,32 @@ fn tidy(message: &str) -> String {
         .replace("invalid type: sequence", "invalid type: array")
         .replace("expected a sequence", "expected an array")
         .replace("expected a map", "expected a table")
+}
+
+/// `table.key` for a `key = value` line at `offset`, the table from the nearest `[header]`
+/// above it (plain keys and headers only; enough to name a key TOML could not parse).
+fn line_key(text: &str, offset: usize) -> Option<String> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty()
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    {
+        return None;
+    }
+    let table = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_owned(),
+    })
 }
 
 fn location(text: &str, offset: usize) -> Location {

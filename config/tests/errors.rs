@@ -89,6 +89,9 @@ fn wrong_types_name_the_key_and_position() {
         &e,
         "breaker.backoff: invalid type: integer `10`, expected a duration string",
     );
+    // A number TOML cannot read at all still names its key.
+    let e = err("", "[limits]\nmax_connections = 9223372036854775808");
+    assert_starts(&e, "limits.max_connections: ");
     let e = err("primary = 3", "");
     assert!(e.contains("primary"), "{e}");
     let e = err("", "[budget]\nwindow = \"1m\"\nwindow = \"2m\"");
