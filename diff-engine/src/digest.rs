@@ -1,7 +1,7 @@
 //! blake3 digests of raw bodies and of canonical JSON (a stream equivalent to the canonical
 //! text, see `HashSink::float`).
 
-use crate::number::EXACT_INTS;
+use crate::number::{IntText, EXACT_INTS};
 use crate::sink::Sink;
 
 /// blake3 of the bytes as they are.
@@ -64,7 +64,7 @@ impl Sink for HashSink {
             // Exact: |value| < 2^53 is integral, so the cast neither rounds nor saturates.
             #[allow(clippy::cast_possible_truncation)]
             let int = value as i64;
-            self.put(int_text(int).as_bytes());
+            self.put(IntText::of(i128::from(int)).as_str().as_bytes());
         } else {
             crate::number::write_double(value, self);
         }
@@ -80,39 +80,6 @@ impl Sink for HashSink {
         } else {
             self.buf.extend_from_slice(bytes);
         }
-    }
-}
-
-/// The decimal text of `n` (no sign for zero), on the stack.
-fn int_text(n: i64) -> IntText {
-    let mut text = IntText {
-        buf: [0; 20],
-        start: 20,
-    };
-    let mut m = n.unsigned_abs();
-    loop {
-        text.start -= 1;
-        text.buf[text.start] = b'0' + (m % 10) as u8;
-        m /= 10;
-        if m == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        text.start -= 1;
-        text.buf[text.start] = b'-';
-    }
-    text
-}
-
-struct IntText {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl IntText {
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
     }
 }
 

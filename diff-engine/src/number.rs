@@ -129,13 +129,13 @@ impl<'a> Number<'a> {
 }
 
 /// The decimal text of an `i128` (at most 40 bytes), on the stack.
-struct IntText {
+pub(crate) struct IntText {
     buf: [u8; 40],
     start: usize,
 }
 
 impl IntText {
-    fn of(n: i128) -> Self {
+    pub(crate) fn of(n: i128) -> Self {
         let mut text = IntText {
             buf: [0; 40],
             start: 40,
@@ -156,7 +156,7 @@ impl IntText {
         text
     }
 
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         // ASCII digits and `-` only.
         std::str::from_utf8(&self.buf[self.start..]).unwrap_or("0")
     }

@@ -288,7 +288,7 @@ async fn h2_streams_cannot_open_more_v1_connections_than_the_cap() {
     })
     .await;
     let v2 = shadowdiff_e2e::Upstream::json(r#"{"v":1}"#).await;
-    let proxy = capped_proxy(&v1.url(), &v2.url(), 3, "2s").await;
+    let proxy = capped_proxy(&v1.url(), &v2.url(), 3, "10s").await;
     let stream = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
     let (send, conn) =
         hyper::client::conn::http2::handshake::<_, _, http_body_util::Empty<bytes::Bytes>>(

@@ -157,17 +157,7 @@ async fn forward(
     let request_capture = handoff.as_mut().and_then(Handoff::take_request_capture);
     let record_capture = recording.as_mut().and_then(Recording::take_request_capture);
 
-    // v1's timeout counts from the last byte of a body the client is still sending.
-    let body_ended = (!body_empty).then(|| Arc::new(Ended::default()));
-    let deadline = Deadline {
-        timeout: upstream_deadline(&parts.headers, &snap.config.grpc, snap.primary.timeout),
-        after: body_ended.clone(),
-    };
-    let body = IdleBody::new(body, Which::ClientBody, snap.config.client_body_timeout);
-    let body = match body_ended {
-        Some(ended) => body.with_ended(ended),
-        None => body,
-    };
+    let (body, deadline) = client_body(snap, &parts, body, body_empty);
     let body = TeeBody::with_record(body, request_capture, record_capture);
     let Ok(req) = primary::request(snap, parts, body, on_lane) else {
         let msg = "shadowdiff: request target cannot be forwarded\n";
@@ -185,6 +175,27 @@ async fn forward(
         Upgrade::switched(resp.headers_mut(), protocol);
     }
     (resp, mirrored)
+}
+
+/// The client's body under `client_body_timeout`, and v1's deadline: its own timeout or the
+/// call's `grpc-timeout`, counted from the last byte of a body the client is still sending.
+fn client_body(
+    snap: &Snapshot,
+    parts: &http::request::Parts,
+    body: Incoming,
+    body_empty: bool,
+) -> (IdleBody<Incoming>, Deadline) {
+    let body_ended = (!body_empty).then(|| Arc::new(Ended::default()));
+    let deadline = Deadline {
+        timeout: upstream_deadline(&parts.headers, &snap.config.grpc, snap.primary.timeout),
+        after: body_ended.clone(),
+    };
+    let body = IdleBody::new(body, Which::ClientBody, snap.config.client_body_timeout);
+    let body = match body_ended {
+        Some(ended) => body.with_ended(ended),
+        None => body,
+    };
+    (body, deadline)
 }
 
 /// Requests the proxy answers itself rather than pass on ambiguously: an HTTP/1.1 request

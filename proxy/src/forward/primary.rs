@@ -84,7 +84,8 @@ pub async fn send(
             Err(e) if e.closed_before_response() => match replay {
                 Some(req) => {
                     metrics.primary_retries.inc();
-                    attempt(snap, inbound, lane, req).await
+                    // Boxed: the rare second try must not double every request's future.
+                    Box::pin(attempt(snap, inbound, lane, req)).await
                 }
                 None => Err(e),
             },
