@@ -122,7 +122,7 @@ fn bad_values_name_the_key() {
         ("", "[limits]\nmax_capture_bytes = \"1.5MiB\"", "limits.max_capture_bytes: `1.5MiB` is not a size"),
         ("", "[limits]\nmax_capture_bytes = \"10 parsecs\"", "limits.max_capture_bytes: `10 parsecs` is not a size (unknown unit `parsecs`)"),
         ("", "[limits]\nmax_decoded_bytes = -5", "limits.max_decoded_bytes: must not be negative, got -5"),
-        ("", "[limits]\nmax_pending_bytes = \"1MiB\"", "limits.max_pending_bytes: must be at least 2 × limits.max_capture_bytes (2097152 bytes), got 1048576"),
+        ("", "[limits]\nmax_pending_bytes = \"1MiB\"", "limits.max_pending_bytes: must be at least 2 × limits.max_capture_bytes + 64 KiB for a mirror in flight (2162688 bytes), got 1048576"),
         ("", "[limits]\ncompare_workers = 65", "limits.compare_workers: must be at most 64, got 65"),
         ("", "[limits]\ncompare_queue = 0", "limits.compare_queue: must be at least 1, got 0"),
         ("", "[limits]\nmax_in_flight_mirrors = 0", "limits.max_in_flight_mirrors: must be at least 1, got 0"),

@@ -214,19 +214,26 @@ fn limits(raw: RawLimits) -> Result<Limits> {
             max::H2_MAX_CONCURRENT_STREAMS,
         )?,
     };
-    // One comparison holds two captures (v1 and v2): a smaller total could never admit one.
-    let need = limits.max_capture_bytes.saturating_mul(2);
+    // One comparison holds two captures (v1 and v2), and a mirror in flight 64 KiB besides
+    // (the proxy's `MIRROR_OVERHEAD`): a smaller total could never admit one.
+    let need = limits
+        .max_capture_bytes
+        .saturating_mul(2)
+        .saturating_add(MIRROR_OVERHEAD);
     if limits.max_pending_bytes < need {
         return invalid(
             "limits.max_pending_bytes",
             format!(
-                "must be at least 2 × limits.max_capture_bytes ({need} bytes), got {}",
+                "must be at least 2 × limits.max_capture_bytes + 64 KiB for a mirror in flight ({need} bytes), got {}",
                 limits.max_pending_bytes
             ),
         );
     }
     Ok(limits)
 }
+
+/// What a mirror in flight holds of the byte budget besides its bodies (`proxy::mirror::plan`).
+const MIRROR_OVERHEAD: usize = 64 * 1024;
 
 fn tls(raw: RawTls, ov: &Overrides) -> Result<Option<Tls>> {
     let cert = layer(raw.cert, "tls.cert", ov.tls_cert.clone(), "--tls-cert");

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
-use crate::observe::outcome::SkipReason;
+use crate::observe::outcome::{MirrorOutcome, SkipReason};
 use crate::observe::stats::WindowTotals;
 use crate::state::Shared;
 
@@ -17,8 +17,10 @@ pub struct RouteSummary {
     pub compared: u64,
     pub matched: u64,
     pub mismatched: u64,
-    /// Non-zero skip counts by reason.
+    /// Non-zero skip counts by reason (before and after sending).
     pub skipped: Vec<(String, u64)>,
+    /// How the mirrored requests ended, one outcome each: they add up to `mirrored`.
+    pub outcomes: Vec<(&'static str, u64)>,
     /// Mismatching share over the budget window.
     pub window_rate: f64,
     pub window_compared: u64,
@@ -56,6 +58,10 @@ pub fn summary(shared: &Shared) -> Summary {
                 compared: r.stats.compared.load(Ordering::Relaxed),
                 matched: r.stats.matched.load(Ordering::Relaxed),
                 mismatched: r.stats.mismatched.load(Ordering::Relaxed),
+                outcomes: MirrorOutcome::ALL
+                    .iter()
+                    .map(|o| (o.as_str(), m.outcomes(*o)))
+                    .collect(),
                 skipped: SkipReason::ALL
                     .iter()
                     .map(|s| (s.as_str().to_string(), m.skipped(*s)))

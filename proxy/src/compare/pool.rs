@@ -20,7 +20,7 @@ use crate::compare::job::{Compared, Job, Observed};
 use crate::compare::record::record;
 use crate::observe::exemplars::Exemplars;
 use crate::observe::metrics::Metrics;
-use crate::observe::outcome::SkipReason;
+use crate::observe::outcome::{MirrorOutcome, SkipReason};
 
 pub struct ComparePool {
     /// Emptied by `close`; lock-free to read on every submit.
@@ -166,6 +166,8 @@ fn compare_and_record(
             }
         }
         Err(_) => {
+            // Still exactly one outcome: a bug in the engine is a skipped pair, and said loudly.
+            job.route.metrics.outcome(MirrorOutcome::Skipped);
             tracing::error!(route = %job.route.name, path = %job.path, "comparison panicked; skipped")
         }
     }

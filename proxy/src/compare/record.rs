@@ -7,7 +7,7 @@ use diff_engine::{Outcome, Verdict};
 use crate::compare::job::Job;
 use crate::observe::access;
 use crate::observe::exemplars::{Exemplar, ExemplarDiff, Exemplars};
-use crate::observe::outcome::SkipReason;
+use crate::observe::outcome::{MirrorOutcome, SkipReason};
 
 /// Count a verdict and keep an exemplar of a mismatch.
 pub fn record(job: &Job, verdict: &Verdict, exemplars: &Exemplars) {
@@ -16,10 +16,12 @@ pub fn record(job: &Job, verdict: &Verdict, exemplars: &Exemplars) {
     match &verdict.outcome {
         Outcome::Match(_) => {
             m.matched.inc();
+            m.outcome(MirrorOutcome::Match);
             route.stats.record(false, std::iter::empty());
         }
         Outcome::Mismatch(parts) => {
             m.mismatched.inc();
+            m.outcome(MirrorOutcome::Mismatch);
             for p in parts {
                 m.mismatch_parts[*p as usize].inc();
             }
@@ -28,7 +30,10 @@ pub fn record(job: &Job, verdict: &Verdict, exemplars: &Exemplars) {
                 .record(true, verdict.differences.iter().map(display_path));
             exemplars.push(exemplar(job, verdict));
         }
-        Outcome::Skipped(r) => m.skip(SkipReason::from_engine(*r)),
+        Outcome::Skipped(r) => {
+            m.skip(SkipReason::from_engine(*r));
+            m.outcome(MirrorOutcome::Skipped);
+        }
     }
     if route.access_log {
         let logged = match &verdict.outcome {

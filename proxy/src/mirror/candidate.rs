@@ -17,7 +17,7 @@ use crate::compare::Side;
 use crate::mirror::failure::Failure;
 use crate::net::headers::{content_length, strip_hop_by_hop};
 use crate::observe::metrics::RouteMetrics;
-use crate::observe::outcome::{CandidateErrorKind, SkipReason};
+use crate::observe::outcome::SkipReason;
 use crate::state::{CandidateClient, Shared, Snapshot};
 use crate::tee::{read_capped, ByteBudget, CapturedBody, ReadEnd};
 use crate::upstream::breaker::Breaker;
@@ -152,9 +152,6 @@ impl<'a> CandidateLeg<'a> {
         match answered {
             Ok((parts, body, elapsed)) => {
                 let status = parts.status.as_u16();
-                if status >= 500 {
-                    self.metrics.candidate_error(CandidateErrorKind::Status5xx);
-                }
                 if status >= 500 && self.trip_on_5xx {
                     breaker.failure();
                 } else {

@@ -5,6 +5,7 @@
 //! request body's capture; the [`Handoff`] it returns later sends v1's response head and a
 //! receiver for the response body's capture.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use crate::mirror::plan::{plan, Planned};
 use crate::net::headers::{content_length, is_grpc, upstream_deadline};
 use crate::observe::access;
 use crate::observe::metrics::{GaugeHold, RouteMetrics};
-use crate::observe::outcome::SkipReason;
+use crate::observe::outcome::{MirrorOutcome, SkipReason};
 use crate::observe::redact::Secrets;
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
@@ -131,6 +132,7 @@ pub fn start(
         primary,
         lane,
         watcher,
+        sent: Arc::default(),
     };
     tokio::spawn(job.run());
     Some(Handoff {
@@ -157,16 +159,24 @@ struct MirrorJob {
     lane: Option<Arc<CandidateLane>>,
     /// Told how the mirror ended; moves into the comparison job once there is one.
     watcher: Option<Watcher>,
+    /// Sent to v2 (counted in `mirrored_requests_total`): its end is then one mirror outcome.
+    sent: Arc<AtomicBool>,
 }
 
 /// Counts `shutdown` for a mirror whose task was dropped before it ended.
-struct Unfinished<'a>(Option<&'a RouteMetrics>);
+struct Unfinished<'a> {
+    metrics: Option<&'a RouteMetrics>,
+    sent: Arc<AtomicBool>,
+}
 
 impl Drop for Unfinished<'_> {
     fn drop(&mut self) {
         // A panic unwinding through the task is a bug, not a shutdown.
-        if let Some(m) = self.0.filter(|_| !std::thread::panicking()) {
+        if let Some(m) = self.metrics.filter(|_| !std::thread::panicking()) {
             m.skip(SkipReason::Shutdown);
+            if self.sent.load(Ordering::Acquire) {
+                m.outcome(MirrorOutcome::Skipped);
+            }
         }
     }
 }
@@ -178,9 +188,15 @@ impl MirrorJob {
         // (the process exiting past the shutdown grace) disarms it otherwise; that mirror must
         // still end as exactly one outcome, not vanish.
         let route = self.route.clone();
-        let mut unfinished = Unfinished(Some(&route.metrics));
+        let mut unfinished = Unfinished {
+            metrics: Some(&route.metrics),
+            sent: self.sent.clone(),
+        };
         if let Err(reason) = self.exchange().await {
             route.metrics.skip(reason);
+            if self.sent.load(Ordering::Acquire) {
+                route.metrics.outcome(MirrorOutcome::of_skip(reason));
+            }
             if let Some(w) = self.watcher.take() {
                 let _ = w.send(Observed::Skipped(reason));
             }
@@ -189,7 +205,7 @@ impl MirrorJob {
                     .log(access::Verdict::Skipped(reason));
             }
         }
-        unfinished.0 = None;
+        unfinished.metrics = None;
     }
 
     fn path(&self) -> &str {
@@ -209,6 +225,7 @@ impl MirrorJob {
         let secrets = Secrets::learn(&self.route.redact, credentials);
         let request = self.candidate_request(body)?;
         self.route.metrics.mirrored.inc();
+        self.sent.store(true, Ordering::Release);
         let mut leg = CandidateLeg::new(&self.shared, &self.snap, &self.route.metrics);
         leg.timeout = v2_wait;
         // When v1's side fails first — the client went away, or v1 broke — v2's exchange is

@@ -10,7 +10,7 @@ use prometheus::{
 };
 
 use crate::observe::outcome::{
-    CandidateErrorKind, RecordDropReason, SkipReason, RETRY_STALE_CONNECTION,
+    CandidateErrorKind, MirrorOutcome, RecordDropReason, SkipReason, RETRY_STALE_CONNECTION,
 };
 
 /// Upstream latency buckets: tens of microseconds (a local v1) up to the default v1 timeout.
@@ -100,6 +100,7 @@ struct RouteFamilies {
     candidate_errors: IntCounterVec,
     primary_errors: IntCounterVec,
     client_errors: IntCounterVec,
+    mirror_outcomes: IntCounterVec,
     upstream_retries: IntCounterVec,
     upstream_duration: HistogramVec,
     latency_delta: HistogramVec,
@@ -207,6 +208,12 @@ impl RouteFamilies {
                 "shadowdiff_primary_errors_total",
                 "Failed exchanges with the primary (v1), by kind; the client got a 502 or 504.",
                 &["route", "kind"],
+            )?,
+            mirror_outcomes: counter(
+                r,
+                "shadowdiff_mirror_outcomes_total",
+                "How mirrored requests ended, exactly one outcome each (match, mismatch, candidate_error, skipped): they add up to shadowdiff_mirrored_requests_total.",
+                &["route", "outcome"],
             )?,
             client_errors: counter(
                 r,
@@ -359,6 +366,8 @@ impl Metrics {
             primary_timeout: f.primary_errors.with_label_values(&[name, "timeout"]),
             primary_other: f.primary_errors.with_label_values(&[name, "protocol"]),
             primary_overloaded: f.primary_errors.with_label_values(&[name, "overloaded"]),
+            outcomes: MirrorOutcome::ALL
+                .map(|o| f.mirror_outcomes.with_label_values(&[name, o.as_str()])),
             primary_body: f.primary_errors.with_label_values(&[name, "body"]),
             client_body_timeout: f.client_errors.with_label_values(&[name, "body_timeout"]),
             client_body_aborted: f.client_errors.with_label_values(&[name, "body_aborted"]),
@@ -409,6 +418,7 @@ pub struct RouteMetrics {
     pub primary_timeout: IntCounter,
     pub primary_other: IntCounter,
     pub primary_overloaded: IntCounter,
+    outcomes: [IntCounter; MirrorOutcome::ALL.len()],
     /// v1's response body broke off after its head (reset, closed early, stalled).
     pub primary_body: IntCounter,
     pub client_body_timeout: IntCounter,
@@ -427,6 +437,15 @@ pub struct RouteMetrics {
 }
 
 impl RouteMetrics {
+    /// A mirrored request ended as `o`.
+    pub fn outcome(&self, o: MirrorOutcome) {
+        self.outcomes[o as usize].inc();
+    }
+
+    pub fn outcomes(&self, o: MirrorOutcome) -> u64 {
+        self.outcomes[o as usize].get()
+    }
+
     pub fn skip(&self, reason: SkipReason) {
         self.skipped[reason as usize].inc();
     }

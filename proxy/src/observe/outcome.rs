@@ -97,7 +97,8 @@ pub enum CandidateErrorKind {
     Reset,
     /// v2 spoke something that is not valid HTTP.
     Protocol,
-    /// v2 answered 5xx (counted as an error only for the breaker's bookkeeping and this series).
+    /// No longer counted: a 5xx is an answer, compared like any other (its class is in
+    /// `shadowdiff_status_pairs_total`). Kept so the label set does not change under dashboards.
     Status5xx,
 }
 
@@ -160,6 +161,47 @@ impl RecordDropReason {
             RecordDropReason::PrimaryFailed => "primary_failed",
             RecordDropReason::WriteFailed => "write_failed",
             RecordDropReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// How a mirrored request (one sent to v2) ended: exactly one of these, counted once in
+/// `shadowdiff_mirror_outcomes_total{outcome}`, so the four add up to
+/// `shadowdiff_mirrored_requests_total`. A v2 answer of any status is an answer: 5xx pairs are
+/// compared (their classes are in `shadowdiff_status_pairs_total`); only a failed exchange is a
+/// candidate error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MirrorOutcome {
+    Match,
+    Mismatch,
+    /// The exchange with v2 failed (its kind in `shadowdiff_candidate_errors_total`).
+    CandidateError,
+    /// Sent, but not compared (its reason in `shadowdiff_mirror_skipped_total`).
+    Skipped,
+}
+
+impl MirrorOutcome {
+    pub const ALL: [MirrorOutcome; 4] = [
+        MirrorOutcome::Match,
+        MirrorOutcome::Mismatch,
+        MirrorOutcome::CandidateError,
+        MirrorOutcome::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MirrorOutcome::Match => "match",
+            MirrorOutcome::Mismatch => "mismatch",
+            MirrorOutcome::CandidateError => "candidate_error",
+            MirrorOutcome::Skipped => "skipped",
+        }
+    }
+
+    /// The outcome of a mirror that was sent and then ended for `reason`.
+    pub fn of_skip(reason: SkipReason) -> Self {
+        match reason {
+            SkipReason::CandidateFailed => MirrorOutcome::CandidateError,
+            _ => MirrorOutcome::Skipped,
         }
     }
 }

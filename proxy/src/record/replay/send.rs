@@ -13,7 +13,7 @@ use http_body_util::Full;
 use crate::compare::{Job, Side};
 use crate::mirror::candidate::{CandidateLane, CandidateLeg};
 use crate::mirror::plan::is_safe;
-use crate::observe::outcome::SkipReason;
+use crate::observe::outcome::{MirrorOutcome, SkipReason};
 use crate::observe::redact::REDACTED;
 use crate::record::format::{Answer, Line};
 use crate::route::RouteRuntime;
@@ -126,8 +126,10 @@ impl Legs {
         let leg = CandidateLeg::new(&self.shared, &self.snap, &route.metrics);
         let (primary, candidate) = match (&self.primary, for_v1) {
             (Some(p), Some((headers, body))) => {
-                let v1 = v1_request(&p.0, &method, &pq, headers, body)
-                    .map_err(|_| SkipReason::PrimaryFailed)?;
+                let v1 = v1_request(&p.0, &method, &pq, headers, body).map_err(|_| {
+                    route.metrics.outcome(MirrorOutcome::Skipped);
+                    SkipReason::PrimaryFailed
+                })?;
                 let v1_leg = CandidateLeg {
                     target: &p.0,
                     client: &p.1,
@@ -149,7 +151,14 @@ impl Legs {
             primary.as_ref().ok().map(|p| p.status),
             candidate.as_ref().ok().map(|c| c.status),
         );
-        let (primary, candidate) = (primary?, candidate?);
+        let (primary, candidate) = match (primary, candidate) {
+            (Ok(p), Ok(c)) => (p, c),
+            (Err(reason), _) | (_, Err(reason)) => {
+                // Sent: its end is one mirror outcome, as in the proxy.
+                route.metrics.outcome(MirrorOutcome::of_skip(reason));
+                return Err(reason);
+            }
+        };
         let grpc_schema = self
             .snap
             .grpc_schema
