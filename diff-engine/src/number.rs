@@ -266,18 +266,8 @@ impl<'d> Decimal<'d> {
             out.put(self.tail);
         }
         out.put(b"e+");
-        let mut itoa = [0u8; 20];
-        let mut e = (self.n - 1).unsigned_abs();
-        let mut i = itoa.len();
-        loop {
-            i -= 1;
-            itoa[i] = b'0' + (e % 10) as u8;
-            e /= 10;
-            if e == 0 {
-                break;
-            }
-        }
-        out.put(&itoa[i..]);
+        let exponent = IntText::of(i128::from((self.n - 1).unsigned_abs()));
+        out.put(exponent.as_str().as_bytes());
     }
 }
 

@@ -21,7 +21,7 @@ use crate::state::{PrimaryBody, Snapshot};
 use crate::tee::TeeBody;
 use crate::upstream::cap::{ConnectionCap, Overloaded};
 use crate::upstream::lane::{Dial, LaneError};
-use crate::upstream::retry::{closed_before_response, is_idempotent};
+use crate::upstream::retry::{closed_before_response, is_idempotent, resend};
 
 pub type PrimaryRequest = Request<PrimaryBody>;
 
@@ -103,12 +103,7 @@ pub async fn send(
 
 /// The same bodiless request, for a second attempt.
 fn again(req: &PrimaryRequest) -> PrimaryRequest {
-    let mut copy = Request::new(Either::Right(Empty::<Bytes>::new()));
-    *copy.method_mut() = req.method().clone();
-    *copy.uri_mut() = req.uri().clone();
-    *copy.version_mut() = req.version();
-    *copy.headers_mut() = req.headers().clone();
-    copy
+    resend(req, Either::Right(Empty::<Bytes>::new()))
 }
 
 /// One try: on the client connection's lane (under `lane`'s cap) or the pool.

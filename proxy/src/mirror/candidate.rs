@@ -23,7 +23,7 @@ use crate::tee::{read_capped, ByteBudget, CapturedBody, ReadEnd};
 use crate::upstream::breaker::Breaker;
 use crate::upstream::cap::ConnectionCap;
 use crate::upstream::lane::{Dial, Lane, Lease};
-use crate::upstream::retry::is_idempotent;
+use crate::upstream::retry::{is_idempotent, resend};
 use crate::upstream::Target;
 
 /// A client connection's own connection to v2 (see `upstream/lane.rs`).
@@ -84,7 +84,7 @@ impl<'a> CandidateLeg<'a> {
             .filter(|_| self.target.uses_lanes())
             .and_then(|lane| lane.lease(self.target.authority()));
         // A stale connection is no fault of v2's: an idempotent copy goes once more on a new one.
-        let again = is_idempotent(req.method()).then(|| copy(&req));
+        let again = is_idempotent(req.method()).then(|| resend(&req, req.body().clone()));
         let resp = match self.attempt(lease.as_mut(), req).await {
             Err(f) if f.closed_before_response() && again.is_some() => {
                 self.metrics.candidate_retries.inc();
@@ -185,14 +185,4 @@ impl<'a> CandidateLeg<'a> {
             }
         }
     }
-}
-
-/// The same request again; `Request` itself is not `Clone` (its extensions are not).
-fn copy(req: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
-    let mut again = Request::new(req.body().clone());
-    *again.method_mut() = req.method().clone();
-    *again.uri_mut() = req.uri().clone();
-    *again.version_mut() = req.version();
-    *again.headers_mut() = req.headers().clone();
-    again
 }

@@ -6,7 +6,18 @@
 use std::error::Error;
 use std::io::ErrorKind;
 
-use http::Method;
+use http::{Method, Request};
+
+/// The same request head with `body`: what a second attempt sends (`Request` is not `Clone`:
+/// its extensions are not, and a retry needs none of them).
+pub fn resend<A, B>(req: &Request<A>, body: B) -> Request<B> {
+    let mut again = Request::new(body);
+    *again.method_mut() = req.method().clone();
+    *again.uri_mut() = req.uri().clone();
+    *again.version_mut() = req.version();
+    *again.headers_mut() = req.headers().clone();
+    again
+}
 
 /// GET, HEAD, OPTIONS, TRACE, PUT and DELETE: repeating them has the effect of sending them once.
 pub fn is_idempotent(method: &Method) -> bool {
