@@ -62,3 +62,8 @@ pub const JSONL_MAX_FILES: usize = 1000;
 pub const RECORD_MAX_FILE_BYTES: u64 = 64 * GIB;
 /// `record.max_files`: each rotation lists the directory to find the oldest file.
 pub const RECORD_MAX_FILES: usize = 1000;
+
+/// `cutover.failure_limit`.
+pub const CUTOVER_FAILURE_LIMIT: u32 = 1000;
+/// `cutover.max_latency_increase`: 100 = v2 a hundred times slower.
+pub const CUTOVER_LATENCY_INCREASE: f64 = 100.0;

@@ -71,3 +71,11 @@ pub const RECORD_MAX_FILE_BYTES: u64 = 64 * MIB;
 pub const RECORD_MAX_FILES: usize = 10;
 /// As `limits.max_capture_bytes`: a recorded body is held in the same byte budget until written.
 pub const RECORD_MAX_BODY_BYTES: u64 = MIB;
+
+/// `[cutover]`: gates judged once a minute, three failing minutes roll back.
+pub const CUTOVER_INTERVAL: Duration = Duration::from_secs(60);
+pub const CUTOVER_FAILURE_LIMIT: u32 = 3;
+pub const CUTOVER_MAX_ERROR_RATE: f64 = 0.005;
+pub const CUTOVER_MAX_LATENCY_INCREASE: f64 = 0.10;
+/// Requests (or comparisons) a built-in gate needs in one interval to judge it.
+pub const CUTOVER_MIN_SAMPLES: u64 = 20;

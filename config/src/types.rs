@@ -33,6 +33,8 @@ pub struct Config {
     pub grpc: Grpc,
     /// Recording of exchanges to disk (`[record]`).
     pub record: Record,
+    /// Serving a share of users from v2 (`[cutover]`).
+    pub cutover: Cutover,
     /// Grace period for in-flight exchanges on SIGTERM/SIGINT (`shutdown_grace`).
     pub shutdown_grace: Duration,
     /// A client connection must deliver a request head within this long, counted from its start
@@ -195,6 +197,8 @@ pub struct Route {
     pub budget: Budget,
     /// Global `[record]` with this route's keys (`[routes.record]`) laid over it.
     pub record: RecordPolicy,
+    /// Global `[cutover]` with this route's keys (`[routes.cutover]`) laid over it.
+    pub cutover: CutoverPolicy,
 }
 
 /// `[record]`: exchanges written to rotating zstd JSON-lines files by a writer of their own.
@@ -289,4 +293,90 @@ pub struct Overrides {
     pub log_level: Option<String>,
     pub access_log: Option<bool>,
     pub workers: Option<usize>,
+}
+
+/// `[cutover]`: which backend serves, per route, and the schedule that moves users to v2.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cutover {
+    /// Where the live state (step, weight, pause, abort) is kept across restarts
+    /// (`cutover.state_file`); `None` = a restart starts each cutover from its mode's beginning.
+    pub state_file: Option<PathBuf>,
+    /// The default route's policy, which `[routes.cutover]` keys override.
+    pub policy: CutoverPolicy,
+}
+
+/// Who serves a route: v1 alone (`shadow`), a sticky share of users on v2 walked up a
+/// schedule (`canary`), or v2 alone with v1 compared in the background (`promoted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CutoverMode {
+    #[default]
+    Shadow,
+    Canary,
+    Promoted,
+}
+
+impl CutoverMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CutoverMode::Shadow => "shadow",
+            CutoverMode::Canary => "canary",
+            CutoverMode::Promoted => "promoted",
+        }
+    }
+}
+
+/// What keeps a user on the same backend (`assign_by`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AssignBy {
+    /// Each request on its own: no stickiness.
+    #[default]
+    Random,
+    Header(String),
+    Cookie(String),
+    /// The address of the connection's peer.
+    ClientIp,
+}
+
+/// One step of the schedule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Share of users served by v2, above 0 and at most 100.
+    pub weight: f64,
+    /// Shortest time at this weight before the next step.
+    pub hold: Duration,
+    /// v2-served requests needed at this weight before the next step.
+    pub min_requests: u64,
+}
+
+/// A gate on a number from Prometheus (`[[cutover.gates]]`): fails when the query's value is
+/// above `max`; no value is "no data".
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromGate {
+    /// The `gate` label: `name`, or `prometheus_N` for the N-th gate.
+    pub name: String,
+    /// Prometheus's base URL; the gate asks `<url>/api/v1/query`.
+    pub prometheus: http::Uri,
+    pub query: String,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CutoverPolicy {
+    pub mode: CutoverMode,
+    pub assign_by: AssignBy,
+    /// Weights strictly increasing; empty = the weight moves only by hand.
+    pub steps: Vec<Step>,
+    /// How often the gates are evaluated, each on the interval just ended.
+    pub interval: Duration,
+    /// Consecutive failing intervals of one gate that roll the cutover back.
+    pub failure_limit: u32,
+    /// Highest v2 error ratio (5xx and failures to answer) in an interval.
+    pub max_error_rate: f64,
+    /// Highest rise of v2's p95 latency over v1's in the same interval (0.10 = 10 %).
+    pub max_latency_increase: f64,
+    /// Samples a built-in gate needs in an interval to judge; fewer is "no data".
+    pub min_samples: u64,
+    /// Told about every rollback, as a JSON POST.
+    pub webhook_url: Option<http::Uri>,
+    pub gates: Vec<PromGate>,
 }

@@ -43,6 +43,7 @@
 pub mod admin;
 pub mod app;
 pub mod compare;
+pub mod cutover;
 pub mod forward;
 pub mod listen;
 pub mod mirror;

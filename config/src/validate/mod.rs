@@ -3,6 +3,7 @@
 //! Each value is taken from the flag if given, else the file, else the default, and checked
 //! under the name of wherever it came from (`--mirror-percent` or `mirror_percent`).
 
+mod cutover;
 mod record;
 mod rules;
 mod upstream;
@@ -71,7 +72,14 @@ pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
     let compare = rules::compare("compare", &raw.compare, &Default::default())?;
     let budget = rules::budget("budget", &raw.budget, &rules::default_budget())?;
     let record = record::record(raw.record)?;
-    let routes = rules::routes(raw.routes, &compare, &budget, &record.policy)?;
+    let cutover = cutover::cutover(raw.cutover)?;
+    let routes = rules::routes(
+        raw.routes,
+        &compare,
+        &budget,
+        &record.policy,
+        &cutover.policy,
+    )?;
     record::needs_dir(&record, &routes)?;
 
     Ok(Config {
@@ -114,6 +122,7 @@ pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
         },
         admin_auth: admin_auth(raw.admin_auth)?,
         record,
+        cutover,
         shutdown_grace: check::duration(
             "shutdown_grace",
             raw.shutdown_grace.as_ref(),

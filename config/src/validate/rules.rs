@@ -9,7 +9,7 @@ use crate::bounds as max;
 use crate::check::{self, invalid, Result};
 use crate::defaults as d;
 use crate::raw::{RawBudget, RawCompare, RawRoute};
-use crate::{Budget, RecordPolicy, Route};
+use crate::{Budget, CutoverPolicy, RecordPolicy, Route};
 
 pub(super) fn default_budget() -> Budget {
     Budget {
@@ -163,6 +163,7 @@ pub(super) fn routes(
     compare_base: &RuleSpec,
     budget_base: &Budget,
     record_base: &RecordPolicy,
+    cutover_base: &CutoverPolicy,
 ) -> Result<Vec<Route>> {
     let mut names = HashSet::new();
     let mut routes = Vec::with_capacity(raw.len());
@@ -220,6 +221,11 @@ pub(super) fn routes(
             compare: compare(&format!("routes[{i}].compare"), &r.compare, compare_base)?,
             budget: budget(&format!("routes[{i}].budget"), &r.budget, budget_base)?,
             record: super::record::route(&format!("routes[{i}].record"), &r.record, record_base)?,
+            cutover: super::cutover::policy_over(
+                &format!("routes[{i}].cutover"),
+                &r.cutover,
+                cutover_base,
+            )?,
         });
     }
     Ok(routes)

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::admin::reply::json;
+use crate::cutover::persist::Brake;
 use crate::state::Shared;
 
 /// Control requests are tiny; anything bigger is refused.
@@ -60,6 +61,12 @@ pub async fn set_mirror_percent(shared: &Shared, req: Request<Incoming>) -> Resp
     }
     for r in &targets {
         r.set_percent(cmd.percent);
+        // Kept in the state file (when one is set) so that the brake holds across a restart.
+        let brake = (cmd.percent != r.configured_percent).then_some(Brake {
+            percent: cmd.percent,
+            configured: r.configured_percent,
+        });
+        shared.cutovers.set_brake(&r.name, brake);
     }
     tracing::info!(percent = cmd.percent, route = ?cmd.route, "mirror percent changed");
     let routes: serde_json::Map<String, serde_json::Value> = snap
@@ -82,7 +89,7 @@ pub async fn reload(shared: &Shared, req: &Request<Incoming>) -> Response<Full<B
     }
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>>> {
+pub(crate) async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>>> {
     match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => Ok(b.to_bytes()),
         Err(_) => Err(bad_request(format!(
@@ -91,11 +98,11 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>
     }
 }
 
-fn bad_request(msg: String) -> Response<Full<Bytes>> {
+pub(crate) fn bad_request(msg: String) -> Response<Full<Bytes>> {
     json(StatusCode::BAD_REQUEST, &json!({ "error": msg }))
 }
 
-fn unauthorized() -> Response<Full<Bytes>> {
+pub(crate) fn unauthorized() -> Response<Full<Bytes>> {
     let mut r = json(
         StatusCode::UNAUTHORIZED,
         &json!({ "error": "missing or wrong bearer token" }),

@@ -11,6 +11,7 @@
 //! | POST | `/api/reload` | re-read the config file; a bad one is rejected and the old one kept |
 
 pub mod control;
+pub mod cutover;
 pub mod reply;
 pub mod report;
 pub mod summary;
@@ -94,6 +95,12 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
         }
         (&Method::PUT, "/api/mirror-percent") => control::set_mirror_percent(shared, req).await,
         (&Method::POST, "/api/reload") => control::reload(shared, &req).await,
+        (&Method::GET, "/api/cutover") => cutover::status(shared, &req),
+        (&Method::PUT, "/api/cutover/weight") => cutover::command(shared, req, "weight").await,
+        (&Method::POST, path) if path.starts_with("/api/cutover/") => {
+            let name = path.trim_start_matches("/api/cutover/").to_owned();
+            cutover::command(shared, req, &name).await
+        }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }

@@ -145,6 +145,8 @@ pub enum Command {
     /// Send recorded requests to v2 (and v1 with --primary), compare under the config's routes
     /// and rules, and judge each route against its budget: exit 0 within, 1 over, 2 usage
     Replay(ReplayArgs),
+    /// Drive a cutover on one proxy or a fleet (status, abort, pause, resume, promote, weight W)
+    Ctl(crate::app::ctl::CtlArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,6 +250,7 @@ pub fn main() -> ExitCode {
         }
         Some(Command::Record { action }) => record(action),
         Some(Command::Replay(args)) => replay(args),
+        Some(Command::Ctl(args)) => crate::app::ctl::run(args),
         None => {
             let config = match Config::load(cli.run.config.as_deref(), &cli.run.overrides()) {
                 Ok(c) => c,

@@ -58,10 +58,18 @@ pub async fn start(shared: Arc<Shared>) -> anyhow::Result<Running> {
     let listen = data.local_addr()?;
     let admin = admin_l.local_addr()?;
     tracing::info!(%listen, %admin, "listening");
+    // The state as started (resumed or fresh), before any request is served under it.
+    shared.cutovers.save();
 
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let admin_task = tokio::spawn(crate::admin::serve(
         admin_l,
+        shared.clone(),
+        wait_for(stop_rx.clone()),
+    ));
+    // The cutover controller: judges each route's gates every interval, even while no route
+    // is in canary (a reload can start one).
+    tokio::spawn(crate::cutover::run(
         shared.clone(),
         wait_for(stop_rx.clone()),
     ));

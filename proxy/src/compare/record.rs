@@ -18,8 +18,14 @@ pub fn record(job: &Job, verdict: &Verdict, exemplars: &Exemplars) {
             m.matched.inc();
             m.outcome(MirrorOutcome::Match);
             route.stats.record(false, std::iter::empty());
+            if route.cutover.judging() {
+                route.cutover.window.compared(false);
+            }
         }
         Outcome::Mismatch(parts) => {
+            if route.cutover.judging() {
+                route.cutover.window.compared(true);
+            }
             m.mismatched.inc();
             m.outcome(MirrorOutcome::Mismatch);
             for p in parts {

@@ -24,6 +24,8 @@ pub struct Inbound {
     /// This connection's own connections to v1 and v2 (HTTP/1.x clients, `http://` upstreams).
     pub lane: Arc<Lane<PrimaryBody>>,
     pub mirror_lane: Arc<Lane<Full<Bytes>>>,
+    /// Its own connection to v2 for the requests a canary serves from v2.
+    pub serve_lane: Arc<Lane<PrimaryBody>>,
 }
 
 impl Inbound {
@@ -34,6 +36,7 @@ impl Inbound {
             proto,
             lane: Arc::default(),
             mirror_lane: Arc::default(),
+            serve_lane: Arc::default(),
         }
     }
 

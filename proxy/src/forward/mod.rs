@@ -16,7 +16,9 @@ use http::{Method, Request, Response, StatusCode, Version};
 use http_body_util::Either;
 use hyper::body::Incoming;
 
-use crate::mirror::{self, Handoff};
+use crate::cutover::Backend;
+use crate::mirror::plan::is_safe;
+use crate::mirror::{self, CopyTo, Handoff};
 use crate::net::headers::{is_grpc, strip_hop_by_hop, upstream_deadline};
 use crate::net::idle::{Ended, IdleBody, Which};
 use crate::observe::access;
@@ -27,7 +29,7 @@ use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::tee::TeeBody;
 
-use primary::Deadline;
+use primary::{Deadline, Serving};
 use upgrade::Upgrade;
 
 pub use inbound::Inbound;
@@ -128,13 +130,23 @@ async fn forward(
         return (grpc_on_http1(route), false);
     }
 
-    let mirror_lane = h1_client.then(|| inbound.mirror_lane.clone());
+    // Who serves: v1, unless a canary assigns this user to v2 (gRPC stays on v1 when v2 is
+    // reached over HTTP/1.1 only).
+    let backend = match route.serving(&parts.headers, inbound.peer.ip()) {
+        Backend::V2 if snap.candidate.http1_only() && is_grpc(&parts.headers) => Backend::V1,
+        b => b,
+    };
+    let copy_to = match backend {
+        Backend::V1 => CopyTo::Candidate(h1_client.then(|| inbound.mirror_lane.clone())),
+        Backend::V2 => CopyTo::Primary,
+    };
     let body_empty = http_body::Body::is_end_stream(&body);
     // Before the mirror, so that a recording learns the mirror's verdict (one atomic load when
-    // the route records nothing). An upgrade is neither recorded nor mirrored.
-    let mut recording = match upgrade {
-        Some(_) => None,
-        None => record::start(shared, snap, route, &parts, body_empty),
+    // the route records nothing). An upgrade is neither recorded nor mirrored; nor is an
+    // exchange v2 served, which is not v1's to replay.
+    let mut recording = match (&upgrade, backend) {
+        (None, Backend::V1) => record::start(shared, snap, route, &parts, body_empty),
+        _ => None,
     };
     let watcher = recording.as_mut().and_then(Recording::take_watcher);
     let mut handoff = if upgrade.is_some() {
@@ -143,15 +155,7 @@ async fn forward(
         }
         None
     } else {
-        mirror::start(
-            shared,
-            snap,
-            route,
-            &parts,
-            body_empty,
-            mirror_lane,
-            watcher,
-        )
+        mirror::start(shared, snap, route, &parts, body_empty, copy_to, watcher)
     };
     let mirrored = handoff.is_some();
     let request_capture = handoff.as_mut().and_then(Handoff::take_request_capture);
@@ -159,22 +163,82 @@ async fn forward(
 
     let (body, deadline) = client_body(snap, &parts, body, body_empty);
     let body = TeeBody::with_record(body, request_capture, record_capture);
-    let Ok(req) = primary::request(snap, parts, body, on_lane) else {
+    let to = match backend {
+        Backend::V1 => Serving::v1(shared, snap, &inbound, on_lane),
+        Backend::V2 => Serving::v2(shared, snap, &inbound, on_lane),
+    };
+    // A v2 failure before any byte reached the client is served by v1 instead — for a safe,
+    // bodiless request only, which can be sent twice.
+    let fallback_pq = (backend == Backend::V2 && body_empty && is_safe(&parts.method))
+        .then(|| parts.uri.path_and_query().cloned());
+    let Ok(req) = primary::request(&to, parts, body) else {
         let msg = "shadowdiff: request target cannot be forwarded\n";
         return (error(StatusCode::BAD_REQUEST, msg), mirrored);
     };
-    let lane = on_lane.then_some(&shared.caps.primary);
-    let sent = primary::send(snap, &inbound, lane, req, &deadline, &route.metrics).await;
-    let (mut resp, elapsed) = match sent {
-        Ok(answered) => answered,
-        Err(e) => return (e.reply(&route.metrics), mirrored),
+    let v1 = Serving::v1(shared, snap, &inbound, on_lane);
+    let fallback = fallback_pq.and_then(|pq| primary::retarget(&req, pq.as_ref(), &v1).ok());
+    let retries = match backend {
+        Backend::V1 => &route.metrics.primary_retries,
+        Backend::V2 => &route.metrics.candidate_retries,
     };
+    let sent = primary::send(&to, req, &deadline, retries).await;
+    let (mut resp, elapsed, served_by) = match (sent, fallback) {
+        (Ok((resp, elapsed)), _) => (resp, elapsed, backend),
+        (Err(e), Some(again)) if e.backend_failed() => {
+            served_failed(route, backend);
+            route.metrics.canary_fallbacks.inc();
+            let sent = primary::send(&v1, again, &deadline, &route.metrics.primary_retries).await;
+            match sent {
+                Ok((resp, elapsed)) => (resp, elapsed, Backend::V1),
+                Err(e) => return (failed(route, Backend::V1, &e), mirrored),
+            }
+        }
+        (Err(e), _) => return (failed(route, backend, &e), mirrored),
+    };
+    served(route, served_by, resp.status(), elapsed);
     let switched = upgrade.and_then(|u| u.answered(&mut resp));
     let mut resp = respond(shared, snap, route, resp, elapsed, handoff, recording);
     if let Some(protocol) = switched {
         Upgrade::switched(resp.headers_mut(), protocol);
     }
     (resp, mirrored)
+}
+
+/// A response head from `backend`: the golden signals, and the cutover's window.
+fn served(route: &RouteRuntime, backend: Backend, status: StatusCode, elapsed: Duration) {
+    let m = &route.metrics;
+    let duration = match backend {
+        Backend::V1 => &m.primary_duration,
+        Backend::V2 => &m.candidate_duration,
+    };
+    duration.observe(elapsed.as_secs_f64());
+    m.served(backend as usize, Some(status.as_u16()), Some(elapsed));
+    if route.cutover.judging() {
+        route
+            .cutover
+            .window
+            .answered(backend, elapsed, status.is_server_error());
+    }
+}
+
+/// `backend` gave no response: counted against it (when it is to blame) for the gates.
+fn served_failed(route: &RouteRuntime, backend: Backend) {
+    route.metrics.served(backend as usize, None, None);
+    if route.cutover.judging() {
+        route.cutover.window.failed(backend);
+    }
+}
+
+/// The client's answer when `backend` gave none.
+fn failed(
+    route: &RouteRuntime,
+    backend: Backend,
+    e: &primary::PrimaryError,
+) -> Response<ProxyBody> {
+    if e.backend_failed() {
+        served_failed(route, backend);
+    }
+    e.reply(&route.metrics, backend == Backend::V1)
 }
 
 /// The client's body under `client_body_timeout`, and v1's deadline: its own timeout or the

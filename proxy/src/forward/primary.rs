@@ -1,6 +1,7 @@
-//! The v1 leg: the request as v1 gets it, sending it (on the client connection's lane or the
-//! pool, once more on a new connection when a reused one broke before answering), and what the
-//! client gets when v1 gives no response.
+//! The serving leg — v1, or v2 for the users a canary assigns to it: the request as the backend
+//! gets it, sending it (on the client connection's lane or the pool, once more on a new
+//! connection when a reused one broke before answering), and what the client gets when the
+//! backend gives no response.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,13 +16,16 @@ use hyper::body::Incoming;
 use crate::forward::inbound::Inbound;
 use crate::forward::reply::{error, ProxyBody};
 use crate::net::idle::{Ended, IdleBody, Stalled, Which};
+use prometheus::IntCounter;
+
 use crate::observe::metrics::RouteMetrics;
 use crate::observe::ratelimit::Every;
-use crate::state::{PrimaryBody, Snapshot};
+use crate::state::{PrimaryBody, PrimaryClient, Shared, Snapshot};
 use crate::tee::TeeBody;
 use crate::upstream::cap::{ConnectionCap, Overloaded};
-use crate::upstream::lane::{Dial, LaneError};
+use crate::upstream::lane::{Dial, Lane, LaneError};
 use crate::upstream::retry::{closed_before_response, is_idempotent, resend};
+use crate::upstream::Target;
 
 pub type PrimaryRequest = Request<PrimaryBody>;
 
@@ -29,24 +33,65 @@ pub type PrimaryRequest = Request<PrimaryBody>;
 static UNREACHABLE: Every = Every::new(Duration::from_secs(10));
 static FAILED: Every = Every::new(Duration::from_secs(10));
 
-/// v1's request: v1's URI, HTTP/1.1 on the wire (the pool picks h2 by ALPN where it can), and a
-/// Host for HTTP/1.0 clients that sent none. `Err` when the target cannot be forwarded.
+/// The backend that serves a request, as the send needs it.
+pub struct Serving<'a> {
+    pub target: &'a Target,
+    pub client: &'a PrimaryClient,
+    /// The client connection's own connection to this backend, and the backend's cap.
+    pub lane: Option<(&'a Arc<Lane<PrimaryBody>>, &'a Arc<ConnectionCap>)>,
+}
+
+impl<'a> Serving<'a> {
+    /// v1; on the client connection's lane when `on_lane`.
+    pub fn v1(shared: &'a Shared, snap: &'a Snapshot, inbound: &'a Inbound, on_lane: bool) -> Self {
+        Self {
+            target: &snap.primary,
+            client: &snap.primary_client,
+            lane: on_lane.then_some((&inbound.lane, &shared.caps.primary)),
+        }
+    }
+
+    /// v2, serving the users a canary assigns to it.
+    pub fn v2(shared: &'a Shared, snap: &'a Snapshot, inbound: &'a Inbound, on_lane: bool) -> Self {
+        let on_lane = on_lane && snap.candidate.uses_lanes();
+        Self {
+            target: &snap.candidate,
+            client: &snap.candidate_serving_client,
+            lane: on_lane.then_some((&inbound.serve_lane, &shared.caps.candidate)),
+        }
+    }
+}
+
+/// The backend's request: its URI, HTTP/1.1 on the wire (the pool picks h2 by ALPN where it
+/// can), and a Host for HTTP/1.0 clients that sent none. `Err` when the target cannot be
+/// forwarded.
 pub fn request(
-    snap: &Snapshot,
+    to: &Serving<'_>,
     mut parts: Parts,
     body: TeeBody<IdleBody<Incoming>>,
-    on_lane: bool,
 ) -> Result<PrimaryRequest, http::Error> {
-    parts.uri = snap.primary.uri(parts.uri.path_and_query())?;
+    parts.uri = to.target.uri(parts.uri.path_and_query())?;
     parts.version = Version::HTTP_11;
-    if on_lane && !parts.headers.contains_key(header::HOST) {
-        // An HTTP/1.0 client may send no Host; v1 then gets its own authority, as the pooled
-        // client would send.
-        if let Ok(host) = HeaderValue::from_str(snap.primary.authority().as_str()) {
+    if to.lane.is_some() && !parts.headers.contains_key(header::HOST) {
+        // An HTTP/1.0 client may send no Host; the backend then gets its own authority, as the
+        // pooled client would send.
+        if let Ok(host) = HeaderValue::from_str(to.target.authority().as_str()) {
             parts.headers.insert(header::HOST, host);
         }
     }
     Ok(Request::from_parts(parts, Either::Left(body)))
+}
+
+/// The same bodiless request for another backend (`pq`: the client's path and query): a
+/// canary's v2 failed before answering.
+pub fn retarget(
+    req: &PrimaryRequest,
+    pq: Option<&http::uri::PathAndQuery>,
+    to: &Serving<'_>,
+) -> Result<PrimaryRequest, http::Error> {
+    let mut again = resend(req, Either::Right(Empty::<Bytes>::new()));
+    *again.uri_mut() = to.target.uri(pq)?;
+    Ok(again)
 }
 
 /// Send to v1 within its timeout; v1's response head and how long it took. A bodiless
@@ -70,22 +115,20 @@ impl Deadline {
 }
 
 pub async fn send(
-    snap: &Snapshot,
-    inbound: &Inbound,
-    lane: Option<&Arc<ConnectionCap>>,
+    to: &Serving<'_>,
     req: PrimaryRequest,
     deadline: &Deadline,
-    metrics: &RouteMetrics,
+    retries: &IntCounter,
 ) -> Result<(Response<Incoming>, Duration), PrimaryError> {
     let started = Instant::now();
     let replay = (is_idempotent(req.method()) && req.body().is_end_stream()).then(|| again(&req));
     let attempts = async {
-        match attempt(snap, inbound, lane, req).await {
+        match attempt(to, req).await {
             Err(e) if e.closed_before_response() => match replay {
                 Some(req) => {
-                    metrics.primary_retries.inc();
+                    retries.inc();
                     // Boxed: the rare second try must not double every request's future.
-                    Box::pin(attempt(snap, inbound, lane, req)).await
+                    Box::pin(attempt(to, req)).await
                 }
                 None => Err(e),
             },
@@ -96,9 +139,7 @@ pub async fn send(
         answered = attempts => answered?,
         () = deadline.passed() => return Err(PrimaryError::Timeout),
     };
-    let elapsed = started.elapsed();
-    metrics.primary_duration.observe(elapsed.as_secs_f64());
-    Ok((resp, elapsed))
+    Ok((resp, started.elapsed()))
 }
 
 /// The same bodiless request, for a second attempt.
@@ -106,30 +147,21 @@ fn again(req: &PrimaryRequest) -> PrimaryRequest {
     resend(req, Either::Right(Empty::<Bytes>::new()))
 }
 
-/// One try: on the client connection's lane (under `lane`'s cap) or the pool.
+/// One try: on the client connection's lane (under the backend's cap) or the pool.
 async fn attempt(
-    snap: &Snapshot,
-    inbound: &Inbound,
-    lane: Option<&Arc<ConnectionCap>>,
+    to: &Serving<'_>,
     req: PrimaryRequest,
 ) -> Result<Response<Incoming>, PrimaryError> {
-    if let Some(cap) = lane {
+    if let Some((lane, cap)) = to.lane {
         let dial = Dial {
-            authority: snap.primary.authority(),
-            connect_timeout: snap.primary.connect_timeout,
+            authority: to.target.authority(),
+            connect_timeout: to.target.connect_timeout,
             cap,
             read_buffer: None,
         };
-        inbound
-            .lane
-            .send(&dial, req)
-            .await
-            .map_err(PrimaryError::Lane)
+        lane.send(&dial, req).await.map_err(PrimaryError::Lane)
     } else {
-        snap.primary_client
-            .request(req)
-            .await
-            .map_err(PrimaryError::Pooled)
+        to.client.request(req).await.map_err(PrimaryError::Pooled)
     }
 }
 
@@ -145,6 +177,11 @@ pub enum PrimaryError {
 }
 
 impl PrimaryError {
+    /// v2 is to blame, for a canary's gate: it was not the proxy's cap, nor the client.
+    pub fn backend_failed(&self) -> bool {
+        !self.overloaded() && !client_stalled(self) && !request_body_failed(self)
+    }
+
     fn is_connect(&self) -> bool {
         match self {
             PrimaryError::Lane(e) => e.is_connect(),
@@ -171,17 +208,23 @@ impl PrimaryError {
         }
     }
 
-    /// What the client gets, counted under v1's error kinds when v1 is to blame.
-    pub fn reply(&self, m: &RouteMetrics) -> Response<ProxyBody> {
+    /// What the client gets, counted under v1's error kinds when v1 served and is to blame
+    /// (`v1`; a v2 that served is counted in `served_requests_total` instead).
+    pub fn reply(&self, m: &RouteMetrics, v1: bool) -> Response<ProxyBody> {
+        let count = |c: &IntCounter| {
+            if v1 {
+                c.inc();
+            }
+        };
         if let PrimaryError::Timeout = self {
-            m.primary_timeout.inc();
+            count(&m.primary_timeout);
             return error(
                 StatusCode::GATEWAY_TIMEOUT,
                 "shadowdiff: primary timed out\n",
             );
         }
         if self.overloaded() {
-            m.primary_overloaded.inc();
+            count(&m.primary_overloaded);
             tracing::debug!(error = %self, "primary connections exhausted");
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -189,7 +232,7 @@ impl PrimaryError {
             );
         }
         if self.is_connect() {
-            m.primary_connect.inc();
+            count(&m.primary_connect);
             if let Some(held_back) = UNREACHABLE.ready() {
                 tracing::warn!(error = %self, held_back, "primary unreachable");
             }
@@ -216,7 +259,7 @@ impl PrimaryError {
                 "shadowdiff: request body ended early or was malformed\n",
             );
         }
-        m.primary_other.inc();
+        count(&m.primary_other);
         if let Some(held_back) = FAILED.ready() {
             tracing::warn!(error = %self, held_back, "primary failed");
         }

@@ -20,6 +20,8 @@ use crate::observe::metrics::RouteMetrics;
 use crate::observe::outcome::SkipReason;
 use crate::state::{CandidateClient, Shared, Snapshot};
 use crate::tee::{read_capped, ByteBudget, CapturedBody, ReadEnd};
+use prometheus::{Histogram, IntCounter};
+
 use crate::upstream::breaker::Breaker;
 use crate::upstream::cap::ConnectionCap;
 use crate::upstream::lane::{Dial, Lane, Lease};
@@ -39,10 +41,16 @@ pub struct CandidateLeg<'a> {
     pub cap: &'a Arc<ConnectionCap>,
     pub max_capture_bytes: usize,
     pub budget: &'a Arc<ByteBudget>,
-    pub breaker: &'a Breaker,
+    /// Told how the backend did; `None` for v1 as the mirrored backend (reverse shadow), which
+    /// the v2 breaker must not judge.
+    pub breaker: Option<&'a Breaker>,
     /// `breaker.trip_on_5xx`: a 5xx answer counts as a failure for the breaker.
     pub trip_on_5xx: bool,
     pub metrics: &'a RouteMetrics,
+    /// Time to response headers of this backend (`upstream_duration_seconds{upstream}`).
+    pub duration: &'a Histogram,
+    /// Second tries on a new connection of this backend.
+    pub retries: &'a IntCounter,
 }
 
 impl<'a> CandidateLeg<'a> {
@@ -54,9 +62,26 @@ impl<'a> CandidateLeg<'a> {
             cap: &shared.caps.candidate,
             max_capture_bytes: snap.config.limits.max_capture_bytes,
             budget: &shared.pending,
-            breaker: &shared.breaker,
+            breaker: Some(&shared.breaker),
             trip_on_5xx: snap.config.breaker.trip_on_5xx,
             metrics,
+            duration: &metrics.candidate_duration,
+            retries: &metrics.candidate_retries,
+        }
+    }
+
+    /// v1 as the mirrored backend, while v2 serves (reverse shadow): v1's pool and cap, its own
+    /// series, and no breaker.
+    pub fn reverse(shared: &'a Shared, snap: &'a Snapshot, metrics: &'a RouteMetrics) -> Self {
+        Self {
+            target: &snap.primary,
+            timeout: snap.primary.timeout,
+            client: &snap.primary_mirror_client,
+            cap: &shared.caps.primary,
+            breaker: None,
+            duration: &metrics.primary_duration,
+            retries: &metrics.primary_retries,
+            ..Self::new(shared, snap, metrics)
         }
     }
 
@@ -87,7 +112,7 @@ impl<'a> CandidateLeg<'a> {
         let again = is_idempotent(req.method()).then(|| resend(&req, req.body().clone()));
         let resp = match self.attempt(lease.as_mut(), req).await {
             Err(f) if f.closed_before_response() && again.is_some() => {
-                self.metrics.candidate_retries.inc();
+                self.retries.inc();
                 match again {
                     Some(req) => self.attempt(lease.as_mut(), req).await?,
                     None => return Err(f),
@@ -96,9 +121,7 @@ impl<'a> CandidateLeg<'a> {
             answered => answered?,
         };
         let elapsed = started.elapsed();
-        self.metrics
-            .candidate_duration
-            .observe(elapsed.as_secs_f64());
+        self.duration.observe(elapsed.as_secs_f64());
         let (parts, body) = resp.into_parts();
         // A declared length is checked and reserved before a byte is read: reading megabytes only
         // to drop them costs the I/O threads that serve v1, and memory the budget never saw.
@@ -148,7 +171,7 @@ impl<'a> CandidateLeg<'a> {
         &self,
         answered: Result<(Parts, CapturedBody, Duration), Failure>,
     ) -> Result<Side, SkipReason> {
-        let breaker = self.breaker;
+        let breaker = Judge(self.breaker);
         match answered {
             Ok((parts, body, elapsed)) => {
                 let status = parts.status.as_u16();
@@ -183,6 +206,23 @@ impl<'a> CandidateLeg<'a> {
                 tracing::debug!(error = %f, "candidate failed");
                 Err(SkipReason::CandidateFailed)
             }
+        }
+    }
+}
+
+/// The breaker, when this leg has one.
+struct Judge<'a>(Option<&'a Breaker>);
+
+impl Judge<'_> {
+    fn success(&self) {
+        if let Some(b) = self.0 {
+            b.success();
+        }
+    }
+
+    fn failure(&self) {
+        if let Some(b) = self.0 {
+            b.failure();
         }
     }
 }

@@ -59,6 +59,14 @@ impl PrimaryHead {
     }
 }
 
+/// Where a mirror's copy goes.
+pub enum CopyTo {
+    /// v2, on the client connection's own v2 lane when it has one (HTTP/1.x clients).
+    Candidate(Option<Arc<CandidateLane>>),
+    /// v1, while v2 serves the request (a canary's user, or promoted: reverse shadow).
+    Primary,
+}
+
 /// The v1 path's end of a started mirror.
 pub struct Handoff {
     /// Tees the request body for v2, if the request has one.
@@ -106,10 +114,14 @@ pub fn start(
     route: &Arc<RouteRuntime>,
     parts: &request::Parts,
     body_empty: bool,
-    lane: Option<Arc<CandidateLane>>,
+    to: CopyTo,
     watcher: Option<Watcher>,
 ) -> Option<Handoff> {
-    let mut planned = plan(shared, snap, route, &parts.method, &parts.headers)?;
+    let (lane, reverse) = match to {
+        CopyTo::Candidate(lane) => (lane, false),
+        CopyTo::Primary => (None, true),
+    };
+    let mut planned = plan(shared, snap, route, &parts.method, &parts.headers, reverse)?;
     let promise = std::mem::replace(&mut planned.promise, Held::empty(&shared.pending));
     let (request_capture, request_body) = if body_empty {
         (None, None)
@@ -133,6 +145,7 @@ pub fn start(
         lane,
         watcher,
         sent: Arc::default(),
+        reverse,
     };
     tokio::spawn(job.run());
     Some(Handoff {
@@ -161,6 +174,9 @@ struct MirrorJob {
     watcher: Option<Watcher>,
     /// Sent to v2 (counted in `mirrored_requests_total`): its end is then one mirror outcome.
     sent: Arc<AtomicBool>,
+    /// v2 served the request; the copy goes to v1, and the pair is turned round for comparing,
+    /// so that a comparison always reads v1 against v2.
+    reverse: bool,
 }
 
 /// Counts `shutdown` for a mirror whose task was dropped before it ended.
@@ -216,8 +232,13 @@ impl MirrorJob {
         let body = self.request_body().await?;
         // A gRPC call's own deadline, for both legs (read before the headers move to v2's copy).
         let grpc = &self.snap.config.grpc;
-        let v1_wait = upstream_deadline(&self.headers, grpc, self.snap.primary.timeout);
-        let v2_wait = upstream_deadline(&self.headers, grpc, self.snap.candidate.timeout);
+        // The served leg has v1's timeout whichever backend serves; a copy to v2 has v2's.
+        let served_wait = upstream_deadline(&self.headers, grpc, self.snap.primary.timeout);
+        let mirror_wait = if self.reverse {
+            served_wait
+        } else {
+            upstream_deadline(&self.headers, grpc, self.snap.candidate.timeout)
+        };
         let credentials = self
             .headers
             .iter()
@@ -226,13 +247,17 @@ impl MirrorJob {
         let request = self.candidate_request(body)?;
         self.route.metrics.mirrored.inc();
         self.sent.store(true, Ordering::Release);
-        let mut leg = CandidateLeg::new(&self.shared, &self.snap, &self.route.metrics);
-        leg.timeout = v2_wait;
+        let mut leg = if self.reverse {
+            CandidateLeg::reverse(&self.shared, &self.snap, &self.route.metrics)
+        } else {
+            CandidateLeg::new(&self.shared, &self.snap, &self.route.metrics)
+        };
+        leg.timeout = mirror_wait;
         // When v1's side fails first — the client went away, or v1 broke — v2's exchange is
         // dropped there and then: a cancelled call is not left running on v2.
         let (primary, candidate) = {
             let candidate = leg.send(request, self.lane.as_ref());
-            let primary = primary_side(&mut self.primary, v1_wait);
+            let primary = primary_side(&mut self.primary, served_wait);
             tokio::pin!(candidate, primary);
             tokio::select! {
                 p = &mut primary => match p {
@@ -241,6 +266,11 @@ impl MirrorJob {
                 },
                 c = &mut candidate => (primary.await, c),
             }
+        };
+        let (primary, candidate) = if self.reverse {
+            (candidate, primary)
+        } else {
+            (primary, candidate)
         };
         let m = &self.route.metrics;
         m.status_pair(
@@ -289,10 +319,13 @@ impl MirrorJob {
     fn candidate_request(&mut self, body: Bytes) -> Result<Request<Full<Bytes>>, SkipReason> {
         let pq = self.path_and_query.as_ref();
         let headers = std::mem::take(&mut self.headers);
-        self.snap
-            .shaping
-            .request(&self.snap.candidate, &self.method, pq, headers, body)
-            .map_err(|_| SkipReason::CandidateFailed)
+        let shaping = &self.snap.shaping;
+        let req = if self.reverse {
+            shaping.reverse_request(&self.snap.primary, &self.method, pq, headers, body)
+        } else {
+            shaping.request(&self.snap.candidate, &self.method, pq, headers, body)
+        };
+        req.map_err(|_| SkipReason::CandidateFailed)
     }
 }
 

@@ -7,4 +7,4 @@ pub mod failure;
 pub mod job;
 pub mod plan;
 
-pub use job::{start, Handoff};
+pub use job::{start, CopyTo, Handoff};

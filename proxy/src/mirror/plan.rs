@@ -40,6 +40,7 @@ pub fn plan(
     route: &RouteRuntime,
     method: &Method,
     headers: &HeaderMap,
+    reverse: bool,
 ) -> Option<Planned> {
     if route.percent() == 0.0 {
         return None;
@@ -52,11 +53,22 @@ pub fn plan(
         return None;
     }
     // gRPC needs HTTP/2; an HTTP/1.1-only v2 would fail every call.
-    if snap.candidate.http1_only() && crate::net::headers::is_grpc(headers) {
+    let mirrored = if reverse {
+        &snap.primary
+    } else {
+        &snap.candidate
+    };
+    if mirrored.http1_only() && crate::net::headers::is_grpc(headers) {
         route.metrics.skip(SkipReason::UnsupportedProtocol);
         return None;
     }
-    let probe = match shared.breaker.admit() {
+    // The breaker judges v2; a copy to v1 (reverse shadow) does not ask it.
+    let admit = if reverse {
+        Admit::Yes
+    } else {
+        shared.breaker.admit()
+    };
+    let probe = match admit {
         Admit::Yes => None,
         Admit::Probe(turn) => Some(turn),
         Admit::No => {

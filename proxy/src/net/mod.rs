@@ -1,6 +1,8 @@
-//! HTTP plumbing shared by every leg: the server builder, header fix-ups, TLS.
+//! HTTP plumbing shared by every leg: the server builder, header fix-ups, TLS, and a small
+//! client for control-plane calls.
 
 pub mod builder;
+pub mod fetch;
 pub mod headers;
 pub mod idle;
 pub mod tls;

@@ -66,6 +66,17 @@ impl ServerTls {
 }
 
 /// The client config for one upstream leg.
+/// Trusting the public roots alone, no client certificate: control-plane calls (Prometheus
+/// gates, webhooks, `ctl`).
+pub fn public_client_config() -> anyhow::Result<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 pub fn client_config(up: &Upstream) -> anyhow::Result<ClientConfig> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());

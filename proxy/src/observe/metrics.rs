@@ -48,6 +48,81 @@ pub struct Metrics {
     pub pending_bytes: IntGauge,
     pub compare_duration: Histogram,
     pub record: RecordMetrics,
+    cutover: CutoverFamilies,
+}
+
+/// The cutover's families, per route (`cutover/`).
+#[derive(Clone)]
+struct CutoverFamilies {
+    weight: GaugeVec,
+    step: IntGaugeVec,
+    state: IntGaugeVec,
+    gate_value: GaugeVec,
+    gate_failures: IntCounterVec,
+    rollbacks: IntCounterVec,
+}
+
+impl CutoverFamilies {
+    fn register(r: &Registry) -> prometheus::Result<Self> {
+        Ok(Self {
+            weight: gauge_vec(r, "shadowdiff_cutover_weight", "Share of users served by v2, in percent.", &["route"])?,
+            step: int_gauge_vec(r, "shadowdiff_cutover_step", "Index of the current step of the cutover schedule.", &["route"])?,
+            state: int_gauge_vec(
+                r,
+                "shadowdiff_cutover_state",
+                "1 for the cutover's current state (shadow, progressing, paused, aborted, promoted).",
+                &["route", "state"],
+            )?,
+            gate_value: gauge_vec(
+                r,
+                "shadowdiff_cutover_gate_value",
+                "Each gate's value in the last judged interval (error_rate and mismatch: ratios; latency: v2 p95 over v1 p95, minus 1).",
+                &["route", "gate"],
+            )?,
+            gate_failures: counter(
+                r,
+                "shadowdiff_cutover_gate_failures_total",
+                "Intervals in which a gate failed.",
+                &["route", "gate"],
+            )?,
+            rollbacks: counter(
+                r,
+                "shadowdiff_cutover_rollbacks_total",
+                "Cutovers rolled back to weight 0, by reason (the failing gate, or manual).",
+                &["route", "reason"],
+            )?,
+        })
+    }
+}
+
+/// One route's cutover series.
+pub struct CutoverMetrics {
+    route: String,
+    families: CutoverFamilies,
+    pub weight: Gauge,
+    pub step: IntGauge,
+    /// In the order of `Phase::ALL`.
+    pub state: Vec<IntGauge>,
+}
+
+impl CutoverMetrics {
+    pub fn gate_value(&self, gate: &str) -> Gauge {
+        self.families
+            .gate_value
+            .with_label_values(&[&self.route, gate])
+    }
+
+    pub fn gate_failures(&self, gate: &str) -> IntCounter {
+        self.families
+            .gate_failures
+            .with_label_values(&[&self.route, gate])
+    }
+
+    pub fn rollback(&self, reason: &str) -> IntCounter {
+        self.families
+            .rollbacks
+            .with_label_values(&[&self.route, reason])
+    }
 }
 
 /// The recording's counters (`record/`): what reached the disk and what did not, by reason.
@@ -109,6 +184,9 @@ struct RouteFamilies {
     mismatch_budget: GaugeVec,
     budget_exceeded: IntGaugeVec,
     mirror_percent: GaugeVec,
+    served: IntCounterVec,
+    served_duration: HistogramVec,
+    canary_fallbacks: IntCounterVec,
 }
 
 /// One unit of a gauge from `new` until drop, so the gauge stays right however its holder
@@ -158,6 +236,17 @@ fn gauge_vec(
     labels: &[&str],
 ) -> prometheus::Result<GaugeVec> {
     let g = GaugeVec::new(Opts::new(name, help), labels)?;
+    reg.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn int_gauge_vec(
+    reg: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntGaugeVec> {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
     reg.register(Box::new(g.clone()))?;
     Ok(g)
 }
@@ -276,6 +365,25 @@ impl RouteFamilies {
                 "Share of eligible requests currently mirrored, in percent.",
                 &["route"],
             )?,
+            served: counter(
+                r,
+                "shadowdiff_served_requests_total",
+                "Requests answered to clients, by the backend that served them (v1, v2) and status class (error = the proxy answered: no response from that backend).",
+                &["route", "backend", "code_class"],
+            )?,
+            served_duration: histogram(
+                r,
+                "shadowdiff_served_duration_seconds",
+                "Time to response headers of served requests, by serving backend.",
+                &["route", "backend"],
+                LATENCY_BUCKETS,
+            )?,
+            canary_fallbacks: counter(
+                r,
+                "shadowdiff_canary_fallbacks_total",
+                "Requests assigned to v2 that v2 failed before any byte reached the client, served by v1 instead (safe methods only).",
+                &["route"],
+            )?,
         })
     }
 }
@@ -330,6 +438,7 @@ impl Metrics {
                 h
             },
             record: RecordMetrics::register(r)?,
+            cutover: CutoverFamilies::register(r)?,
             registry: reg.clone(),
         };
         let build = Gauge::with_opts(
@@ -390,6 +499,25 @@ impl Metrics {
             mismatch_budget: f.mismatch_budget.with_label_values(&[name]),
             budget_exceeded: f.budget_exceeded.with_label_values(&[name]),
             mirror_percent: f.mirror_percent.with_label_values(&[name]),
+            served: ["v1", "v2"]
+                .map(|b| STATUS_CLASSES.map(|c| f.served.with_label_values(&[name, b, c]))),
+            served_duration: ["v1", "v2"].map(|b| f.served_duration.with_label_values(&[name, b])),
+            canary_fallbacks: f.canary_fallbacks.with_label_values(&[name]),
+        }
+    }
+
+    /// One route's cutover series.
+    pub fn cutover(&self, name: &str) -> CutoverMetrics {
+        let f = &self.cutover;
+        CutoverMetrics {
+            route: name.to_owned(),
+            weight: f.weight.with_label_values(&[name]),
+            step: f.step.with_label_values(&[name]),
+            state: ["shadow", "progressing", "paused", "aborted", "promoted"]
+                .iter()
+                .map(|s| f.state.with_label_values(&[name, s]))
+                .collect(),
+            families: f.clone(),
         }
     }
 
@@ -434,9 +562,27 @@ pub struct RouteMetrics {
     pub mismatch_budget: Gauge,
     pub budget_exceeded: IntGauge,
     pub mirror_percent: Gauge,
+    /// By backend (v1, v2), then status class.
+    served: [[IntCounter; 6]; 2],
+    served_duration: [Histogram; 2],
+    pub canary_fallbacks: IntCounter,
 }
 
 impl RouteMetrics {
+    /// A request answered to the client by `backend` (index: 0 = v1, 1 = v2); `None` status
+    /// when that backend gave no response and the proxy answered.
+    pub fn served(
+        &self,
+        backend: usize,
+        status: Option<u16>,
+        elapsed: Option<std::time::Duration>,
+    ) {
+        self.served[backend][status_class(status)].inc();
+        if let Some(e) = elapsed {
+            self.served_duration[backend].observe(e.as_secs_f64());
+        }
+    }
+
     /// A mirrored request ended as `o`.
     pub fn outcome(&self, o: MirrorOutcome) {
         self.outcomes[o as usize].inc();

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use http::{HeaderMap, Method};
 use tokio::sync::Semaphore;
 
-use config::SampleBy;
+use config::{AssignBy, SampleBy};
 use diff_engine::RuleSet;
 
+use crate::cutover::{Backend, Cutover};
 use crate::observe::metrics::RouteMetrics;
 use crate::observe::redact::Redactor;
 use crate::observe::stats::RouteStats;
@@ -37,6 +38,8 @@ pub struct Policy {
     pub window: std::time::Duration,
     /// What this route records (`[record]` with `[routes.record]` laid over it).
     pub record: config::RecordPolicy,
+    /// Who serves this route (`[cutover]` with `[routes.cutover]` laid over it).
+    pub cutover: config::CutoverPolicy,
 }
 
 /// Where a route's outcomes go.
@@ -45,6 +48,8 @@ pub struct Observers {
     pub stats: Arc<RouteStats>,
     /// What mismatch records of this route may show (`[report]`, shared by all routes).
     pub redact: Arc<Redactor>,
+    /// This route's cutover: its live state outlives reloads.
+    pub cutover: Arc<Cutover>,
 }
 
 /// A route as the request path sees it: matcher, live mirror share, rules, series.
@@ -65,6 +70,12 @@ pub struct RouteRuntime {
     /// The budget window its statistics use (`budget.window`), applied on install.
     pub window: std::time::Duration,
     pub record: RecordRoute,
+    /// The live cutover (which backend serves), shared with the controller.
+    pub cutover: Arc<Cutover>,
+    /// What keeps a user on one backend (`cutover.assign_by`).
+    pub assign_by: AssignBy,
+    /// The cutover policy this config gives, put in force on activation.
+    cutover_policy: config::CutoverPolicy,
 }
 
 /// A route's recording share and caps, as the request path sees them.
@@ -108,6 +119,9 @@ impl RouteRuntime {
             configured_percent: policy.percent,
             window: policy.window,
             record: RecordRoute::new(&policy.record),
+            cutover: observers.cutover,
+            assign_by: policy.cutover.assign_by.clone(),
+            cutover_policy: policy.cutover,
         }
     }
 
@@ -116,6 +130,16 @@ impl RouteRuntime {
     pub fn activate(&self) {
         self.metrics.mirror_percent.set(self.percent());
         self.stats.set_window(self.window);
+        self.cutover.install(self.cutover_policy.clone());
+    }
+
+    pub fn cutover_mode(&self) -> config::CutoverMode {
+        self.cutover_policy.mode
+    }
+
+    /// Which backend serves this request.
+    pub fn serving(&self, headers: &HeaderMap, peer: std::net::IpAddr) -> Backend {
+        self.cutover.serve(&self.assign_by, headers, peer)
     }
 
     pub fn percent(&self) -> f64 {

@@ -63,13 +63,23 @@ impl Sampler {
 
 /// A stable bucket in `0..PPM` for a sampling key.
 pub fn key_bucket(key: &[u8]) -> u32 {
-    let h = blake3::hash(key);
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&h.as_bytes()[..8]);
-    (u64::from_le_bytes(first) % u64::from(PPM)) as u32
+    (key_hash(key).0 % u64::from(PPM)) as u32
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+/// Two independent stable words for a key, the same on every instance and every version:
+/// sampling uses the first, cutover assignment the second.
+pub fn key_hash(key: &[u8]) -> (u64, u64) {
+    let h = blake3::hash(key);
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&h.as_bytes()[i * 8..i * 8 + 8]);
+        u64::from_le_bytes(w)
+    };
+    (word(0), word(1))
+}
+
+/// The value of cookie `name`, from any `Cookie` header.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
     headers
         .get_all(http::header::COOKIE)
         .iter()

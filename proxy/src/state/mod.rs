@@ -14,6 +14,7 @@ use config::Config;
 use diff_engine::CompareLimits;
 
 use crate::compare::ComparePool;
+use crate::cutover::Cutovers;
 use crate::net::tls::{server_config, ServerTls};
 use crate::observe::exemplars::Exemplars;
 use crate::observe::metrics::Metrics;
@@ -45,6 +46,8 @@ pub struct Shared {
     pub server_tls: Option<ServerTls>,
     /// Connection caps per upstream: they outlive a reload, as the connections do.
     pub caps: UpstreamCaps,
+    /// Every route's cutover, and the state file: they outlive a reload.
+    pub cutovers: Cutovers,
 }
 
 /// `[primary] max_connections` and `[candidate] max_connections`, with their waits.
@@ -96,8 +99,16 @@ impl Shared {
                 metrics.candidate_connections.clone(),
             ),
         };
-        let snapshot = Snapshot::build(config, &metrics, &stats, &caps)?;
+        let cutovers = Cutovers::open(&config.cutover, metrics.clone())?;
+        let snapshot = Snapshot::build(config, &metrics, &stats, &caps, &cutovers)?;
         for r in snapshot.all_routes() {
+            // An operator's brake from before the restart, unless the file changed that share.
+            if let Some(b) = cutovers.saved_brake(&r.name) {
+                if b.configured == r.configured_percent {
+                    r.set_percent(b.percent);
+                    tracing::info!(route = %r.name, percent = b.percent, "kept the live mirror percent across the restart");
+                }
+            }
             r.activate();
         }
         Ok(Arc::new(Self {
@@ -114,6 +125,7 @@ impl Shared {
             admin_token,
             server_tls,
             caps,
+            cutovers,
         }))
     }
 
@@ -159,7 +171,13 @@ impl Shared {
             }
             (None, None) => None,
         };
-        let snap = Snapshot::build(config, &self.metrics, &self.stats, &self.caps)?;
+        let snap = Snapshot::build(
+            config,
+            &self.metrics,
+            &self.stats,
+            &self.caps,
+            &self.cutovers,
+        )?;
         // Nothing below can fail.
         self.keep_live_shares(&snap);
         for r in snap.all_routes() {
@@ -177,6 +195,7 @@ impl Shared {
         }
         self.admin_token.set(token);
         self.snapshot.store(Arc::new(snap));
+        self.cutovers.save();
         Ok(())
     }
 
@@ -189,7 +208,12 @@ impl Shared {
             let Some(new) = next.all_routes().find(|r| r.name == old.name) else {
                 continue;
             };
-            if live != old.configured_percent && new.configured_percent == old.configured_percent {
+            if new.configured_percent != old.configured_percent {
+                // The file changed this share itself: an operator's brake no longer applies.
+                self.cutovers.set_brake(&new.name, None);
+                continue;
+            }
+            if live != old.configured_percent {
                 new.set_percent(live);
                 tracing::info!(
                     route = %new.name,

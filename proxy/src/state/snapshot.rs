@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use config::Config;
 use diff_engine::{GrpcSchema, RuleSet};
 
+use crate::cutover::Cutovers;
 use crate::net::idle::IdleBody;
 use crate::observe::metrics::Metrics;
 use crate::observe::redact::Redactor;
@@ -37,6 +38,10 @@ pub struct Snapshot {
     pub primary_client: PrimaryClient,
     pub candidate: Target,
     pub candidate_client: CandidateClient,
+    /// v2 as a serving backend (a canary's users): streaming, like v1's client.
+    pub candidate_serving_client: PrimaryClient,
+    /// v1 as the mirrored backend (reverse shadow, while v2 serves).
+    pub primary_mirror_client: CandidateClient,
     /// How the mirrored copy is shaped (`[candidate]` host, headers, path).
     pub shaping: Shaping,
     /// Mirrors in flight, all routes.
@@ -51,12 +56,14 @@ impl Snapshot {
         metrics: &Metrics,
         stats: &StatsRegistry,
         caps: &UpstreamCaps,
+        cutovers: &Cutovers,
     ) -> anyhow::Result<Self> {
         let redact = Arc::new(Redactor::new(&config.report)?);
         let observers = |name: &str, window| Observers {
             metrics: metrics.route(name),
             stats: stats.get_or_create(name, window),
             redact: redact.clone(),
+            cutover: cutovers.get_or_create(name),
         };
         let mut routes = Vec::with_capacity(config.routes.len());
         for r in &config.routes {
@@ -79,6 +86,7 @@ impl Snapshot {
                 access_log: config.log.access_log,
                 window: r.budget.window,
                 record: r.record.clone(),
+                cutover: r.cutover.clone(),
             };
             let route = RouteRuntime::new(&r.name, policy, observers(&r.name, r.budget.window));
             routes.push(Arc::new(route));
@@ -95,6 +103,7 @@ impl Snapshot {
             access_log: config.log.access_log,
             window: config.budget.window,
             record: config.record.policy.clone(),
+            cutover: config.cutover.policy.clone(),
         };
         let default_route = Arc::new(RouteRuntime::new(
             DEFAULT_ROUTE,
@@ -108,6 +117,16 @@ impl Snapshot {
             candidate_client: upstream::client(
                 &config.candidate.upstream,
                 &caps.candidate,
+                Some(upstream::CANDIDATE_READ_BUFFER),
+            )?,
+            candidate_serving_client: upstream::client(
+                &config.candidate.upstream,
+                &caps.candidate,
+                None,
+            )?,
+            primary_mirror_client: upstream::client(
+                &config.primary,
+                &caps.primary,
                 Some(upstream::CANDIDATE_READ_BUFFER),
             )?,
             shaping: Shaping::new(&config.candidate)?,

@@ -62,6 +62,27 @@ impl Shaping {
         })
     }
 
+    /// The copy sent to v1 while v2 serves (reverse shadow): the client's request as v1 would
+    /// have had it, with the mark alone — v2's host, headers and path shaping are v2's.
+    pub fn reverse_request(
+        &self,
+        target: &Target,
+        method: &Method,
+        pq: Option<&PathAndQuery>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Request<Full<Bytes>>, http::Error> {
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = target.uri(pq)?;
+        *req.headers_mut() = headers;
+        if let Some(mark) = &self.mark {
+            req.headers_mut()
+                .insert(mark.clone(), HeaderValue::from_static("1"));
+        }
+        Ok(req)
+    }
+
     /// The request sent to v2 for a client request with this method, target and headers.
     pub fn request(
         &self,
