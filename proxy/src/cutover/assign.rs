@@ -54,7 +54,7 @@ impl Spread {
         let n = self.0.fetch_add(1, Ordering::Relaxed);
         // 2^64/φ: the top bits of n × this are frac(n·φ).
         let frac = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        ((frac >> 32) * u64::from(BUCKETS) >> 32) as u32
+        (((frac >> 32) * u64::from(BUCKETS)) >> 32) as u32
     }
 }
 
