@@ -59,4 +59,4 @@ pub mod upstream;
 pub const COMMIT: &str = env!("SHADOWDIFF_COMMIT");
 
 pub use app::run::{start, Running};
-pub use state::Shared;
+pub use state::{ReloadSource, Shared};
