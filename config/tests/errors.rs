@@ -565,3 +565,55 @@ fn errors_expose_the_key() {
     .expect_err("unknown");
     assert_eq!(e.key().as_deref(), Some("candidate.mirror_precent"));
 }
+
+#[test]
+fn bad_cutover_schedules_name_the_key() {
+    let cases = [
+        (
+            "[cutover]\nsteps = [{weight = 50, hold = \"5m\"}, {weight = 25, hold = \"5m\"}]",
+            "cutover.steps[1].weight: weights must increase step by step: 25 follows 50",
+        ),
+        (
+            "[cutover]\nsteps = [{weight = 150, hold = \"5m\"}]",
+            "cutover.steps[0].weight: must be above 0 and at most 100, got 150",
+        ),
+        (
+            "[cutover]\ninterval = \"1m\"\nsteps = [{weight = 10, hold = \"30s\"}]",
+            "cutover.steps[0].hold: must be at least the interval",
+        ),
+        ("[cutover]\nsteps = [{weight = 10}]", "cutover.steps[0].hold: required"),
+        (
+            "[cutover]\nmode = \"blue-green\"",
+            "cutover.mode: `blue-green` is not a mode",
+        ),
+        (
+            "[cutover]\nassign_by = \"ip\"",
+            "cutover.assign_by: `ip` is not an assignment",
+        ),
+        ("[cutover]\nfailure_limit = 0", "cutover.failure_limit: must be at least 1, got 0"),
+        ("[cutover]\nmax_error_rate = 2.0", "cutover.max_error_rate: must be between 0 and 1"),
+        (
+            "[[cutover.gates]]\nprometheus = \"http://p:9090\"\nquery = \"up\"",
+            "cutover.gates[0].max: required",
+        ),
+        (
+            "[[cutover.gates]]\nname = \"latency\"\nprometheus = \"http://p:9090\"\nquery = \"up\"\nmax = 1",
+            "cutover.gates[0].name: `latency` is a built-in gate's name",
+        ),
+        (
+            "[[routes]]\nname = \"api\"\npath_prefix = \"/api\"\n[routes.cutover]\nsteps = [{weight = 10, hold = \"1h\"}, {weight = 10, hold = \"1h\"}]",
+            "routes[0].cutover.steps[1].weight: weights must increase",
+        ),
+    ];
+    for (tail, want) in cases {
+        assert_starts(&err("", tail), want);
+    }
+    // An unknown gate key and a per-route state_file are unknown keys, named with their table.
+    let e = err("", "[[cutover.gates]]\nthreshold = 1");
+    assert!(e.contains("unknown key `threshold`"), "{e}");
+    let e = err(
+        "",
+        "[[routes]]\nname = \"api\"\npath_prefix = \"/api\"\n[routes.cutover]\nstate_file = \"/x\"",
+    );
+    assert!(e.contains("unknown key `state_file`"), "{e}");
+}

@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use config::{Budget, Config, LogFormat, Overrides, RecordPolicy, SampleBy, Tls, UpstreamProtocol};
+use config::{
+    AssignBy, Budget, Config, CutoverMode, LogFormat, Overrides, RecordPolicy, SampleBy, Tls,
+    UpstreamProtocol,
+};
 use diff_engine::{RuleSpec, SortRule, ToleranceRule};
 
 const URLS: &str = r#"
@@ -280,6 +283,70 @@ fn every_key_is_read() {
     };
     assert_eq!(c.routes[0].record, own);
     assert_eq!(c.routes[1].record, global);
+
+    let cut = &c.cutover;
+    assert_eq!(
+        cut.state_file,
+        Some(PathBuf::from("/var/lib/shadowdiff/cutover.json"))
+    );
+    let p = &cut.policy;
+    assert_eq!(
+        (p.mode, &p.assign_by),
+        (CutoverMode::Canary, &AssignBy::Cookie("session".into()))
+    );
+    let steps: Vec<_> = p
+        .steps
+        .iter()
+        .map(|s| (s.weight, s.hold, s.min_requests))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (10.0, secs(300), 500),
+            (25.0, secs(600), 0),
+            (100.0, secs(86_400), 0)
+        ]
+    );
+    assert_eq!(
+        (p.interval, p.failure_limit, p.min_samples),
+        (secs(30), 2, 50)
+    );
+    assert_eq!((p.max_error_rate, p.max_latency_increase), (0.01, 0.25));
+    assert_eq!(
+        p.webhook_url.as_ref().map(ToString::to_string).as_deref(),
+        Some("https://hooks.example.com/rollback")
+    );
+    assert_eq!(p.gates.len(), 1);
+    assert_eq!(
+        (
+            p.gates[0].name.as_str(),
+            p.gates[0].query.as_str(),
+            p.gates[0].max
+        ),
+        ("fleet_errors", "sum(rate(x[5m]))", 0.5)
+    );
+    // [routes.cutover] keys replace the global ones; the rest is inherited.
+    let own = &c.routes[0].cutover;
+    assert_eq!((own.mode, own.failure_limit), (CutoverMode::Promoted, 5));
+    assert_eq!((own.interval, &own.steps), (p.interval, &p.steps));
+    assert_eq!(&c.routes[1].cutover, p);
+}
+
+#[test]
+fn cutover_defaults_to_shadow() {
+    let c = parse(URLS);
+    let p = &c.cutover.policy;
+    assert_eq!(
+        (p.mode, &p.assign_by),
+        (CutoverMode::Shadow, &AssignBy::Random)
+    );
+    assert!(p.steps.is_empty() && p.gates.is_empty() && p.webhook_url.is_none());
+    assert_eq!(
+        (p.interval, p.failure_limit, p.min_samples),
+        (secs(60), 3, 20)
+    );
+    assert_eq!((p.max_error_rate, p.max_latency_increase), (0.005, 0.1));
+    assert_eq!(c.cutover.state_file, None);
 }
 
 #[test]

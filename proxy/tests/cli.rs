@@ -534,3 +534,155 @@ fn replay_usage_errors_exit_2() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--candidate"), "{err}");
 }
+
+/// A proxy process in canary mode on free ports, with an admin token; (process, data, admin).
+fn canary_proxy(dir: &std::path::Path, tag: &str, v1: u16, v2: u16) -> (Proc, u16, u16) {
+    let (data, admin) = (free_port(), free_port());
+    let token = dir.join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let file = dir.join(format!("{tag}.toml"));
+    std::fs::write(
+        &file,
+        format!(
+            "listen = \"127.0.0.1:{data}\"\nadmin = \"127.0.0.1:{admin}\"\nmirror_percent = 0\n\
+             [primary]\nurl = \"http://127.0.0.1:{v1}\"\n[candidate]\nurl = \"http://127.0.0.1:{v2}\"\n\
+             [admin_auth]\ntoken_file = \"{}\"\n\
+             [cutover]\nmode = \"canary\"\nstate_file = \"{}\"\n\
+             steps = [{{weight = 10, hold = \"1h\"}}, {{weight = 50, hold = \"1h\"}}]\n",
+            token.display(),
+            dir.join(format!("{tag}-state.json")).display()
+        ),
+    )
+    .unwrap();
+    let p = spawn(&["--config", file.to_str().unwrap()]);
+    wait_until(Duration::from_secs(10), || {
+        http_get(admin, "/healthz/ready").is_some_and(|(s, _)| s == 200)
+    });
+    (p, data, admin)
+}
+
+#[test]
+fn ctl_acts_on_every_replica_and_names_the_one_that_failed() {
+    let dir = std::env::temp_dir().join(format!("shadowdiff-ctl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_v1, v1) = sample("v1");
+    let (_v2, v2) = sample("v2");
+    let (_a, data_a, admin_a) = canary_proxy(&dir, "a", v1, v2);
+    let (_b, _, admin_b) = canary_proxy(&dir, "b", v1, v2);
+    let token = dir.join("token");
+    let fleet = |action: &[&str]| {
+        let mut args = vec!["ctl"];
+        args.extend_from_slice(action);
+        let (a, b) = (
+            format!("http://127.0.0.1:{admin_a}"),
+            format!("http://127.0.0.1:{admin_b}"),
+        );
+        let t = token.to_str().unwrap().to_owned();
+        let args: Vec<String> = args
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain([
+                "--admin".into(),
+                a,
+                "--admin".into(),
+                b,
+                "--token-file".into(),
+                t,
+            ])
+            .collect();
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&refs)
+    };
+
+    let (code, out, err) = fleet(&["promote"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches("progressing weight 50").count(), 2, "{out}");
+
+    let (code, out, _) = fleet(&["abort"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.matches("aborted weight 0").count(), 2, "{out}");
+    // Every request after the abort is v1's (v2's /orders/1 has another total).
+    let body = |raw: String| raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+    let v1_order = body(http_get(v1, "/orders/1").unwrap().1);
+    assert_ne!(v1_order, body(http_get(v2, "/orders/1").unwrap().1));
+    for _ in 0..20 {
+        let (status, raw) = http_get(data_a, "/orders/1").unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body(raw), v1_order);
+    }
+
+    // Without the token the command is refused, per replica, and the exit code says so.
+    let (code, out, _) = run(&[
+        "ctl",
+        "resume",
+        "--admin",
+        &format!("http://127.0.0.1:{admin_a}"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("401"), "{out}");
+
+    // A replica that cannot be reached is named; the others still act.
+    let dead = free_port();
+    let (code, out, _) = run(&[
+        "ctl",
+        "weight",
+        "30",
+        "--admin",
+        &format!("http://127.0.0.1:{admin_a}"),
+        "--admin",
+        &format!("http://127.0.0.1:{dead}"),
+        "--token-file",
+        token.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("paused weight 30"), "{out}");
+    assert!(out.contains(&format!("127.0.0.1:{dead}: FAILED")), "{out}");
+
+    let (code, out, _) = run(&[
+        "ctl",
+        "status",
+        "--admin",
+        &format!("http://127.0.0.1:{admin_b}"),
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("rolled back by manual"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_schedules_and_state_files_stop_check_config_and_the_start() {
+    let dir = std::env::temp_dir().join(format!("shadowdiff-sched-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let urls =
+        "[primary]\nurl = \"http://127.0.0.1:1\"\n[candidate]\nurl = \"http://127.0.0.1:2\"\n";
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!("{urls}[cutover]\nmode = \"canary\"\ninterval = \"1m\"\nsteps = [{{weight = 10, hold = \"10s\"}}]\n"),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["check-config", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cutover.steps[0].hold"), "{err}");
+
+    let state = dir.join("state.json");
+    std::fs::write(&state, "{\"version\": 1, \"routes\": {\"default\": 7}}").unwrap();
+    let file = dir.join("state.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "listen = \"127.0.0.1:{}\"\nadmin = \"127.0.0.1:{}\"\n{urls}[cutover]\nmode = \"promoted\"\nstate_file = \"{}\"\n",
+            free_port(),
+            free_port(),
+            state.display()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["check-config", file.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains(&state.display().to_string()), "{err}");
+    let (code, _, err) = run(&["--config", file.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains(&state.display().to_string()), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -621,3 +621,66 @@ async fn a_reload_keeps_the_live_cutover_and_the_brake() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_gate_over_its_max_rolls_back_and_no_series_holds() {
+    let v1 = service(r#"{"id":1}"#, Duration::ZERO, 0).await;
+    let v2 = service(r#"{"id":1}"#, Duration::ZERO, 0).await;
+    // A Prometheus that has no series for the first gate's query and 0.9 for the second's.
+    let prometheus = Upstream::start(|seen| async move {
+        let value = if seen.path.contains("fleet_errors") {
+            r#"[{"metric":{},"value":[1,"0.9"]}]"#
+        } else {
+            "[]"
+        };
+        json(&format!(
+            r#"{{"status":"success","data":{{"resultType":"vector","result":{value}}}}}"#
+        ))
+    })
+    .await;
+    let p = prometheus.url();
+    let cutover = format!(
+        "mode = \"canary\"\ninterval = \"200ms\"\nfailure_limit = 2\nmin_samples = 1000000\n\
+         steps = [{{weight = 10, hold = \"200ms\"}}, {{weight = 50, hold = \"1h\"}}]\n\
+         [[cutover.gates]]\nname = \"quiet\"\nprometheus = \"{p}\"\nquery = 'sum(rate(nothing{{job=\"x\"}}[5m]))'\nmax = 1\n\
+         [[cutover.gates]]\nname = \"fleet\"\nprometheus = \"{p}\"\nquery = \"fleet_errors\"\nmax = 0.5\n"
+    );
+    let proxy = TestProxy::from_toml(&config(&v1.url(), &v2.url(), 0.0, &cutover)).await;
+    let s = wait_for(&proxy, Duration::from_secs(10), |s| s["state"] == "aborted").await;
+    assert_eq!(s["rollback"]["gate"], "fleet", "{s:#}");
+    assert_eq!(
+        (
+            s["rollback"]["value"].as_f64(),
+            s["rollback"]["max"].as_f64()
+        ),
+        (Some(0.9), Some(0.5))
+    );
+    // Gates without data (the built-in ones, with too few samples; the empty query) never
+    // advanced the first step.
+    assert!(
+        s["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["what"] != "advance"),
+        "{s:#}"
+    );
+    let quiet = s["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["gate"] == "quiet")
+        .cloned();
+    assert_eq!(
+        quiet.map(|g| g["verdict"].clone()),
+        Some(Value::from("no_data"))
+    );
+    let asked = prometheus.seen();
+    assert!(
+        asked.iter().any(|r| r.path.starts_with(
+            "/api/v1/query?query=sum%28rate%28nothing%7Bjob%3D%22x%22%7D%5B5m%5D%29%29"
+        )),
+        "{:?}",
+        asked.first().map(|r| &r.path)
+    );
+}
