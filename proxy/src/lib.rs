@@ -9,8 +9,8 @@
 //!  listen/      accept (cap, first-byte deadline, TLS) ─ ─ ▶ a task per connection    [hand-off 1]
 //!    │
 //!    ▼
-//!  forward/     handle: route/ picks the policy ─▶ inbound fix-ups
-//!    │             │
+//!  forward/     handle: route/ picks the policy ─▶ cutover/ picks the backend (v1, or v2 for a
+//!    │             │   canary's users) ─▶ inbound fix-ups
 //!    │             ├─▶ record/tap   recorded? (one atomic load when off) ─ ─ ▶ a task: v1's copies
 //!    │             │                and the verdict ─ ─ ▶ record/writer thread        [hand-off 4]
 //!    │             ├─▶ mirror/plan  sampled? safe? breaker closed? slot free? ── no ─▶ skip(reason)
@@ -20,6 +20,7 @@
 //!    │             │        │            (request copy now; v1's head and body copy later)
 //!    │             ▼        ▼
 //!    │   forward/primary ─▶ v1      mirror/candidate ─▶ v2            (upstream/: pool, lanes)
+//!    │   (or v2 when it serves;     (or v1 when v2 served: reverse shadow)
 //!    │             │                     │
 //!    ▼             ▼                     ▼
 //!  client ◀── tee/ (v1's bytes pass; a capped copy is kept) ─▶ compare/pool ─ ─ ▶ threads [hand-off 3]
@@ -37,8 +38,9 @@
 //! config snapshot swapped whole on reload), `net/` the HTTP plumbing every leg uses, and
 //! `app/` the binary's edges (command line, process, demo). `record/` holds recording (a
 //! hand-off beside the mirror's in `forward/`, a writer thread) and replay, which drives
-//! recorded requests through `mirror::candidate` and `compare/` as the proxy does. A room is
-//! kept for the cutover (`cutover/`: which backend serves a request).
+//! recorded requests through `mirror::candidate` and `compare/` as the proxy does. `cutover/`
+//! holds who serves (one atomic load per request) and the controller task that moves it:
+//! gates judged every interval, automatic rollback, operator commands, the state file.
 
 pub mod admin;
 pub mod app;
