@@ -157,7 +157,7 @@ fi
 read -r -a PORTS <<<"$(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(26):
+for _ in range(28):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -170,6 +170,7 @@ P_SD0=${PORTS[7]} P_SD20=${PORTS[8]} P_SD100=${PORTS[9]} P_SD100R=${PORTS[10]} P
 A_SD0=${PORTS[12]} A_SD20=${PORTS[13]} A_SD100=${PORTS[14]} A_SD100R=${PORTS[15]} A_SD100S=${PORTS[16]}
 P_SD0B=${PORTS[17]} P_SD100B=${PORTS[18]} A_SD0B=${PORTS[19]} A_SD100B=${PORTS[20]}
 P_SD0REC=${PORTS[24]} A_SD0REC=${PORTS[25]}
+P_SDC50=${PORTS[26]} A_SDC50=${PORTS[27]}
 
 # ---------------------------------------------------------------- documents
 WWW=$TMP/www
@@ -289,6 +290,14 @@ dir = "$TMP/record"
 max_files = 3
 EOF
 start_sd sd0rec "$P_SD0REC" "$A_SD0REC" "$P_V2" 0 "" "$TMP/record.toml"
+# A canary holding at 50 %, mirroring none: half the requests served by v2 (the same document), the
+# gates' window filled on every request (issue 15: at most 5 % more CPU per request than sd0).
+cat >"$TMP/canary.toml" <<EOF
+[cutover]
+mode = "canary"
+steps = [{weight = 50, hold = "24h"}]
+EOF
+start_sd sdc50 "$P_SDC50" "$A_SDC50" "$P_V2" 0 "" "$TMP/canary.toml"
 if [[ -n $BASE_BIN ]]; then
     start_sd sd0base "$P_SD0B" "$A_SD0B" "$P_V2" 0 "$BASE_BIN"
     start_sd sd100base "$P_SD100B" "$A_SD100B" "$P_V2" 100 "$BASE_BIN"
@@ -304,7 +313,7 @@ wait_http() { # url, seconds
     die "$1 did not answer within $2 s (logs in $TMP)"
 }
 for p in $P_V1 $P_V2 $P_V2R $P_NGX $P_NGXM; do wait_http "http://127.0.0.1:$p$DOC_PATH" 10; done
-for a in $A_SD0 $A_SD20 $A_SD100 $A_SD100R $A_SD100S $A_SD0REC ${wait_admins[@]+"${wait_admins[@]}"}; do wait_http "http://127.0.0.1:$a/healthz/ready" 10; done
+for a in $A_SD0 $A_SD20 $A_SD100 $A_SD100R $A_SD100S $A_SD0REC $A_SDC50 ${wait_admins[@]+"${wait_admins[@]}"}; do wait_http "http://127.0.0.1:$a/healthz/ready" 10; done
 wait_http "http://127.0.0.1:$P_SD100$DOC_PATH" 10
 # The slow origin answers in SLOW_DELAY seconds; only check that it listens.
 for ((i = 0; i < 50; i++)); do
@@ -411,10 +420,11 @@ URL[nginx_mirror_slow]=http://127.0.0.1:$P_NGXMS$DOC_PATH; OWNER[nginx_mirror_sl
 URL[sd100_slow]=http://127.0.0.1:$P_SD100S$DOC_PATH;    OWNER[sd100_slow]=sd100slow;      ADMIN[sd100_slow]=$A_SD100S
 
 URL[sd0_record]=http://127.0.0.1:$P_SD0REC$DOC_PATH;   OWNER[sd0_record]=sd0rec;         ADMIN[sd0_record]=$A_SD0REC
+URL[canary50]=http://127.0.0.1:$P_SDC50$DOC_PATH;       OWNER[canary50]=sdc50;            ADMIN[canary50]=$A_SDC50
 URL[sd0_base]=http://127.0.0.1:$P_SD0B$DOC_PATH;        OWNER[sd0_base]=sd0base;          ADMIN[sd0_base]=$A_SD0B
 URL[sd100_base]=http://127.0.0.1:$P_SD100B$DOC_PATH;    OWNER[sd100_base]=sd100base;      ADMIN[sd100_base]=$A_SD100B
 
-FAST=(direct nginx nginx_mirror sd0 sd20 sd100 sd100_reordered sd0_record)
+FAST=(direct nginx nginx_mirror sd0 sd20 sd100 sd100_reordered sd0_record canary50)
 [[ -n $BASE_BIN ]] && FAST+=(sd0_base sd100_base)
 SLOW=(nginx_mirror_slow sd100_slow)
 if [[ -n $ONLY ]]; then
