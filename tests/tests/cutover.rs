@@ -281,9 +281,10 @@ async fn a_slower_v2_is_rolled_back_by_the_latency_gate() {
     assert_eq!(failed, 0);
     let rb = &s["rollback"];
     assert_eq!(rb["gate"], "latency", "{s:#}");
-    // v2's p95 is half as much again as v1's.
+    // v2 answers 10 ms later than v1's 20 ms: its p95 is well over 10 % above v1's (less than
+    // the 50 % of the sleeps alone on a busy machine, where both legs queue alike).
     let rise = rb["value"].as_f64().unwrap();
-    assert!((0.3..0.8).contains(&rise), "{rise}");
+    assert!((0.1..1.0).contains(&rise), "{rise}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,6 +30,7 @@ impl Running {
         // Then recordings still waiting for a verdict reach the writer, which finishes its file.
         let shared = self.shared.clone();
         let _ = tokio::task::spawn_blocking(move || {
+            shared.cutovers.save_now();
             shared.compare.close();
             if let Some(recorder) = &shared.recorder {
                 recorder.close();

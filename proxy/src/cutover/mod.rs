@@ -151,6 +151,7 @@ impl Cutover {
             readings.push(gate::prometheus(fetcher, g, timeout).await);
         }
         for r in &readings {
+            self.metrics.gate_max(&r.gate).set(r.max);
             if let Some(v) = r.value {
                 self.metrics.gate_value(&r.gate).set(v);
             }
@@ -321,7 +322,7 @@ impl Cutovers {
     }
 
     /// Remember (or forget, `None`) an operator's mirror share for `route`.
-    pub fn set_brake(&self, route: &str, brake: Option<Brake>) {
+    pub fn set_brake(self: &Arc<Self>, route: &str, brake: Option<Brake>) {
         let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         file.routes
             .entry(route.to_owned())
@@ -331,9 +332,25 @@ impl Cutovers {
         self.save();
     }
 
-    /// Write every route's state to the state file (when one is set); a failure is logged, as
-    /// the live state is already in force.
-    pub fn save(&self) {
+    /// Write every route's state to the state file (when one is set), off the I/O thread: an
+    /// fsync must not stall the requests in flight. Each write takes the state as it is when it
+    /// runs, so whichever runs last writes the latest. A failure is logged, as the live state is
+    /// already in force.
+    pub fn save(self: &Arc<Self>) {
+        if self.state_file.is_none() {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                let me = self.clone();
+                rt.spawn_blocking(move || me.save_now());
+            }
+            Err(_) => self.save_now(),
+        }
+    }
+
+    /// [`Cutovers::save`], on this thread (at shutdown, so the last state is on disk at exit).
+    pub fn save_now(&self) {
         let Some(path) = &self.state_file else {
             return;
         };
@@ -344,6 +361,7 @@ impl Cutovers {
                 .map(|(n, c)| (n.clone(), c.persisted()))
                 .collect()
         };
+        // Held through the write: two writers never interleave on the temporary file.
         let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         file.version = 1;
         for (name, state) in cutovers {

@@ -58,6 +58,7 @@ struct CutoverFamilies {
     step: IntGaugeVec,
     state: IntGaugeVec,
     gate_value: GaugeVec,
+    gate_max: GaugeVec,
     gate_failures: IntCounterVec,
     rollbacks: IntCounterVec,
 }
@@ -77,6 +78,12 @@ impl CutoverFamilies {
                 r,
                 "shadowdiff_cutover_gate_value",
                 "Each gate's value in the last judged interval (error_rate and mismatch: ratios; latency: v2 p95 over v1 p95, minus 1).",
+                &["route", "gate"],
+            )?,
+            gate_max: gauge_vec(
+                r,
+                "shadowdiff_cutover_gate_max",
+                "Each gate's threshold: the gate fails when its value is above this.",
                 &["route", "gate"],
             )?,
             gate_failures: counter(
@@ -506,9 +513,15 @@ impl Metrics {
         }
     }
 
-    /// One route's cutover series.
+    /// One route's cutover series. The built-in gates' counters start at 0, so that the first
+    /// failure or rollback is an increase Prometheus can see.
     pub fn cutover(&self, name: &str) -> CutoverMetrics {
         let f = &self.cutover;
+        for gate in ["error_rate", "latency", "mismatch"] {
+            f.gate_failures.with_label_values(&[name, gate]);
+            f.rollbacks.with_label_values(&[name, gate]);
+        }
+        f.rollbacks.with_label_values(&[name, "manual"]);
         CutoverMetrics {
             route: name.to_owned(),
             weight: f.weight.with_label_values(&[name]),

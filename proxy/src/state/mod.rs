@@ -47,7 +47,7 @@ pub struct Shared {
     /// Connection caps per upstream: they outlive a reload, as the connections do.
     pub caps: UpstreamCaps,
     /// Every route's cutover, and the state file: they outlive a reload.
-    pub cutovers: Cutovers,
+    pub cutovers: Arc<Cutovers>,
 }
 
 /// `[primary] max_connections` and `[candidate] max_connections`, with their waits.
@@ -99,7 +99,7 @@ impl Shared {
                 metrics.candidate_connections.clone(),
             ),
         };
-        let cutovers = Cutovers::open(&config.cutover, metrics.clone())?;
+        let cutovers = Arc::new(Cutovers::open(&config.cutover, metrics.clone())?);
         let snapshot = Snapshot::build(config, &metrics, &stats, &caps, &cutovers)?;
         for r in snapshot.all_routes() {
             // An operator's brake from before the restart, unless the file changed that share.
