@@ -54,6 +54,15 @@ FAMILIES = {
     "shadowdiff_record_written_total": "counter",
     "shadowdiff_record_written_bytes_total": "counter",
     "shadowdiff_record_dropped_total": "counter",
+    "shadowdiff_served_requests_total": "counter",
+    "shadowdiff_served_duration_seconds": "histogram",
+    "shadowdiff_canary_fallbacks_total": "counter",
+    "shadowdiff_cutover_weight": "gauge",
+    "shadowdiff_cutover_step": "gauge",
+    "shadowdiff_cutover_state": "gauge",
+    "shadowdiff_cutover_gate_value": "gauge",
+    "shadowdiff_cutover_gate_failures_total": "counter",
+    "shadowdiff_cutover_rollbacks_total": "counter",
 }
 LABELS = {
     "shadowdiff_requests_total": {"route"},
@@ -74,6 +83,15 @@ LABELS = {
     "shadowdiff_build_info": {"version", "commit"},
     "shadowdiff_mirror_percent": {"route"},
     "shadowdiff_record_dropped_total": {"reason"},
+    "shadowdiff_served_requests_total": {"route", "backend", "code_class"},
+    "shadowdiff_served_duration_seconds": {"route", "backend"},
+    "shadowdiff_canary_fallbacks_total": {"route"},
+    "shadowdiff_cutover_weight": {"route"},
+    "shadowdiff_cutover_step": {"route"},
+    "shadowdiff_cutover_state": {"route", "state"},
+    "shadowdiff_cutover_gate_value": {"route", "gate"},
+    "shadowdiff_cutover_gate_failures_total": {"route", "gate"},
+    "shadowdiff_cutover_rollbacks_total": {"route", "reason"},
 }
 CONFIG_KEYS = {
     "": {"listen", "admin", "mirror_percent", "sample_by", "shutdown_grace", "primary", "candidate",
@@ -545,6 +563,39 @@ def c_dockerfile():
         check(must not in ignore, f"ignore file must not exclude {must}")
 
 
+# Registration helpers in proxy/src/observe/metrics.rs and the family type each one makes.
+REGISTER_HELPERS = {"counter": "counter", "int_counter": "counter", "histogram": "histogram",
+                    "gauge_vec": "gauge", "int_gauge_vec": "gauge", "int_gauge": "gauge"}
+
+
+def c_contract_source():
+    """The contract (FAMILIES, LABELS) matches what proxy/src registers: names, types, label sets."""
+    src_dir = os.path.join(REPO, "proxy", "src")
+    if not os.path.isdir(src_dir):
+        print("  no proxy/src next to docker/: skipped")
+        return SKIP
+    src = ""
+    for root, _, files in os.walk(src_dir):
+        for name in files:
+            if name.endswith(".rs"):
+                with open(os.path.join(root, name)) as f:
+                    src += f.read()
+    literals = set(re.findall(r'"(shadowdiff_[a-z0-9_]+)"', src))
+    missing = sorted(set(FAMILIES) - literals)
+    check(not missing, f"contract families no source under proxy/src registers: {missing}")
+    # helper(r, "name", "help", &["label", ...]): the label set and type are checkable.
+    regs = re.findall(r'\b(\w+)\(\s*\w+,\s*"(shadowdiff_[a-z0-9_]+)",\s*"(?:[^"\\]|\\.)*",\s*&\[([^\]]*)\]', src)
+    check(len(regs) >= 20, f"found only {len(regs)} labelled registrations: has metrics.rs changed shape?")
+    for helper, name, labels in regs:
+        if name not in FAMILIES:
+            continue
+        declared = set(re.findall(r'"([a-zA-Z_][a-zA-Z0-9_]*)"', labels))
+        check(declared == LABELS.get(name, set()),
+              f"{name}: proxy/src registers labels {sorted(declared)}, the contract says {sorted(LABELS.get(name, set()))}")
+        kind = REGISTER_HELPERS.get(helper)
+        check(kind is None or kind == FAMILIES[name], f"{name}: registered by {helper} ({kind}), the contract says {FAMILIES[name]}")
+
+
 CHECKS = {
     "compose-structure": c_compose,
     "vegeta-targets": c_vegeta,
@@ -554,6 +605,7 @@ CHECKS = {
     "argo-structure": c_argo,
     "dashboard": c_dashboard,
     "rule-metrics": c_rule_metrics,
+    "contract-source": c_contract_source,
     "dockerfile-structure": c_dockerfile,
 }
 
