@@ -498,11 +498,23 @@ def c_dashboard():
     for need in ("shadowdiff:mismatch_ratio:rate5m", "shadowdiff:mismatch_budget:max",
                  "shadowdiff_upstream_duration_seconds_bucket", "shadowdiff_mirror_skipped_total",
                  "shadowdiff_breaker_open", "shadowdiff_mirrors_in_flight", "shadowdiff_compare_queue_depth",
-                 "shadowdiff_candidate_errors_total"):
+                 "shadowdiff_candidate_errors_total",
+                 "shadowdiff_cutover_weight", "shadowdiff_cutover_step", "shadowdiff_cutover_state",
+                 "shadowdiff_cutover_gate_value", "shadowdiff_cutover_gate_failures_total",
+                 "shadowdiff_cutover_rollbacks_total", "shadowdiff_served_requests_total",
+                 "shadowdiff_served_duration_seconds_bucket", "shadowdiff_canary_fallbacks_total",
+                 "shadowdiff:served_error_ratio:rate5m", "shadowdiff:served_latency_v2_v1_ratio:p95_5m"):
         check(need in joined, f"dashboard never shows {need}")
+    check("cutover" in titles, "no Cutover row")
+    for gate in ("error_rate", "latency", "mismatch"):
+        check(f'gate="{gate}"' in joined, f"dashboard never shows the {gate} gate")
     check(re.search(r"histogram_quantile\(0\.95,.*?shadowdiff_upstream_duration_seconds_bucket", joined),
           "no p95 over shadowdiff_upstream_duration_seconds")
     sub = {"$__rate_interval": "1m", "$__range": "1h", "$__interval": "1m", "$route": ".*"}
+    for name, v in tv.items():  # free-text variables (thresholds): their default must be a number
+        if v["type"] in ("textbox", "constant"):
+            float(v["query"])
+            sub["$" + name] = v["query"]
     parsed = []
     for e in exprs:
         for k, v in sub.items():
