@@ -146,7 +146,9 @@ def k8s_docs():
     for name in sorted(os.listdir(path("k8s"))):
         if name.endswith(".yaml") and name != "kustomization.yaml":
             docs += [(name, d) for d in load_yaml_all(os.path.join("k8s", name))]
-    docs += [("analysis-template.yaml", d) for d in load_yaml_all("argo/analysis-template.yaml")]
+    for name in sorted(os.listdir(path("argo"))):
+        if name.endswith(".yaml") and name != "kustomization.yaml":
+            docs += [(name, d) for d in load_yaml_all(os.path.join("argo", name))]
     return docs
 
 
@@ -473,6 +475,62 @@ def c_argo():
     check(weights == sorted(weights) and all(0 < w <= 100 for w in weights), f"weights {weights}")
 
 
+def condition(text, result):
+    """An Argo success/failure condition (the expr subset these templates use) on one result."""
+    check(re.fullmatch(r"[\w\s\[\]().<>=!&|+\-*/]+", text), f"condition uses more than comparisons: {text!r}")
+    try:
+        return eval(text.replace("&&", " and ").replace("||", " or "), {"__builtins__": {}}, {"len": len, "result": result})
+    except Exception as e:  # Argo counts an erroring condition as an Error, not as a verdict
+        raise Fail(f"condition {text!r} cannot be evaluated on result={result}: {type(e).__name__}: {e}")
+
+
+def c_argo_templates():
+    """docker/argo: kustomization lists every template; each metric's conditions are complementary,
+    never pass on no data, and its query reads recorded series or contract families only."""
+    kz = load_yaml("argo/kustomization.yaml")
+    on_disk = {n for n in os.listdir(path("argo")) if n.endswith(".yaml") and n != "kustomization.yaml"}
+    check(set(kz["resources"]) == on_disk, f"argo kustomization lists {sorted(kz['resources'])}, folder has {sorted(on_disk)}")
+    recorded = recorded_names()
+    templates = [d for name, d in k8s_docs() if name in on_disk]
+    check(all(t["kind"] == "AnalysisTemplate" for t in templates), "docker/argo holds only AnalysisTemplates")
+    names = {t["metadata"]["name"] for t in templates}
+    check({"shadowdiff-mismatch-ratio", "shadowdiff-cutover"} <= names, f"templates: {sorted(names)}")
+    for at in templates:
+        tname = at["metadata"]["name"]
+        declared = {a["name"]: a.get("value") for a in at["spec"]["args"]}
+        check("route" in declared and declared["route"] is None, f"{tname}: route must be a required arg")
+        used = set(re.findall(r"\{\{args\.([a-zA-Z0-9_-]+)\}\}", yaml.safe_dump(at)))
+        check(used <= set(declared), f"{tname}: undeclared args used: {sorted(used - set(declared))}")
+        check(set(declared) <= used, f"{tname}: args declared but never used: {sorted(set(declared) - used)}")
+        queries = []
+        for m in at["spec"]["metrics"]:
+            where = f"{tname}/{m['name']}"
+            for k in ("interval", "count", "failureLimit", "successCondition", "failureCondition"):
+                check(k in m, f"{where} lacks {k}")
+            prom = m["provider"]["prometheus"]
+            check(prom["address"] == "{{args.prometheus-address}}", f"{where}: address must come from args")
+            check('route="{{args.route}}"' in prom["query"], f"{where}: query must select the route")
+
+            def fill(text):
+                for n, v in {**declared, "route": "orders"}.items():
+                    text = text.replace("{{args.%s}}" % n, str(v))
+                return text
+            q = fill(prom["query"])
+            queries.append(q)
+            for n in metric_names(q):
+                check(known_metric(n, recorded), f"{where}: query reads {n}, neither recorded nor a contract family")
+            for mname, labels in selector_labels(q):
+                check(labels <= LABELS.get(mname, set()), f"{where}: {mname} has no label(s) {labels - LABELS.get(mname, set())}")
+            ok, bad = fill(m["successCondition"]), fill(m["failureCondition"])
+            check(not condition(ok, []) and not condition(bad, []), f"{where}: no data must be Inconclusive")
+            limit = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", ok.split("result[0]")[-1])]
+            probes = {0.0, 0.5, 1.0, 2.0, 1e9} | {sum(limit)} | {sum(limit) * f for f in (0.5, 0.999, 1.001, 2)}
+            for v in sorted(probes):
+                check(condition(ok, [v]) != condition(bad, [v]),
+                      f"{where}: success and failure conditions are not complementary at {v}")
+        promtool_parse(queries)
+
+
 def c_dashboard():
     """Grafana dashboard: parses, templated datasource + route variable, known metrics only."""
     d = json.load(open(path("grafana/shadowdiff-dashboard.json")))
@@ -615,6 +673,7 @@ CHECKS = {
     "check-config": c_check_config,
     "k8s-structure": c_k8s,
     "argo-structure": c_argo,
+    "argo-templates": c_argo_templates,
     "dashboard": c_dashboard,
     "rule-metrics": c_rule_metrics,
     "contract-source": c_contract_source,
