@@ -54,6 +54,15 @@ FAMILIES = {
     "shadowdiff_record_written_total": "counter",
     "shadowdiff_record_written_bytes_total": "counter",
     "shadowdiff_record_dropped_total": "counter",
+    "shadowdiff_served_requests_total": "counter",
+    "shadowdiff_served_duration_seconds": "histogram",
+    "shadowdiff_canary_fallbacks_total": "counter",
+    "shadowdiff_cutover_weight": "gauge",
+    "shadowdiff_cutover_step": "gauge",
+    "shadowdiff_cutover_state": "gauge",
+    "shadowdiff_cutover_gate_value": "gauge",
+    "shadowdiff_cutover_gate_failures_total": "counter",
+    "shadowdiff_cutover_rollbacks_total": "counter",
 }
 LABELS = {
     "shadowdiff_requests_total": {"route"},
@@ -74,6 +83,15 @@ LABELS = {
     "shadowdiff_build_info": {"version", "commit"},
     "shadowdiff_mirror_percent": {"route"},
     "shadowdiff_record_dropped_total": {"reason"},
+    "shadowdiff_served_requests_total": {"route", "backend", "code_class"},
+    "shadowdiff_served_duration_seconds": {"route", "backend"},
+    "shadowdiff_canary_fallbacks_total": {"route"},
+    "shadowdiff_cutover_weight": {"route"},
+    "shadowdiff_cutover_step": {"route"},
+    "shadowdiff_cutover_state": {"route", "state"},
+    "shadowdiff_cutover_gate_value": {"route", "gate"},
+    "shadowdiff_cutover_gate_failures_total": {"route", "gate"},
+    "shadowdiff_cutover_rollbacks_total": {"route", "reason"},
 }
 CONFIG_KEYS = {
     "": {"listen", "admin", "mirror_percent", "sample_by", "shutdown_grace", "primary", "candidate",
@@ -128,7 +146,9 @@ def k8s_docs():
     for name in sorted(os.listdir(path("k8s"))):
         if name.endswith(".yaml") and name != "kustomization.yaml":
             docs += [(name, d) for d in load_yaml_all(os.path.join("k8s", name))]
-    docs += [("analysis-template.yaml", d) for d in load_yaml_all("argo/analysis-template.yaml")]
+    for name in sorted(os.listdir(path("argo"))):
+        if name.endswith(".yaml") and name != "kustomization.yaml":
+            docs += [(name, d) for d in load_yaml_all(os.path.join("argo", name))]
     return docs
 
 
@@ -455,6 +475,62 @@ def c_argo():
     check(weights == sorted(weights) and all(0 < w <= 100 for w in weights), f"weights {weights}")
 
 
+def condition(text, result):
+    """An Argo success/failure condition (the expr subset these templates use) on one result."""
+    check(re.fullmatch(r"[\w\s\[\]().<>=!&|+\-*/]+", text), f"condition uses more than comparisons: {text!r}")
+    try:
+        return eval(text.replace("&&", " and ").replace("||", " or "), {"__builtins__": {}}, {"len": len, "result": result})
+    except Exception as e:  # Argo counts an erroring condition as an Error, not as a verdict
+        raise Fail(f"condition {text!r} cannot be evaluated on result={result}: {type(e).__name__}: {e}")
+
+
+def c_argo_templates():
+    """docker/argo: kustomization lists every template; each metric's conditions are complementary,
+    never pass on no data, and its query reads recorded series or contract families only."""
+    kz = load_yaml("argo/kustomization.yaml")
+    on_disk = {n for n in os.listdir(path("argo")) if n.endswith(".yaml") and n != "kustomization.yaml"}
+    check(set(kz["resources"]) == on_disk, f"argo kustomization lists {sorted(kz['resources'])}, folder has {sorted(on_disk)}")
+    recorded = recorded_names()
+    templates = [d for name, d in k8s_docs() if name in on_disk]
+    check(all(t["kind"] == "AnalysisTemplate" for t in templates), "docker/argo holds only AnalysisTemplates")
+    names = {t["metadata"]["name"] for t in templates}
+    check({"shadowdiff-mismatch-ratio", "shadowdiff-cutover"} <= names, f"templates: {sorted(names)}")
+    for at in templates:
+        tname = at["metadata"]["name"]
+        declared = {a["name"]: a.get("value") for a in at["spec"]["args"]}
+        check("route" in declared and declared["route"] is None, f"{tname}: route must be a required arg")
+        used = set(re.findall(r"\{\{args\.([a-zA-Z0-9_-]+)\}\}", yaml.safe_dump(at)))
+        check(used <= set(declared), f"{tname}: undeclared args used: {sorted(used - set(declared))}")
+        check(set(declared) <= used, f"{tname}: args declared but never used: {sorted(set(declared) - used)}")
+        queries = []
+        for m in at["spec"]["metrics"]:
+            where = f"{tname}/{m['name']}"
+            for k in ("interval", "count", "failureLimit", "successCondition", "failureCondition"):
+                check(k in m, f"{where} lacks {k}")
+            prom = m["provider"]["prometheus"]
+            check(prom["address"] == "{{args.prometheus-address}}", f"{where}: address must come from args")
+            check('route="{{args.route}}"' in prom["query"], f"{where}: query must select the route")
+
+            def fill(text):
+                for n, v in {**declared, "route": "orders"}.items():
+                    text = text.replace("{{args.%s}}" % n, str(v))
+                return text
+            q = fill(prom["query"])
+            queries.append(q)
+            for n in metric_names(q):
+                check(known_metric(n, recorded), f"{where}: query reads {n}, neither recorded nor a contract family")
+            for mname, labels in selector_labels(q):
+                check(labels <= LABELS.get(mname, set()), f"{where}: {mname} has no label(s) {labels - LABELS.get(mname, set())}")
+            ok, bad = fill(m["successCondition"]), fill(m["failureCondition"])
+            check(not condition(ok, []) and not condition(bad, []), f"{where}: no data must be Inconclusive")
+            limit = [float(x) for x in re.findall(r"\d+(?:\.\d+)?", ok.split("result[0]")[-1])]
+            probes = {0.0, 0.5, 1.0, 2.0, 1e9} | {sum(limit)} | {sum(limit) * f for f in (0.5, 0.999, 1.001, 2)}
+            for v in sorted(probes):
+                check(condition(ok, [v]) != condition(bad, [v]),
+                      f"{where}: success and failure conditions are not complementary at {v}")
+        promtool_parse(queries)
+
+
 def c_dashboard():
     """Grafana dashboard: parses, templated datasource + route variable, known metrics only."""
     d = json.load(open(path("grafana/shadowdiff-dashboard.json")))
@@ -480,11 +556,23 @@ def c_dashboard():
     for need in ("shadowdiff:mismatch_ratio:rate5m", "shadowdiff:mismatch_budget:max",
                  "shadowdiff_upstream_duration_seconds_bucket", "shadowdiff_mirror_skipped_total",
                  "shadowdiff_breaker_open", "shadowdiff_mirrors_in_flight", "shadowdiff_compare_queue_depth",
-                 "shadowdiff_candidate_errors_total"):
+                 "shadowdiff_candidate_errors_total",
+                 "shadowdiff_cutover_weight", "shadowdiff_cutover_step", "shadowdiff_cutover_state",
+                 "shadowdiff_cutover_gate_value", "shadowdiff_cutover_gate_failures_total",
+                 "shadowdiff_cutover_rollbacks_total", "shadowdiff_served_requests_total",
+                 "shadowdiff_served_duration_seconds_bucket", "shadowdiff_canary_fallbacks_total",
+                 "shadowdiff:served_error_ratio:rate5m", "shadowdiff:served_latency_v2_v1_ratio:p95_5m"):
         check(need in joined, f"dashboard never shows {need}")
+    check("cutover" in titles, "no Cutover row")
+    for gate in ("error_rate", "latency", "mismatch"):
+        check(f'gate="{gate}"' in joined, f"dashboard never shows the {gate} gate")
     check(re.search(r"histogram_quantile\(0\.95,.*?shadowdiff_upstream_duration_seconds_bucket", joined),
           "no p95 over shadowdiff_upstream_duration_seconds")
     sub = {"$__rate_interval": "1m", "$__range": "1h", "$__interval": "1m", "$route": ".*"}
+    for name, v in tv.items():  # free-text variables (thresholds): their default must be a number
+        if v["type"] in ("textbox", "constant"):
+            float(v["query"])
+            sub["$" + name] = v["query"]
     parsed = []
     for e in exprs:
         for k, v in sub.items():
@@ -545,6 +633,39 @@ def c_dockerfile():
         check(must not in ignore, f"ignore file must not exclude {must}")
 
 
+# Registration helpers in proxy/src/observe/metrics.rs and the family type each one makes.
+REGISTER_HELPERS = {"counter": "counter", "int_counter": "counter", "histogram": "histogram",
+                    "gauge_vec": "gauge", "int_gauge_vec": "gauge", "int_gauge": "gauge"}
+
+
+def c_contract_source():
+    """The contract (FAMILIES, LABELS) matches what proxy/src registers: names, types, label sets."""
+    src_dir = os.path.join(REPO, "proxy", "src")
+    if not os.path.isdir(src_dir):
+        print("  no proxy/src next to docker/: skipped")
+        return SKIP
+    src = ""
+    for root, _, files in os.walk(src_dir):
+        for name in files:
+            if name.endswith(".rs"):
+                with open(os.path.join(root, name)) as f:
+                    src += f.read()
+    literals = set(re.findall(r'"(shadowdiff_[a-z0-9_]+)"', src))
+    missing = sorted(set(FAMILIES) - literals)
+    check(not missing, f"contract families no source under proxy/src registers: {missing}")
+    # helper(r, "name", "help", &["label", ...]): the label set and type are checkable.
+    regs = re.findall(r'\b(\w+)\(\s*\w+,\s*"(shadowdiff_[a-z0-9_]+)",\s*"(?:[^"\\]|\\.)*",\s*&\[([^\]]*)\]', src)
+    check(len(regs) >= 20, f"found only {len(regs)} labelled registrations: has metrics.rs changed shape?")
+    for helper, name, labels in regs:
+        if name not in FAMILIES:
+            continue
+        declared = set(re.findall(r'"([a-zA-Z_][a-zA-Z0-9_]*)"', labels))
+        check(declared == LABELS.get(name, set()),
+              f"{name}: proxy/src registers labels {sorted(declared)}, the contract says {sorted(LABELS.get(name, set()))}")
+        kind = REGISTER_HELPERS.get(helper)
+        check(kind is None or kind == FAMILIES[name], f"{name}: registered by {helper} ({kind}), the contract says {FAMILIES[name]}")
+
+
 CHECKS = {
     "compose-structure": c_compose,
     "vegeta-targets": c_vegeta,
@@ -552,8 +673,10 @@ CHECKS = {
     "check-config": c_check_config,
     "k8s-structure": c_k8s,
     "argo-structure": c_argo,
+    "argo-templates": c_argo_templates,
     "dashboard": c_dashboard,
     "rule-metrics": c_rule_metrics,
+    "contract-source": c_contract_source,
     "dockerfile-structure": c_dockerfile,
 }
 

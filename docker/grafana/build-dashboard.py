@@ -27,7 +27,7 @@ def tgt(expr, legend, ref, instant=False, fmt=None):
 def row(title, y):
     panels.append({"type": "row", "title": title, "id": nid(), "collapsed": False,
                    "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
-def ts(title, desc, targets, x, y, w=12, h=8, unit="short", stack=False, overrides=None, minv=None):
+def ts(title, desc, targets, x, y, w=12, h=8, unit="short", stack=False, overrides=None, minv=None, interp=None):
     d = {"type": "timeseries", "title": title, "description": desc, "id": nid(), "datasource": DS,
          "gridPos": {"h": h, "w": w, "x": x, "y": y},
          "targets": [tgt(*t) for t in targets],
@@ -40,6 +40,8 @@ def ts(title, desc, targets, x, y, w=12, h=8, unit="short", stack=False, overrid
                      "tooltip": {"mode": "multi", "sort": "desc"}}}
     if minv is not None:
         d["fieldConfig"]["defaults"]["min"] = minv
+    if interp:
+        d["fieldConfig"]["defaults"]["custom"]["lineInterpolation"] = interp
     panels.append(d)
 def stat(title, desc, expr, x, y, w=6, h=4, unit="short", steps=None, mappings=None, decimals=None):
     d = {"type": "stat", "title": title, "description": desc, "id": nid(), "datasource": DS,
@@ -142,6 +144,88 @@ panels.append({"type": "table", "title": "Build info", "description": "shadowdif
                "fieldConfig": {"defaults": {}, "overrides": []},
                "options": {"showHeader": True},
                "transformations": [{"id": "organize", "options": {"excludeByName": {"Time": True, "Value": True}}}]})
+y += 8
+# ---- the progressive cutover: v2 serves a sticky share (weight) of users, gated per interval ----
+row("Cutover", y); y += 1
+DASHED = [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}, {"id": "custom.fillOpacity", "value": 0}]
+def dashed(regexp):
+    return {"matcher": {"id": "byRegexp", "options": regexp}, "properties": DASHED}
+# State codes, ordered so that max over instances shows the one that needs a human most.
+STATES = [("shadow", "blue"), ("promoted", "dark-green"), ("progressing", "green"), ("paused", "yellow"), ("aborted", "red")]
+state_code = " or ".join(f'shadowdiff_cutover_state{{{R},state="{st}"}} * {i}' for i, (st, _) in enumerate(STATES) if i)
+panels.append({"type": "table", "title": "Cutover state now",
+               "description": "Instances in each cutover state, per route (shadowdiff_cutover_state == 1). More than one row for a route: the instances disagree.",
+               "id": nid(), "datasource": DS, "gridPos": {"h": 8, "w": 8, "x": 0, "y": y},
+               "targets": [tgt(f"count by (route, state) (shadowdiff_cutover_state{{{R}}} == 1)", "", "A", instant=True, fmt="table")],
+               "fieldConfig": {"defaults": {}, "overrides": []},
+               "options": {"showHeader": True, "sortBy": [{"displayName": "route", "desc": False}]},
+               "transformations": [{"id": "organize", "options": {"excludeByName": {"Time": True},
+                                                                  "renameByName": {"Value": "instances"}}}]})
+panels.append({"type": "state-timeline", "title": "Cutover state over time",
+               "description": "Per route, the state of the instance furthest from healthy: aborted > paused > progressing > promoted > shadow.",
+               "id": nid(), "datasource": DS, "gridPos": {"h": 8, "w": 16, "x": 8, "y": y},
+               "targets": [tgt(f"max by (route) ({state_code})", "{{route}}", "A")],
+               "fieldConfig": {"defaults": {"custom": {"lineWidth": 0, "fillOpacity": 80},
+                                            "color": {"mode": "thresholds"},
+                                            "thresholds": {"mode": "absolute", "steps": [{"color": "text", "value": None}]},
+                                            "mappings": [{"type": "value", "options": {
+                                                str(i): {"text": st, "color": color, "index": i} for i, (st, color) in enumerate(STATES)}}]},
+                               "overrides": []},
+               "options": {"mergeValues": True, "showValue": "auto", "alignValue": "left", "rowHeight": 0.9,
+                           "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+                           "tooltip": {"mode": "single", "sort": "none"}}})
+y += 8
+ts("Weight (% of users on v2)", "shadowdiff_cutover_weight: share of users served by v2. Max and min over instances; a gap between them means the instances disagree (alert ShadowdiffCutoverWeightDisagreement).",
+   [(f"max by (route) (shadowdiff_cutover_weight{{{R}}})", "{{route}} max", "A"),
+    (f"min by (route) (shadowdiff_cutover_weight{{{R}}})", "{{route}} min", "B")],
+   0, y, w=12, unit="percent", minv=0, interp="stepAfter")
+ts("Step", "shadowdiff_cutover_step: index of the current step of the schedule (max and min over instances).",
+   [(f"max by (route) (shadowdiff_cutover_step{{{R}}})", "{{route}} max", "A"),
+    (f"min by (route) (shadowdiff_cutover_step{{{R}}})", "{{route}} min", "B")],
+   12, y, w=12, minv=0, interp="stepAfter")
+y += 8
+ts("Gate: v2 error rate", "Solid: the error_rate gate's value in each instance's last interval (worst instance), and the fleet's served error ratio of v2 over 5m. Dashed: max_error_rate, the dashboard variable (set it to the route's [cutover] max_error_rate; default 0.005).",
+   [(f'max by (route) (shadowdiff_cutover_gate_value{{{R},gate="error_rate"}})', "{{route}} gate", "A"),
+    (f'shadowdiff:served_error_ratio:rate5m{{{R},backend="v2"}}', "{{route}} fleet 5m", "B"),
+    ("vector($max_error_rate)", "max", "C")],
+   0, y, w=8, unit="percentunit", minv=0, overrides=[dashed("^max$")])
+ts("Gate: v2 p95 over v1 p95, minus 1", "Solid: the latency gate's value in each instance's last interval (worst instance), and the fleet's v2/v1 served p95 over 5m minus 1. Dashed: max_latency_increase, the dashboard variable (the route's [cutover] max_latency_increase; default 0.10).",
+   [(f'max by (route) (shadowdiff_cutover_gate_value{{{R},gate="latency"}})', "{{route}} gate", "A"),
+    (f"shadowdiff:served_latency_v2_v1_ratio:p95_5m{{{R}}} - 1", "{{route}} fleet 5m", "B"),
+    ("vector($max_latency_increase)", "max", "C")],
+   8, y, w=8, unit="percentunit", overrides=[dashed("^max$")])
+ts("Gate: mismatch ratio", "Solid: the mismatch gate's value in each instance's last interval (worst instance). Dashed: the route's budget, which is the gate's maximum.",
+   [(f'max by (route) (shadowdiff_cutover_gate_value{{{R},gate="mismatch"}})', "{{route}} gate", "A"),
+    (f"shadowdiff:mismatch_budget:max{{{R}}}", "{{route}} budget", "B")],
+   16, y, w=8, unit="percentunit", minv=0, overrides=[dashed(".* budget$")])
+y += 8
+ts("Prometheus gates", "Configured [[cutover.gates]] values in each instance's last interval (worst instance); each is compared with its own max.",
+   [(f'max by (route, gate) (shadowdiff_cutover_gate_value{{{R},gate!~"error_rate|latency|mismatch"}})', "{{route}} {{gate}}", "A")],
+   0, y, w=8)
+ts("Gate failures (total)", "shadowdiff_cutover_gate_failures_total summed over instances: each step up is an interval in which the gate failed (a line appears at its first failure).",
+   [(f"sum by (route, gate) (shadowdiff_cutover_gate_failures_total{{{R}}})", "{{route}} {{gate}}", "A")],
+   8, y, w=8, minv=0, interp="stepAfter")
+ts("Rollbacks (total)", "shadowdiff_cutover_rollbacks_total summed over instances, by reason (the failing gate, or manual): each step up is a rollback to weight 0 (a line appears at its first).",
+   [(f"sum by (route, reason) (shadowdiff_cutover_rollbacks_total{{{R}}})", "{{route}} {{reason}}", "A")],
+   16, y, w=8, minv=0, interp="stepAfter")
+y += 8
+ts("Served requests by backend and code class", "Answers to clients per second by the backend that served them; error = that backend gave no response (a fallback counts once as v2 error, once under v1).",
+   [(f"sum by (backend, code_class) (rate(shadowdiff_served_requests_total{{{R}}}[$__rate_interval]))", "{{backend}} {{code_class}}", "A")],
+   0, y, unit="reqps", stack=True)
+ts("Served error ratio by backend", "Recorded: (5xx + error) / all served, per route and backend, over 5m and 1h. No line = that backend served nothing.",
+   [(f"shadowdiff:served_error_ratio:rate5m{{{R}}}", "{{route}} {{backend}} 5m", "A"),
+    (f"shadowdiff:served_error_ratio:rate1h{{{R}}}", "{{route}} {{backend}} 1h", "B")],
+   12, y, unit="percentunit", minv=0)
+y += 8
+ts("Served p95 by backend", "p95 of time to response headers of served requests (shadowdiff_served_duration_seconds), v1 next to v2.",
+   [(f"histogram_quantile(0.95, sum by (route, backend, le) (rate(shadowdiff_served_duration_seconds_bucket{{{R}}}[$__rate_interval])))",
+     "{{route}} {{backend}} p95", "A")], 0, y, unit="s", minv=0)
+ts("Canary fallbacks", "Requests assigned to v2 that v2 failed before any byte, served by v1 instead (per second), and their share of requests assigned to v2 (5m, right axis).",
+   [(f"sum by (route) (rate(shadowdiff_canary_fallbacks_total{{{R}}}[$__rate_interval]))", "{{route}} fallbacks", "A"),
+    (f"shadowdiff:canary_fallback_ratio:rate5m{{{R}}}", "{{route}} share", "B")],
+   12, y, unit="reqps", minv=0,
+   overrides=[{"matcher": {"id": "byRegexp", "options": ".* share$"},
+               "properties": [{"id": "unit", "value": "percentunit"}, {"id": "custom.axisPlacement", "value": "right"}]}])
 
 dash = {
   "title": "shadowdiff",
@@ -168,7 +252,14 @@ dash = {
        "definition": "label_values(shadowdiff_requests_total, route)",
        "query": {"query": "label_values(shadowdiff_requests_total, route)", "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 1},
        "refresh": 2, "includeAll": True, "multi": True, "allValue": ".*", "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-       "hide": 0, "regex": "", "sort": 1, "options": []}]},
+       "hide": 0, "regex": "", "sort": 1, "options": []},
+      # The cutover's thresholds are config, not metrics: drawn from these (defaults = shadowdiff's).
+      {"name": "max_error_rate", "label": "Cutover max_error_rate", "type": "textbox", "query": "0.005",
+       "current": {"selected": False, "text": "0.005", "value": "0.005"}, "hide": 0,
+       "options": [{"selected": True, "text": "0.005", "value": "0.005"}]},
+      {"name": "max_latency_increase", "label": "Cutover max_latency_increase", "type": "textbox", "query": "0.1",
+       "current": {"selected": False, "text": "0.1", "value": "0.1"}, "hide": 0,
+       "options": [{"selected": True, "text": "0.1", "value": "0.1"}]}]},
   "panels": panels,
 }
 text = json.dumps(dash, indent=2, ensure_ascii=False) + "\n"
