@@ -314,6 +314,15 @@ async fn report_page_shows_an_empty_state_before_any_comparison() {
     let row = element(&dom, "<tr data-route=\"default\"", "</tr>");
     assert_eq!(text_of(row, "compared"), "0");
     assert_eq!(text_of(row, "rate-text"), "0%");
+    // Shadow mode everywhere: one line saying so, no cutover card.
+    assert!(
+        dom.contains("id=\"cutover-off\" class=\"empty slim\">cutover not running: every route is in shadow mode"),
+        "cutover off line visible:\n{dom}"
+    );
+    assert!(
+        !dom.contains("<section class=\"cutover\""),
+        "no cutover card"
+    );
     proxy.running.shutdown().await;
 }
 
@@ -363,4 +372,258 @@ async fn report_page_shows_a_banner_on_fetch_errors_and_keeps_the_last_data() {
         dom.contains("data-open=\"true\">open<"),
         "breaker open shown"
     );
+}
+
+/// The cutover card of `route`.
+fn cutover_card<'a>(dom: &'a str, route: &str) -> &'a str {
+    element(
+        dom,
+        &format!("<section class=\"cutover\" data-route=\"{route}\""),
+        "</section>",
+    )
+}
+
+/// A proxy in canary at 25 %: the page shows it walking, then rolled back by v2's errors.
+#[tokio::test]
+async fn report_page_shows_a_canary_and_its_rollback() {
+    let v1 = Upstream::json(r#"{"id":1}"#).await;
+    let v2 = Upstream::start(|_| async {
+        let mut r = json(r#"{"error":"boom"}"#);
+        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+    .await;
+    let proxy = TestProxy::from_toml(&format!(
+        "listen = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nmirror_percent = 0\n\
+         [primary]\nurl = \"{}\"\n[candidate]\nurl = \"{}\"\n\
+         [cutover]\nmode = \"canary\"\ninterval = \"200ms\"\nfailure_limit = 2\nmin_samples = 5\n\
+         steps = [{{weight = 25, hold = \"1h\"}}, {{weight = 100, hold = \"1h\"}}]\n",
+        v1.url(),
+        v2.url()
+    ))
+    .await;
+    let admin = format!("http://{}/", proxy.admin);
+
+    // Before any traffic: walking, on the first of two steps.
+    let dom = dump_dom(admin.clone()).await;
+    assert!(
+        dom.contains("id=\"cutover-off\" class=\"empty slim\" hidden=\"\""),
+        "no 'not running' line during a canary"
+    );
+    let card = cutover_card(&dom, "default");
+    assert!(card.contains("data-state=\"progressing\""), "{card}");
+    assert_eq!(text_of(card, "state"), "progressing");
+    assert_eq!(text_of(card, "mode"), "mode canary");
+    assert_eq!(text_of(card, "where"), "step 1 of 2, 25%");
+    let next = text_of(card, "next");
+    assert!(
+        next == "next: step 2 in 1h" || next.starts_with("next: step 2 in 59m"),
+        "{next}"
+    );
+    let current = element(card, "aria-current=\"step\"", "</li>");
+    assert!(current.contains("25% · hold 1h"), "{current}");
+    assert!(current.contains("◀ current"), "{current}");
+    assert!(
+        card.contains(&format!(
+            "shadowdiff ctl abort --admin http://{} --route default",
+            proxy.admin
+        )),
+        "{card}"
+    );
+    let start = element(card, "<tr class=\"event\" data-what=\"start\"", "</tr>");
+    assert_eq!(text_of(start, "by"), "automatic");
+
+    // v2 answers 500 to everything: the error-rate gate fails twice in a row and rolls back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        for _ in 0..20 {
+            get(&proxy.url("/x")).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (_, _, body) = get(&format!("http://{}/api/cutover", proxy.admin)).await;
+        let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if status["routes"][0]["state"] == "aborted" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never rolled back: {status:#}");
+    }
+
+    let dom = dump_dom(admin).await;
+    let card = cutover_card(&dom, "default");
+    assert!(card.contains("data-state=\"aborted\""), "{card}");
+    let badge = element(card, "class=\"badge state", "</span>");
+    assert!(
+        badge.contains("bad") && badge.contains(">aborted<"),
+        "{badge}"
+    );
+    assert_eq!(text_of(card, "where"), "weight 0%");
+    assert!(
+        !card.contains("class=\"next\""),
+        "no next step once aborted"
+    );
+    assert!(
+        !card.contains("aria-current"),
+        "no current step once aborted"
+    );
+
+    // Why: the gate, what it read, its threshold and the weight it rolled back from.
+    let rollback = element(card, "class=\"rollback\"", "</div>");
+    assert!(rollback.contains(">Rolled back<"), "{rollback}");
+    assert_eq!(text_of(rollback, "gate"), "error_rate");
+    assert_eq!(text_of(rollback, "value"), "100%");
+    assert_eq!(text_of(rollback, "max"), "0.5%");
+    assert_eq!(text_of(rollback, "from"), "25%");
+
+    let gate = element(card, "<tr data-gate=\"error_rate\"", "</tr>");
+    assert_eq!(text_of(gate, "max"), "0.5%");
+    assert!(text_of(gate, "failing").ends_with(" of 2"), "{gate}");
+
+    // Newest first: the rollback above the start.
+    let rolled = card.find("data-what=\"rollback\"").expect("rollback event");
+    let started = card.find("data-what=\"start\"").expect("start event");
+    assert!(rolled < started, "newest first");
+    let event = element(card, "data-what=\"rollback\"", "</tr>");
+    assert!(
+        text_of(event, "detail").starts_with("error_rate at 1.0000"),
+        "{event}"
+    );
+    assert!(card.contains("shadowdiff ctl resume --admin"), "{card}");
+
+    if let Ok(path) = std::env::var("SHADOWDIFF_REPORT_SCREENSHOT") {
+        screenshot(
+            format!("http://{}/", proxy.admin),
+            path.replace(".png", "-cutover.png"),
+        )
+        .await;
+    }
+    proxy.running.shutdown().await;
+}
+
+/// States a real proxy reaches only slowly, served by a stand-in admin: a step whose hold is
+/// over but still needs requests, a failing Prometheus gate, an operator's abort, more events
+/// than shown, a route in shadow mode (not shown) and hostile text in names and details.
+#[tokio::test]
+async fn report_page_shows_cutover_details_as_text() {
+    let events: Vec<serde_json::Value> = (1..=12)
+        .map(|i| {
+            serde_json::json!({"at": 1_765_000_000 + i * 60, "what": "advance", "by": "auto",
+                "weight": 25.0, "detail": if i == 12 { SCRIPT_PAYLOAD.to_owned() } else { format!("event {i}") }})
+        })
+        .collect();
+    let cutover = serde_json::json!({"routes": [
+        {"route": "orders", "mode": "canary", "state": "progressing", "step": 1, "weight": 25.0,
+         "steps": [{"weight": 10.0, "hold_seconds": 300.0, "min_requests": 500},
+                   {"weight": 25.0, "hold_seconds": 300.0, "min_requests": 500},
+                   {"weight": 50.0, "hold_seconds": 300.0, "min_requests": 500},
+                   {"weight": 100.0, "hold_seconds": 300.0, "min_requests": 500}],
+         "interval_seconds": 60.0, "failure_limit": 3, "step_requests": 120, "passing_intervals": 1,
+         "hold_left_seconds": 0.0,
+         "gates": [
+            {"gate": "error_rate", "value": 0.001, "max": 0.005, "verdict": "pass", "samples": 400, "failing_intervals": 0},
+            {"gate": "latency", "value": null, "max": 0.1, "verdict": "no_data", "samples": 3, "failing_intervals": 0},
+            {"gate": SCRIPT_PAYLOAD, "value": 3.45678, "max": 2.0, "verdict": "fail", "samples": 0, "failing_intervals": 2}],
+         "rollback": null, "history": [], "events": events},
+        {"route": "search", "mode": "canary", "state": "aborted", "step": 0, "weight": 0.0,
+         "steps": [{"weight": 10.0, "hold_seconds": 60.0, "min_requests": 0}],
+         "interval_seconds": 0.2, "failure_limit": 2, "step_requests": 0, "passing_intervals": 0,
+         "hold_left_seconds": null, "gates": [],
+         "rollback": {"gate": "manual", "value": null, "max": null, "weight": 10.0, "at": 1_765_000_000},
+         "history": [], "events": [{"at": 1_765_000_000, "what": "abort", "by": "manual", "weight": 0.0, "detail": "manual"}]},
+        {"route": "quiet", "mode": "shadow"}
+    ]})
+    .to_string();
+    let admin = Upstream::start(move |seen| {
+        let cutover = cutover.clone();
+        async move {
+            match seen.path.as_str() {
+                "/" => shadowdiff::admin::report::page(),
+                "/api/summary" => json(
+                    r#"{"version":"9.9.9","breaker_open":false,"mirrors_in_flight":0,
+                    "compare_queue_depth":0,"pending_bytes":0,"routes":[]}"#,
+                ),
+                "/api/mismatches?limit=20" => json("[]"),
+                "/api/cutover" => json(&cutover),
+                _ => {
+                    let mut r = json(r#"{"error":"not found"}"#);
+                    *r.status_mut() = StatusCode::NOT_FOUND;
+                    r
+                }
+            }
+        }
+    })
+    .await;
+    let page = format!("{}/", admin.url());
+    let dom = dump_dom(page.clone()).await;
+    assert!(dom.contains("id=\"cutover-off\" class=\"empty slim\" hidden=\"\""));
+    assert!(
+        !dom.contains("data-route=\"quiet\""),
+        "shadow routes have no card"
+    );
+
+    let orders = cutover_card(&dom, "orders");
+    assert_eq!(text_of(orders, "where"), "step 2 of 4, 25%");
+    assert_eq!(
+        text_of(orders, "next"),
+        "next: step 3 once it has 120 of 500 requests and 1 of 3 passing intervals"
+    );
+    let current = element(
+        orders,
+        "<li class=\"current\" data-step=\"2\" aria-current=\"step\"",
+        "</li>",
+    );
+    assert!(
+        current.contains("25% · hold 5m · min 500 requests"),
+        "{current}"
+    );
+    assert!(
+        orders.contains("<li class=\"done\" data-step=\"1\">10%"),
+        "{orders}"
+    );
+    assert!(!orders.contains("class=\"rollback\""), "no rollback shown");
+
+    let error_rate = element(orders, "<tr data-gate=\"error_rate\"", "</tr>");
+    assert_eq!(text_of(error_rate, "value"), "0.1%");
+    assert_eq!(text_of(error_rate, "max"), "0.5%");
+    assert_eq!(text_of(error_rate, "verdict"), "pass");
+    let latency = element(orders, "<tr data-gate=\"latency\"", "</tr>");
+    assert_eq!(text_of(latency, "value"), "–");
+    assert_eq!(text_of(latency, "max"), "+10%");
+    assert_eq!(text_of(latency, "verdict"), "no data");
+    let prom = element(orders, "data-verdict=\"fail\"", "</tr>");
+    assert_eq!(text_of(prom, "value"), "3.457");
+    assert_eq!(text_of(prom, "max"), "2");
+    assert_eq!(text_of(prom, "failing"), "2 of 3");
+    assert!(prom.contains("badge verdict bad"), "{prom}");
+
+    // The last ten events, newest first.
+    assert_eq!(orders.matches("<tr class=\"event\"").count(), 10);
+    let e11 = orders.find(">event 11<").expect("event 11");
+    let e3 = orders.find(">event 3<").expect("event 3");
+    assert!(e11 < e3, "newest first");
+    assert!(!orders.contains(">event 2<"), "older events left out");
+
+    let search = cutover_card(&dom, "search");
+    assert!(search.contains("data-state=\"aborted\""), "{search}");
+    let rollback = element(search, "class=\"rollback\"", "</div>");
+    assert!(rollback.contains(">Aborted by an operator<"), "{rollback}");
+    assert_eq!(text_of(rollback, "from"), "10%");
+    assert!(search.contains("no interval judged yet"), "{search}");
+    assert_eq!(text_of(search, "by"), "operator");
+    assert!(search.contains("shadowdiff ctl resume --admin"), "{search}");
+
+    // Names and details from the API are text, never markup.
+    assert!(
+        orders.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;"),
+        "escaped: {orders}"
+    );
+    assert!(
+        !dom.contains("<script>document.title"),
+        "no injected script"
+    );
+    assert!(!dom.contains("id=\"pwned\""), "no injected element");
+    assert!(dom.contains("<title>shadowdiff report</title>"));
+
+    if let Ok(path) = std::env::var("SHADOWDIFF_REPORT_SCREENSHOT") {
+        screenshot(page, path.replace(".png", "-cutover-details.png")).await;
+    }
 }

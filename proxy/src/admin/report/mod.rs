@@ -1,11 +1,15 @@
 //! The report page, served by the admin listener at `GET /`.
 //!
 //! One static HTML document compiled into the binary (`page.html`, inline CSS and vanilla JS; no
-//! CDN, no build step, no external fonts or scripts). In the browser it fetches `/api/summary`
-//! and `/api/mismatches?limit=20` every 2 s and renders: per route, the counts, the windowed
-//! mismatch rate as a bar against the budget, skips by reason and the top differing paths; then
-//! the recent mismatches with v1 | v2 side by side per differing JSON Pointer. Values come from
-//! upstream responses, so the script only ever inserts them with `textContent`/`setAttribute`.
+//! CDN, no build step, no external fonts or scripts). In the browser it fetches `/api/summary`,
+//! `/api/mismatches?limit=20` and `/api/cutover` every 2 s and renders: for each route in canary
+//! or promoted mode, the cutover's state, weight, schedule, gates against their thresholds, the
+//! rollback reason and recent events (one line when every route is in shadow mode); per route,
+//! the counts, the windowed mismatch rate as a bar against the budget, skips by reason and the
+//! top differing paths; then the recent mismatches with v1 | v2 side by side per differing JSON
+//! Pointer. The cutover is fetched on its own, so either API failing leaves the other's part
+//! current. Values come from upstream responses, so the script only ever inserts them with
+//! `textContent`/`setAttribute`.
 //!
 //! ## Content-Security-Policy
 //!
@@ -88,6 +92,8 @@ mod tests {
         ] {
             assert!(!PAGE.contains(banned), "page.html contains {banned:?}");
         }
-        assert!(PAGE.contains("/api/summary") && PAGE.contains("/api/mismatches?limit=20"));
+        for api in ["/api/summary", "/api/mismatches?limit=20", "/api/cutover"] {
+            assert!(PAGE.contains(api), "page.html does not fetch {api}");
+        }
     }
 }
