@@ -168,32 +168,39 @@ async fn forward(
         Backend::V2 => Serving::v2(shared, snap, &inbound, on_lane),
     };
     // A v2 failure before any byte reached the client is served by v1 instead — for a safe,
-    // bodiless request only, which can be sent twice.
-    let fallback_pq = (backend == Backend::V2 && body_empty && is_safe(&parts.method))
+    // bodiless request only, which can be sent twice (`send` keeps a copy of those).
+    let fallback_pq = (backend == Backend::V2 && is_safe(&parts.method))
         .then(|| parts.uri.path_and_query().cloned());
     let Ok(req) = primary::request(&to, parts, body) else {
         let msg = "shadowdiff: request target cannot be forwarded\n";
         return (error(StatusCode::BAD_REQUEST, msg), mirrored);
     };
-    let v1 = Serving::v1(shared, snap, &inbound, on_lane);
-    let fallback = fallback_pq.and_then(|pq| primary::retarget(&req, pq.as_ref(), &v1).ok());
     let retries = match backend {
         Backend::V1 => &route.metrics.primary_retries,
         Backend::V2 => &route.metrics.candidate_retries,
     };
     let sent = primary::send(&to, req, &deadline, retries).await;
-    let (mut resp, elapsed, served_by) = match (sent, fallback) {
-        (Ok((resp, elapsed)), _) => (resp, elapsed, backend),
-        (Err(e), Some(again)) if e.backend_failed() => {
+    let (mut resp, elapsed, served_by) = match sent {
+        Ok((resp, elapsed)) => (resp, elapsed, backend),
+        Err(f) => {
+            let v1 = Serving::v1(shared, snap, &inbound, on_lane);
+            let again = match (fallback_pq, f.again) {
+                (Some(pq), Some(again)) if f.error.backend_failed() => {
+                    primary::retarget(again, pq.as_ref(), &v1).ok()
+                }
+                _ => None,
+            };
+            let Some(again) = again else {
+                return (failed(route, backend, &f.error), mirrored);
+            };
             served_failed(route, backend);
             route.metrics.canary_fallbacks.inc();
             let sent = primary::send(&v1, again, &deadline, &route.metrics.primary_retries).await;
             match sent {
                 Ok((resp, elapsed)) => (resp, elapsed, Backend::V1),
-                Err(e) => return (failed(route, Backend::V1, &e), mirrored),
+                Err(f) => return (failed(route, Backend::V1, &f.error), mirrored),
             }
         }
-        (Err(e), _) => return (failed(route, backend, &e), mirrored),
     };
     served(route, served_by, resp.status(), elapsed);
     let switched = upgrade.and_then(|u| u.answered(&mut resp));

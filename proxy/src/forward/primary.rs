@@ -82,14 +82,13 @@ pub fn request(
     Ok(Request::from_parts(parts, Either::Left(body)))
 }
 
-/// The same bodiless request for another backend (`pq`: the client's path and query): a
-/// canary's v2 failed before answering.
+/// The bodiless copy of a request, sent to another backend instead (`pq`: the client's path and
+/// query): a canary's v2 failed before answering.
 pub fn retarget(
-    req: &PrimaryRequest,
+    mut again: PrimaryRequest,
     pq: Option<&http::uri::PathAndQuery>,
     to: &Serving<'_>,
 ) -> Result<PrimaryRequest, http::Error> {
-    let mut again = resend(req, Either::Right(Empty::<Bytes>::new()));
     *again.uri_mut() = to.target.uri(pq)?;
     Ok(again)
 }
@@ -119,27 +118,42 @@ pub async fn send(
     req: PrimaryRequest,
     deadline: &Deadline,
     retries: &IntCounter,
-) -> Result<(Response<Incoming>, Duration), PrimaryError> {
+) -> Result<(Response<Incoming>, Duration), Failed> {
     let started = Instant::now();
-    let replay = (is_idempotent(req.method()) && req.body().is_end_stream()).then(|| again(&req));
-    let attempts = async {
-        match attempt(to, req).await {
-            Err(e) if e.closed_before_response() => match replay {
-                Some(req) => {
-                    retries.inc();
-                    // Boxed: the rare second try must not double every request's future.
-                    Box::pin(attempt(to, req)).await
-                }
-                None => Err(e),
-            },
-            answered => answered,
+    let mut replay = (is_idempotent(req.method()) && req.body().is_end_stream()).then(|| again(&req));
+    let answered = {
+        let attempts = async {
+            match attempt(to, req).await {
+                Err(e) if e.closed_before_response() => match replay.take() {
+                    Some(req) => {
+                        retries.inc();
+                        // Boxed: the rare second try must not double every request's future.
+                        Box::pin(attempt(to, req)).await
+                    }
+                    None => Err(e),
+                },
+                answered => answered,
+            }
+        };
+        tokio::select! {
+            answered = attempts => answered,
+            () = deadline.passed() => Err(PrimaryError::Timeout),
         }
     };
-    let resp = tokio::select! {
-        answered = attempts => answered?,
-        () = deadline.passed() => return Err(PrimaryError::Timeout),
-    };
-    Ok((resp, started.elapsed()))
+    match answered {
+        Ok(resp) => Ok((resp, started.elapsed())),
+        Err(error) => Err(Failed {
+            error,
+            again: replay,
+        }),
+    }
+}
+
+/// No response from the backend: why, and the bodiless copy of the request when one was made
+/// and not used (a canary's fallback to v1 sends it there).
+pub struct Failed {
+    pub error: PrimaryError,
+    pub again: Option<PrimaryRequest>,
 }
 
 /// The same bodiless request, for a second attempt.

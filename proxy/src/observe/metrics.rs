@@ -119,6 +119,10 @@ impl CutoverMetrics {
             .with_label_values(&[&self.route, gate])
     }
 
+    pub fn gate_max(&self, gate: &str) -> Gauge {
+        self.families.gate_max.with_label_values(&[&self.route, gate])
+    }
+
     pub fn gate_failures(&self, gate: &str) -> IntCounter {
         self.families
             .gate_failures
