@@ -22,6 +22,7 @@ SCENARIOS = [
     ("sd100_reordered", "shadowdiff 100 %, compared, key order differs"),
     ("sd0_record", "shadowdiff 0 %, recording 100 %"),
     ("canary50", "shadowdiff canary 50 % (half served by v2), 0 % mirrored"),
+    ("canary50_same", "canary 50 %, v2 = v1's origin process (own connections)"),
     ("nginx_mirror_slow", "nginx + mirror 100 %, v2 at 2 s"),
     ("sd100_slow", "shadowdiff 100 %, v2 at 2 s"),
     ("sd0_base", "baseline binary 0 %"),
@@ -38,6 +39,7 @@ BASELINE = {
     "sd100_reordered": "nginx_mirror",
     "sd0_record": "sd0",
     "canary50": "sd0",
+    "canary50_same": "sd0",
     "nginx_mirror_slow": "nginx_mirror",
     "sd100_slow": "nginx_mirror_slow",
     "sd0_base": "nginx",
@@ -174,6 +176,8 @@ def main():
     # most 5 % more CPU per request than shadowing nothing.
     check("canary 50 %: CPU/request vs 0 % (issue 15)",
           ratio(rows, "canary50", "sd0", "wrk", "cpu_us_per_req"), "≤", 1.05)
+    check("canary 50 %, one origin process: CPU/request vs 0 % (issue 15)",
+          ratio(rows, "canary50_same", "sd0", "wrk", "cpu_us_per_req"), "≤", 1.05)
     # Isolation: the same v2 origin process, healthy or slow, so only its delay changes
     # (isolation.sh). The slow rows above compare an asyncio v2 on the proxy's CPU with the
     # nginx v2 of the healthy rows: that ratio mixes in the origins' own CPU, see below.
