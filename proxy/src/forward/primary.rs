@@ -120,7 +120,8 @@ pub async fn send(
     retries: &IntCounter,
 ) -> Result<(Response<Incoming>, Duration), Failed> {
     let started = Instant::now();
-    let mut replay = (is_idempotent(req.method()) && req.body().is_end_stream()).then(|| again(&req));
+    let mut replay =
+        (is_idempotent(req.method()) && req.body().is_end_stream()).then(|| again(&req));
     let answered = {
         let attempts = async {
             match attempt(to, req).await {

@@ -120,7 +120,9 @@ impl CutoverMetrics {
     }
 
     pub fn gate_max(&self, gate: &str) -> Gauge {
-        self.families.gate_max.with_label_values(&[&self.route, gate])
+        self.families
+            .gate_max
+            .with_label_values(&[&self.route, gate])
     }
 
     pub fn gate_failures(&self, gate: &str) -> IntCounter {
