@@ -67,3 +67,6 @@ pub const RECORD_MAX_FILES: usize = 1000;
 pub const CUTOVER_FAILURE_LIMIT: u32 = 1000;
 /// `cutover.max_latency_increase`: 100 = v2 a hundred times slower.
 pub const CUTOVER_LATENCY_INCREASE: f64 = 100.0;
+
+/// `report.max_signatures`.
+pub const MAX_SIGNATURES: usize = 100_000;

@@ -79,3 +79,10 @@ pub const CUTOVER_MAX_ERROR_RATE: f64 = 0.005;
 pub const CUTOVER_MAX_LATENCY_INCREASE: f64 = 0.10;
 /// Requests (or comparisons) a built-in gate needs in one interval to judge it.
 pub const CUTOVER_MIN_SAMPLES: u64 = 20;
+
+/// `[noise]`: off unless asked for (1 % is a good start).
+pub const NOISE_PERCENT: f64 = 0.0;
+pub const NOISE_MAX_IN_FLIGHT: usize = 64;
+pub const NOISE_MIN_SAMPLES: u64 = 100;
+/// `report.max_signatures`.
+pub const MAX_SIGNATURES: usize = 1000;

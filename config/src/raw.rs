@@ -51,6 +51,20 @@ pub(crate) struct RawConfig {
     pub grpc: RawGrpc,
     #[serde(default)]
     pub cutover: RawCutover,
+    #[serde(default)]
+    pub noise: RawNoise,
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `[noise]`: learning what differs between v1 and itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNoise {
+    pub percent: Option<f64>,
+    pub secondary: Option<String>,
+    pub suppress: Option<bool>,
+    pub max_in_flight: Option<usize>,
+    pub min_samples: Option<u64>,
 }
 
 /// `[cutover]`: serving a share of users from v2, in gated steps. The policy keys are repeated
@@ -319,6 +333,7 @@ pub(crate) struct RawLog {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawReport {
     pub max_exemplars: Option<usize>,
+    pub max_signatures: Option<usize>,
     pub redact_headers: Option<Vec<String>>,
     pub redact_paths: Option<Vec<String>>,
     pub jsonl_path: Option<PathBuf>,

@@ -35,6 +35,11 @@ pub struct Config {
     pub record: Record,
     /// Serving a share of users from v2 (`[cutover]`).
     pub cutover: Cutover,
+    /// Learning noise from v1 against itself (`[noise]`).
+    pub noise: Noise,
+    /// Where mismatch signatures and learned noise are kept across restarts (`state_dir`);
+    /// `None` keeps them in memory only.
+    pub state_dir: Option<PathBuf>,
     /// Grace period for in-flight exchanges on SIGTERM/SIGINT (`shutdown_grace`).
     pub shutdown_grace: Duration,
     /// A client connection must deliver a request head within this long, counted from its start
@@ -251,6 +256,8 @@ pub struct Log {
 pub struct Report {
     /// Recent mismatches kept in memory for `/api/mismatches` and the report page.
     pub max_exemplars: usize,
+    /// Mismatch signatures kept (`/api/signatures`); past it the rarest goes.
+    pub max_signatures: usize,
     /// Headers redacted in exemplars (on top of Authorization, Cookie, Set-Cookie).
     pub redact_headers: Vec<String>,
     /// JSON Pointer patterns whose values are redacted in exemplars.
@@ -379,4 +386,20 @@ pub struct CutoverPolicy {
     /// Told about every rollback, as a JSON POST.
     pub webhook_url: Option<http::Uri>,
     pub gates: Vec<PromGate>,
+}
+
+/// `[noise]`: a share of mirrored safe requests is sent to v1 a second time, and what differs
+/// between v1 and itself is learned as noise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Noise {
+    /// Share of mirrored safe requests that also get a second v1 answer, 0–100; 0 learns nothing.
+    pub percent: f64,
+    /// A second v1 instance to ask instead of v1 itself.
+    pub secondary: Option<http::Uri>,
+    /// Comparisons whose every difference is learned noise count as `noise`, not mismatch.
+    pub suppress: bool,
+    /// Second v1 requests in flight at once; past it one is refused and counted.
+    pub max_in_flight: usize,
+    /// v1-against-v1 comparisons a route needs before any of its paths is called noise.
+    pub min_samples: u64,
 }

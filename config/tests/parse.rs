@@ -284,6 +284,20 @@ fn every_key_is_read() {
     assert_eq!(c.routes[0].record, own);
     assert_eq!(c.routes[1].record, global);
 
+    assert_eq!(
+        c.state_dir,
+        Some(PathBuf::from("/var/lib/shadowdiff/state"))
+    );
+    assert_eq!(c.report.max_signatures, 77);
+    let n = &c.noise;
+    assert_eq!(
+        (n.percent, n.suppress, n.max_in_flight, n.min_samples),
+        (1.0, true, 8, 300)
+    );
+    assert_eq!(
+        n.secondary.as_ref().map(ToString::to_string).as_deref(),
+        Some("http://v1-b.internal:8081/")
+    );
     let cut = &c.cutover;
     assert_eq!(
         cut.state_file,

@@ -43,6 +43,7 @@ mod protobuf;
 mod records;
 pub mod rules;
 mod schema;
+mod signature;
 mod sink;
 mod sse;
 mod streams;
@@ -62,3 +63,4 @@ pub use model::{
 pub use pointer::PathPattern;
 pub use rules::{RuleError, RuleSet, RuleSpec, SortRule, ToleranceRule};
 pub use schema::{GrpcSchema, SchemaError};
+pub use signature::{generalise, Signature, SignatureItem};

@@ -204,9 +204,13 @@ fn header_names(names: &[String]) -> Result<Vec<HeaderName>, RuleError> {
 /// Headers that differ between two healthy deployments for reasons that say nothing about the
 /// response: per-hop transport, per-request ids, timing and server identity. Content-Length,
 /// Content-Encoding and gRPC's grpc-encoding are here because bodies (and gRPC messages) are
-/// compared decoded (a gzip vs identity response with the same JSON is a match).
+/// compared decoded (a gzip vs identity response with the same JSON is a match); ETag and
+/// Last-Modified because they are validators derived from the bytes (or the file's time), which
+/// differ whenever the serialisation does, while the body itself is compared.
 const NOISE: &[&str] = &[
     "date",
+    "etag",
+    "last-modified",
     "server",
     "content-length",
     "content-encoding",

@@ -11,9 +11,10 @@ mod upstream;
 use crate::bounds as max;
 use crate::check::{self, invalid, Result};
 use crate::defaults as d;
-use crate::raw::{RawAdminAuth, RawConfig, RawLimits, RawLog, RawReport, RawTls};
+use crate::raw::{RawAdminAuth, RawConfig, RawLimits, RawLog, RawNoise, RawReport, RawTls};
 use crate::{
-    AdminAuth, Breaker, Config, Grpc, Limits, Log, LogFormat, Overrides, Report, SampleBy, Tls,
+    AdminAuth, Breaker, Config, Grpc, Limits, Log, LogFormat, Noise, Overrides, Report, SampleBy,
+    Tls,
 };
 
 /// The source of a value: a file key or a flag, used as the key in errors.
@@ -123,6 +124,8 @@ pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
         admin_auth: admin_auth(raw.admin_auth)?,
         record,
         cutover,
+        noise: noise(raw.noise)?,
+        state_dir: check::path("state_dir", raw.state_dir)?,
         shutdown_grace: check::duration(
             "shutdown_grace",
             raw.shutdown_grace.as_ref(),
@@ -297,6 +300,12 @@ fn report(raw: RawReport) -> Result<Report> {
             0,
             max::MAX_EXEMPLARS,
         )?,
+        max_signatures: check::in_range(
+            "report.max_signatures",
+            raw.max_signatures.unwrap_or(d::MAX_SIGNATURES),
+            1,
+            max::MAX_SIGNATURES,
+        )?,
         redact_headers: check::header_names(
             "report.redact_headers",
             &raw.redact_headers.unwrap_or_default(),
@@ -314,6 +323,32 @@ fn report(raw: RawReport) -> Result<Report> {
             raw.jsonl_max_files.unwrap_or(d::JSONL_MAX_FILES),
             1,
             max::JSONL_MAX_FILES,
+        )?,
+    })
+}
+
+fn noise(raw: RawNoise) -> Result<Noise> {
+    Ok(Noise {
+        percent: match raw.percent {
+            Some(p) => check::percent("noise.percent", p)?,
+            None => d::NOISE_PERCENT,
+        },
+        secondary: raw
+            .secondary
+            .map(|u| check::upstream_url("noise.secondary", &u))
+            .transpose()?,
+        suppress: raw.suppress.unwrap_or(false),
+        max_in_flight: check::in_range(
+            "noise.max_in_flight",
+            raw.max_in_flight.unwrap_or(d::NOISE_MAX_IN_FLIGHT),
+            1,
+            max::MAX_IN_FLIGHT_MIRRORS,
+        )?,
+        min_samples: check::in_range(
+            "noise.min_samples",
+            raw.min_samples.unwrap_or(d::NOISE_MIN_SAMPLES),
+            1,
+            max::MIN_SAMPLES,
         )?,
     })
 }

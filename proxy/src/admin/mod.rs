@@ -12,6 +12,7 @@
 
 pub mod control;
 pub mod cutover;
+pub mod findings;
 pub mod reply;
 pub mod report;
 pub mod summary;
@@ -96,6 +97,9 @@ async fn route(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
         (&Method::PUT, "/api/mirror-percent") => control::set_mirror_percent(shared, req).await,
         (&Method::POST, "/api/reload") => control::reload(shared, &req).await,
         (&Method::GET, "/api/cutover") => cutover::status(shared, &req),
+        (&Method::GET, "/api/signatures") => findings::signatures(shared, &req),
+        (&Method::POST, "/api/signatures/reset") => findings::reset(shared, &req),
+        (&Method::GET, "/api/noise/suggestions") => findings::suggestions(shared, &req),
         (&Method::PUT, "/api/cutover/weight") => cutover::command(shared, req, "weight").await,
         (&Method::POST, path) if path.starts_with("/api/cutover/") => {
             let name = path.trim_start_matches("/api/cutover/").to_owned();

@@ -108,4 +108,8 @@ pub fn refresh_budget_gauges(shared: &Shared) {
         .metrics
         .compare_queue_depth
         .set(shared.compare.depth() as i64);
+    shared
+        .metrics
+        .signatures
+        .set(shared.outlets.signatures.len() as i64);
 }

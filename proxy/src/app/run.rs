@@ -2,7 +2,7 @@
 //! around it (runtime, signals).
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -19,6 +19,8 @@ pub struct Running {
     pub shared: Arc<Shared>,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// The thread saving signatures and learned noise to `state_dir`, and its stop flag.
+    saver: Option<(std::thread::JoinHandle<()>, Arc<AtomicBool>)>,
 }
 
 impl Running {
@@ -29,11 +31,18 @@ impl Running {
         // Connections and mirrors are done; queued comparisons finish before we return.
         // Then recordings still waiting for a verdict reach the writer, which finishes its file.
         let shared = self.shared.clone();
+        let saver = self.saver;
         let _ = tokio::task::spawn_blocking(move || {
             shared.cutovers.save_now();
             shared.compare.close();
             if let Some(recorder) = &shared.recorder {
                 recorder.close();
+            }
+            // After the last comparison: what it taught is saved too.
+            if let Some((thread, stop)) = saver {
+                stop.store(true, Ordering::Release);
+                thread.thread().unpark();
+                let _ = thread.join();
             }
         })
         .await;
@@ -61,6 +70,20 @@ pub async fn start(shared: Arc<Shared>) -> anyhow::Result<Running> {
     tracing::info!(%listen, %admin, "listening");
     // The state as started (resumed or fresh), before any request is served under it.
     shared.cutovers.save();
+    let saver = match &shared.store {
+        Some(store) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let o = &shared.outlets;
+            let thread = crate::state::store::spawn_saver(
+                store.clone(),
+                o.signatures.clone(),
+                o.noise.clone(),
+                stop.clone(),
+            )?;
+            Some((thread, stop))
+        }
+        None => None,
+    };
 
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let admin_task = tokio::spawn(crate::admin::serve(
@@ -93,6 +116,7 @@ pub async fn start(shared: Arc<Shared>) -> anyhow::Result<Running> {
         shared,
         stop,
         task,
+        saver,
     })
 }
 

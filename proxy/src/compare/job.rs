@@ -35,6 +35,9 @@ pub struct Job {
     pub secrets: Secrets,
     /// Someone else who wants this exchange's end (a recording of it), told once it is known.
     pub watcher: Option<Watcher>,
+    /// v1's second answer to the same request (`[noise]`): compared with `primary` to learn
+    /// what differs between v1 and itself.
+    pub baseline: Option<Side>,
 }
 
 /// How a mirrored exchange ended, for an observer that is not the comparison's own fan-out:

@@ -16,9 +16,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use diff_engine::{CompareLimits, GrpcCall, Response, Verdict};
 
-use crate::compare::job::{Compared, Job, Observed};
-use crate::compare::record::record;
-use crate::observe::exemplars::Exemplars;
+use crate::compare::job::{Compared, Job, Observed, Side};
+use crate::compare::record::{record, Outlets};
 use crate::observe::metrics::Metrics;
 use crate::observe::outcome::{MirrorOutcome, SkipReason};
 
@@ -38,7 +37,7 @@ struct Worker {
     unfinished: Arc<AtomicUsize>,
     limits: CompareLimits,
     metrics: Arc<Metrics>,
-    exemplars: Arc<Exemplars>,
+    outlets: Arc<Outlets>,
 }
 
 impl ComparePool {
@@ -47,7 +46,7 @@ impl ComparePool {
         queue: usize,
         limits: CompareLimits,
         metrics: Arc<Metrics>,
-        exemplars: Arc<Exemplars>,
+        outlets: Arc<Outlets>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded(queue);
         let unfinished = Arc::new(AtomicUsize::new(0));
@@ -58,7 +57,7 @@ impl ComparePool {
                 unfinished: unfinished.clone(),
                 limits,
                 metrics: metrics.clone(),
-                exemplars: exemplars.clone(),
+                outlets: outlets.clone(),
             };
             handles.push(
                 std::thread::Builder::new()
@@ -99,8 +98,8 @@ impl ComparePool {
 
     /// Compare a job here and record its verdict, as a worker would: for a caller that has no
     /// clients to keep the engine's CPU time away from (a replay), so no thread hand-off.
-    pub fn compare_here(&self, job: Job, exemplars: &Exemplars) {
-        compare_and_record(job, &self.limits, &self.metrics, exemplars);
+    pub fn compare_here(&self, job: Job, outlets: &Outlets) {
+        compare_and_record(job, &self.limits, &self.metrics, outlets);
     }
 
     /// Jobs accepted but not yet recorded (queued or being compared).
@@ -134,28 +133,36 @@ impl Worker {
     fn run(self) {
         while let Ok(job) = self.rx.recv() {
             self.metrics.compare_queue_depth.set(self.rx.len() as i64);
-            compare_and_record(job, &self.limits, &self.metrics, &self.exemplars);
+            compare_and_record(job, &self.limits, &self.metrics, &self.outlets);
             self.unfinished.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
 
 /// One job: the engine's verdict, its fan-out (`compare/record.rs`), then the watcher.
-fn compare_and_record(
-    mut job: Job,
-    limits: &CompareLimits,
-    metrics: &Metrics,
-    exemplars: &Exemplars,
-) {
+fn compare_and_record(mut job: Job, limits: &CompareLimits, metrics: &Metrics, outlets: &Outlets) {
     let started = Instant::now();
     // A bug in the engine must cost one comparison, not the worker.
-    let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compare(&job, limits)));
+    let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        compare(&job.primary, &job.candidate, &job, limits)
+    }));
     metrics
         .compare_duration
         .observe(started.elapsed().as_secs_f64());
+    // v1 against itself first, so that this very pair is judged with what it taught.
+    if let Some(baseline) = job.baseline.take() {
+        let learned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            compare(&job.primary, &baseline, &job, limits)
+        }));
+        if let Ok(v) = learned {
+            if !matches!(v.outcome, diff_engine::Outcome::Skipped(_)) {
+                outlets.noise.baseline(&job.route.name, &v.differences);
+            }
+        }
+    }
     match verdict {
         Ok(v) => {
-            record(&job, &v, exemplars);
+            record(&job, &v, outlets);
             // After the counters, so a watcher never sees a verdict not yet counted.
             if let Some(w) = job.watcher.take() {
                 let candidate = job.candidate;
@@ -173,20 +180,21 @@ fn compare_and_record(
     }
 }
 
-fn compare(job: &Job, limits: &CompareLimits) -> Verdict {
-    let p = job.primary.body.contiguous();
-    let c = job.candidate.body.contiguous();
+/// `a` against `b` under the job's route rules.
+fn compare(a: &Side, b: &Side, job: &Job, limits: &CompareLimits) -> Verdict {
+    let p = a.body.contiguous();
+    let c = b.body.contiguous();
     let primary = Response {
-        status: job.primary.status,
-        headers: &job.primary.headers,
+        status: a.status,
+        headers: &a.headers,
         body: &p,
-        trailers: job.primary.body.trailers.as_ref(),
+        trailers: a.body.trailers.as_ref(),
     };
     let candidate = Response {
-        status: job.candidate.status,
-        headers: &job.candidate.headers,
+        status: b.status,
+        headers: &b.headers,
         body: &c,
-        trailers: job.candidate.body.trailers.as_ref(),
+        trailers: b.body.trailers.as_ref(),
     };
     let grpc = job.grpc_schema.as_deref().map(|schema| GrpcCall {
         schema,

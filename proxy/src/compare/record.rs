@@ -1,31 +1,51 @@
-//! The single fan-out of a verdict: counters, the budget window, exemplars, the access log.
+//! The single fan-out of a verdict: counters, the budget window, exemplars, signatures, the
+//! noise learned, the access log.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use diff_engine::{Outcome, Verdict};
+use diff_engine::{Outcome, Signature, Verdict};
 
 use crate::compare::job::Job;
 use crate::observe::access;
 use crate::observe::exemplars::{Exemplar, ExemplarDiff, Exemplars};
+use crate::observe::noise::NoiseLearner;
 use crate::observe::outcome::{MirrorOutcome, SkipReason};
+use crate::observe::signatures::Signatures;
 
-/// Count a verdict and keep an exemplar of a mismatch.
-pub fn record(job: &Job, verdict: &Verdict, exemplars: &Exemplars) {
+/// Where verdicts go besides the route's own counters.
+pub struct Outlets {
+    pub exemplars: Arc<Exemplars>,
+    pub signatures: Arc<Signatures>,
+    pub noise: Arc<NoiseLearner>,
+}
+
+/// Count a verdict, learn from it, and keep a mismatch's exemplar under its signature.
+pub fn record(job: &Job, verdict: &Verdict, outlets: &Outlets) {
     let route = &job.route;
     let m = &route.metrics;
-    match &verdict.outcome {
+    let logged = match &verdict.outcome {
         Outcome::Match(_) => {
             m.matched.inc();
             m.outcome(MirrorOutcome::Match);
             route.stats.record(false, std::iter::empty());
-            if route.cutover.judging() {
-                route.cutover.window.compared(false);
-            }
+            compared(job, outlets, false);
+            outlets.noise.compared(&route.name, &[]);
+            access::Verdict::Match
+        }
+        Outcome::Mismatch(_)
+            if route.noise_suppress
+                && outlets.noise.all_noise(&route.name, &verdict.differences) =>
+        {
+            // Counted apart, never as a match: the rules to make it one are proposed instead.
+            m.noise.inc();
+            m.outcome(MirrorOutcome::Noise);
+            route.stats.record(false, std::iter::empty());
+            compared(job, outlets, false);
+            outlets.noise.compared(&route.name, &verdict.differences);
+            access::Verdict::Noise
         }
         Outcome::Mismatch(parts) => {
-            if route.cutover.judging() {
-                route.cutover.window.compared(true);
-            }
             m.mismatched.inc();
             m.outcome(MirrorOutcome::Mismatch);
             for p in parts {
@@ -34,24 +54,38 @@ pub fn record(job: &Job, verdict: &Verdict, exemplars: &Exemplars) {
             route
                 .stats
                 .record(true, verdict.differences.iter().map(display_path));
-            exemplars.push(exemplar(job, verdict));
+            compared(job, outlets, true);
+            outlets.noise.compared(&route.name, &verdict.differences);
+            let ex = exemplar(job, verdict);
+            let signature = Signature::of(&route.name, &verdict.differences);
+            let shown = serde_json::to_value(&ex).unwrap_or_default();
+            outlets
+                .signatures
+                .record(&signature, shown, &job.path, ex.time_ms);
+            outlets.exemplars.push(ex);
+            access::Verdict::Mismatch
         }
         Outcome::Skipped(r) => {
             m.skip(SkipReason::from_engine(*r));
             m.outcome(MirrorOutcome::Skipped);
+            access::Verdict::Skipped(SkipReason::from_engine(*r))
         }
-    }
+    };
     if route.access_log {
-        let logged = match &verdict.outcome {
-            Outcome::Match(_) => access::Verdict::Match,
-            Outcome::Mismatch(_) => access::Verdict::Mismatch,
-            Outcome::Skipped(r) => access::Verdict::Skipped(SkipReason::from_engine(*r)),
-        };
         access::Line::new(&route.name, &job.method, &job.path)
             .primary(job.primary.status, job.primary.elapsed)
             .candidate(job.candidate.status, job.candidate.elapsed)
             .log(logged);
     }
+}
+
+/// A comparison that ran to a verdict: the cutover's window and the signatures' denominator.
+fn compared(job: &Job, outlets: &Outlets, mismatch: bool) {
+    let route = &job.route;
+    if route.cutover.judging() {
+        route.cutover.window.compared(mismatch);
+    }
+    outlets.signatures.compared(&route.name);
 }
 
 /// Where a difference is, as a person reads it: the JSON Pointer for bodies (`(body)` for a

@@ -47,10 +47,13 @@ pub struct CandidateLeg<'a> {
     /// `breaker.trip_on_5xx`: a 5xx answer counts as a failure for the breaker.
     pub trip_on_5xx: bool,
     pub metrics: &'a RouteMetrics,
-    /// Time to response headers of this backend (`upstream_duration_seconds{upstream}`).
-    pub duration: &'a Histogram,
+    /// Time to response headers of this backend (`upstream_duration_seconds{upstream}`);
+    /// `None` for a second v1 answer (`[noise]`), which is no leg of the exchange.
+    pub duration: Option<&'a Histogram>,
     /// Second tries on a new connection of this backend.
-    pub retries: &'a IntCounter,
+    pub retries: Option<&'a IntCounter>,
+    /// Count a failure in `candidate_errors_total` (not for a second v1 answer).
+    pub count_errors: bool,
 }
 
 impl<'a> CandidateLeg<'a> {
@@ -65,8 +68,25 @@ impl<'a> CandidateLeg<'a> {
             breaker: Some(&shared.breaker),
             trip_on_5xx: snap.config.breaker.trip_on_5xx,
             metrics,
-            duration: &metrics.candidate_duration,
-            retries: &metrics.candidate_retries,
+            duration: Some(&metrics.candidate_duration),
+            retries: Some(&metrics.candidate_retries),
+            count_errors: true,
+        }
+    }
+
+    /// A second v1 answer for learning noise (`[noise]`): v1's cap, no breaker, no series of
+    /// its own but `noise_requests_total`.
+    pub fn baseline(shared: &'a Shared, snap: &'a Snapshot, metrics: &'a RouteMetrics) -> Self {
+        Self {
+            target: &snap.noise.target,
+            timeout: snap.primary.timeout,
+            client: &snap.noise.client,
+            cap: &shared.caps.primary,
+            breaker: None,
+            duration: None,
+            retries: None,
+            count_errors: false,
+            ..Self::new(shared, snap, metrics)
         }
     }
 
@@ -79,8 +99,8 @@ impl<'a> CandidateLeg<'a> {
             client: &snap.primary_mirror_client,
             cap: &shared.caps.primary,
             breaker: None,
-            duration: &metrics.primary_duration,
-            retries: &metrics.primary_retries,
+            duration: Some(&metrics.primary_duration),
+            retries: Some(&metrics.primary_retries),
             ..Self::new(shared, snap, metrics)
         }
     }
@@ -112,7 +132,9 @@ impl<'a> CandidateLeg<'a> {
         let again = is_idempotent(req.method()).then(|| resend(&req, req.body().clone()));
         let resp = match self.attempt(lease.as_mut(), req).await {
             Err(f) if f.closed_before_response() && again.is_some() => {
-                self.retries.inc();
+                if let Some(r) = self.retries {
+                    r.inc();
+                }
                 match again {
                     Some(req) => self.attempt(lease.as_mut(), req).await?,
                     None => return Err(f),
@@ -121,7 +143,9 @@ impl<'a> CandidateLeg<'a> {
             answered => answered?,
         };
         let elapsed = started.elapsed();
-        self.duration.observe(elapsed.as_secs_f64());
+        if let Some(d) = self.duration {
+            d.observe(elapsed.as_secs_f64());
+        }
         let (parts, body) = resp.into_parts();
         // A declared length is checked and reserved before a byte is read: reading megabytes only
         // to drop them costs the I/O threads that serve v1, and memory the budget never saw.
@@ -201,7 +225,9 @@ impl<'a> CandidateLeg<'a> {
             // v2 was never asked: nothing to tell the breaker (a probe's turn goes back).
             Err(Failure::Capped) => Err(SkipReason::Overloaded),
             Err(f) => {
-                self.metrics.candidate_error(f.kind());
+                if self.count_errors {
+                    self.metrics.candidate_error(f.kind());
+                }
                 breaker.failure();
                 tracing::debug!(error = %f, "candidate failed");
                 Err(SkipReason::CandidateFailed)

@@ -15,11 +15,11 @@ use http::response;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request};
 use http_body_util::Full;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use crate::compare::{Job, Observed, Side, Watcher};
 use crate::mirror::candidate::{CandidateLane, CandidateLeg};
-use crate::mirror::plan::{plan, Planned};
+use crate::mirror::plan::{is_safe, plan, Planned};
 use crate::net::headers::{content_length, is_grpc, upstream_deadline};
 use crate::observe::access;
 use crate::observe::metrics::{GaugeHold, RouteMetrics};
@@ -122,6 +122,11 @@ pub fn start(
         CopyTo::Primary => (None, true),
     };
     let mut planned = plan(shared, snap, route, &parts.method, &parts.headers, reverse)?;
+    let baseline = if reverse {
+        None
+    } else {
+        baseline_slot(snap, route, &parts.method)
+    };
     let promise = std::mem::replace(&mut planned.promise, Held::empty(&shared.pending));
     let (request_capture, request_body) = if body_empty {
         (None, None)
@@ -146,6 +151,7 @@ pub fn start(
         watcher,
         sent: Arc::default(),
         reverse,
+        baseline,
     };
     tokio::spawn(job.run());
     Some(Handoff {
@@ -177,6 +183,8 @@ struct MirrorJob {
     /// v2 served the request; the copy goes to v1, and the pair is turned round for comparing,
     /// so that a comparison always reads v1 against v2.
     reverse: bool,
+    /// Sampled for learning noise: a second v1 answer is asked for, under this slot.
+    baseline: Option<OwnedSemaphorePermit>,
 }
 
 /// Counts `shutdown` for a mirror whose task was dropped before it ended.
@@ -244,6 +252,11 @@ impl MirrorJob {
             .iter()
             .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)));
         let secrets = Secrets::learn(&self.route.redact, credentials);
+        let second = self
+            .baseline
+            .is_some()
+            .then(|| self.baseline_request(body.clone()))
+            .flatten();
         let request = self.candidate_request(body)?;
         self.route.metrics.mirrored.inc();
         self.sent.store(true, Ordering::Release);
@@ -255,6 +268,16 @@ impl MirrorJob {
         leg.timeout = mirror_wait;
         // When v1's side fails first — the client went away, or v1 broke — v2's exchange is
         // dropped there and then: a cancelled call is not left running on v2.
+        let baseline_leg = CandidateLeg::baseline(&self.shared, &self.snap, &self.route.metrics);
+        let baseline = async {
+            match second {
+                Some(req) => {
+                    self.route.metrics.noise_requests.inc();
+                    baseline_leg.send(req, None).await.ok()
+                }
+                None => None,
+            }
+        };
         let (primary, candidate) = {
             let candidate = leg.send(request, self.lane.as_ref());
             let primary = primary_side(&mut self.primary, served_wait);
@@ -267,6 +290,8 @@ impl MirrorJob {
                 c = &mut candidate => (primary.await, c),
             }
         };
+        // Started with the others (v1's second answer belongs to the same moment), read last.
+        let baseline = baseline.await;
         let (primary, candidate) = if self.reverse {
             (candidate, primary)
         } else {
@@ -297,6 +322,7 @@ impl MirrorJob {
             grpc_schema,
             secrets,
             watcher: self.watcher.take(),
+            baseline,
         };
         self.shared.compare.submit(job)
     }
@@ -315,6 +341,17 @@ impl MirrorJob {
         }
     }
 
+    /// v1's second request, for learning noise: the client's request as v1 had it, with the mark.
+    fn baseline_request(&self, body: Bytes) -> Option<Request<Full<Bytes>>> {
+        let pq = self.path_and_query.as_ref();
+        let target = &self.snap.noise.target;
+        let headers = self.headers.clone();
+        self.snap
+            .shaping
+            .reverse_request(target, &self.method, pq, headers, body)
+            .ok()
+    }
+
     /// Moves the request headers into v2's request: they are needed only once.
     fn candidate_request(&mut self, body: Bytes) -> Result<Request<Full<Bytes>>, SkipReason> {
         let pq = self.path_and_query.as_ref();
@@ -327,6 +364,23 @@ impl MirrorJob {
         };
         req.map_err(|_| SkipReason::CandidateFailed)
     }
+}
+
+/// A slot for a second v1 answer, when this request is in `noise.percent` and safe; a refused
+/// one (every slot in use) is counted.
+fn baseline_slot(
+    snap: &Snapshot,
+    route: &RouteRuntime,
+    method: &Method,
+) -> Option<OwnedSemaphorePermit> {
+    if !is_safe(method) || !snap.noise.sampler.sampled(&HeaderMap::new()) {
+        return None;
+    }
+    let slot = snap.noise.in_flight.clone().try_acquire_owned().ok();
+    if slot.is_none() {
+        route.metrics.noise_refused.inc();
+    }
+    slot
 }
 
 /// v1's side of the pair: its head, then its body's capture. v1's response streams to the client

@@ -15,6 +15,8 @@ pub enum Verdict {
     NotMirrored,
     Match,
     Mismatch,
+    /// Every difference was learned noise (`noise.suppress`).
+    Noise,
     Skipped(SkipReason),
     /// The client went away before the response (logged with status 499).
     Cancelled,
@@ -26,6 +28,7 @@ impl fmt::Display for Verdict {
             Verdict::NotMirrored => f.write_str("not_mirrored"),
             Verdict::Match => f.write_str("match"),
             Verdict::Mismatch => f.write_str("mismatch"),
+            Verdict::Noise => f.write_str("noise"),
             Verdict::Skipped(r) => write!(f, "skipped:{}", r.as_str()),
             Verdict::Cancelled => f.write_str("cancelled"),
         }

@@ -49,6 +49,9 @@ pub struct Metrics {
     pub compare_duration: Histogram,
     pub record: RecordMetrics,
     cutover: CutoverFamilies,
+    /// Mismatch signatures kept, and those dropped past `report.max_signatures`.
+    pub signatures: IntGauge,
+    pub signatures_evicted: IntCounter,
 }
 
 /// The cutover's families, per route (`cutover/`).
@@ -200,6 +203,8 @@ struct RouteFamilies {
     served: IntCounterVec,
     served_duration: HistogramVec,
     canary_fallbacks: IntCounterVec,
+    noise_requests: IntCounterVec,
+    noise_refused: IntCounterVec,
 }
 
 /// One unit of a gauge from `new` until drop, so the gauge stays right however its holder
@@ -284,7 +289,7 @@ impl RouteFamilies {
             comparisons: counter(
                 r,
                 "shadowdiff_comparisons_total",
-                "Completed comparisons of v1 and v2 responses, by result (match or mismatch).",
+                "Completed comparisons of v1 and v2 responses, by result (match, mismatch, or noise: every difference learned noise, with noise.suppress).",
                 &["route", "result"],
             )?,
             mismatches: counter(
@@ -314,7 +319,7 @@ impl RouteFamilies {
             mirror_outcomes: counter(
                 r,
                 "shadowdiff_mirror_outcomes_total",
-                "How mirrored requests ended, exactly one outcome each (match, mismatch, candidate_error, skipped): they add up to shadowdiff_mirrored_requests_total.",
+                "How mirrored requests ended, exactly one outcome each (match, mismatch, noise, candidate_error, skipped): they add up to shadowdiff_mirrored_requests_total.",
                 &["route", "outcome"],
             )?,
             client_errors: counter(
@@ -391,6 +396,18 @@ impl RouteFamilies {
                 &["route", "backend"],
                 LATENCY_BUCKETS,
             )?,
+            noise_requests: counter(
+                r,
+                "shadowdiff_noise_requests_total",
+                "Second requests to v1 (or noise.secondary) for learning noise, v1 against itself.",
+                &["route"],
+            )?,
+            noise_refused: counter(
+                r,
+                "shadowdiff_noise_refused_total",
+                "Second v1 requests not sent because noise.max_in_flight were in flight.",
+                &["route"],
+            )?,
             canary_fallbacks: counter(
                 r,
                 "shadowdiff_canary_fallbacks_total",
@@ -452,6 +469,12 @@ impl Metrics {
             },
             record: RecordMetrics::register(r)?,
             cutover: CutoverFamilies::register(r)?,
+            signatures: int_gauge(r, "shadowdiff_signatures", "Mismatch signatures kept (GET /api/signatures).")?,
+            signatures_evicted: int_counter(
+                r,
+                "shadowdiff_signatures_evicted_total",
+                "Signatures dropped, the rarest first, past report.max_signatures.",
+            )?,
             registry: reg.clone(),
         };
         let build = Gauge::with_opts(
@@ -480,6 +503,9 @@ impl Metrics {
             mirrored: f.mirrored.with_label_values(&[name]),
             matched: f.comparisons.with_label_values(&[name, "match"]),
             mismatched: f.comparisons.with_label_values(&[name, "mismatch"]),
+            noise: f.comparisons.with_label_values(&[name, "noise"]),
+            noise_requests: f.noise_requests.with_label_values(&[name]),
+            noise_refused: f.noise_refused.with_label_values(&[name]),
             mismatch_parts: diff_engine::Part::ALL
                 .map(|p| f.mismatches.with_label_values(&[name, p.as_str()])),
             skipped,
@@ -558,6 +584,10 @@ pub struct RouteMetrics {
     pub mirrored: IntCounter,
     pub matched: IntCounter,
     pub mismatched: IntCounter,
+    /// Comparisons whose every difference was learned noise (`noise.suppress`).
+    pub noise: IntCounter,
+    pub noise_requests: IntCounter,
+    pub noise_refused: IntCounter,
     pub mismatch_parts: [IntCounter; 3],
     skipped: [IntCounter; SkipReason::ALL.len()],
     candidate_errors: [IntCounter; CandidateErrorKind::ALL.len()],

@@ -1,13 +1,16 @@
 //! Observe: where every exchange's outcome goes — the closed outcome labels, Prometheus
 //! metrics, the windowed budget statistics, mismatch exemplars (redacted, optionally to a JSONL
-//! file), the access log and the process log.
+//! file), mismatch signatures, noise learned from v1 against itself, the access log and the
+//! process log.
 
 pub mod access;
 pub mod exemplars;
 pub mod logging;
 pub mod metrics;
+pub mod noise;
 pub mod outcome;
 pub mod ratelimit;
 pub mod redact;
+pub mod signatures;
 pub mod sink;
 pub mod stats;

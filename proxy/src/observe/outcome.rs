@@ -178,14 +178,17 @@ pub enum MirrorOutcome {
     CandidateError,
     /// Sent, but not compared (its reason in `shadowdiff_mirror_skipped_total`).
     Skipped,
+    /// Compared, and every difference was learned noise (`noise.suppress`).
+    Noise,
 }
 
 impl MirrorOutcome {
-    pub const ALL: [MirrorOutcome; 4] = [
+    pub const ALL: [MirrorOutcome; 5] = [
         MirrorOutcome::Match,
         MirrorOutcome::Mismatch,
         MirrorOutcome::CandidateError,
         MirrorOutcome::Skipped,
+        MirrorOutcome::Noise,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -194,6 +197,7 @@ impl MirrorOutcome {
             MirrorOutcome::Mismatch => "mismatch",
             MirrorOutcome::CandidateError => "candidate_error",
             MirrorOutcome::Skipped => "skipped",
+            MirrorOutcome::Noise => "noise",
         }
     }
 

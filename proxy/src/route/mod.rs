@@ -40,6 +40,8 @@ pub struct Policy {
     pub record: config::RecordPolicy,
     /// Who serves this route (`[cutover]` with `[routes.cutover]` laid over it).
     pub cutover: config::CutoverPolicy,
+    /// Count a comparison whose every difference is learned noise as `noise` (`noise.suppress`).
+    pub noise_suppress: bool,
 }
 
 /// Where a route's outcomes go.
@@ -76,6 +78,7 @@ pub struct RouteRuntime {
     pub assign_by: AssignBy,
     /// The cutover policy this config gives, put in force on activation.
     cutover_policy: config::CutoverPolicy,
+    pub noise_suppress: bool,
 }
 
 /// A route's recording share and caps, as the request path sees them.
@@ -122,6 +125,7 @@ impl RouteRuntime {
             cutover: observers.cutover,
             assign_by: policy.cutover.assign_by.clone(),
             cutover_policy: policy.cutover,
+            noise_suppress: policy.noise_suppress,
         }
     }
 

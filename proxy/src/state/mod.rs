@@ -3,6 +3,7 @@
 
 mod reload;
 mod snapshot;
+pub mod store;
 mod token;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,11 +14,14 @@ use arc_swap::ArcSwap;
 use config::Config;
 use diff_engine::CompareLimits;
 
+use crate::compare::record::Outlets;
 use crate::compare::ComparePool;
 use crate::cutover::Cutovers;
 use crate::net::tls::{server_config, ServerTls};
 use crate::observe::exemplars::Exemplars;
 use crate::observe::metrics::Metrics;
+use crate::observe::noise::NoiseLearner;
+use crate::observe::signatures::Signatures;
 use crate::observe::stats::StatsRegistry;
 use crate::record::Recorder;
 use crate::tee::ByteBudget;
@@ -25,7 +29,8 @@ use crate::upstream::breaker::Breaker;
 use crate::upstream::cap::ConnectionCap;
 
 pub use reload::ReloadSource;
-pub use snapshot::{CandidateClient, PrimaryBody, PrimaryClient, Snapshot};
+pub use snapshot::{CandidateClient, NoiseLeg, PrimaryBody, PrimaryClient, Snapshot};
+use store::Store;
 pub use token::Token;
 
 pub struct Shared {
@@ -48,6 +53,10 @@ pub struct Shared {
     pub caps: UpstreamCaps,
     /// Every route's cutover, and the state file: they outlive a reload.
     pub cutovers: Arc<Cutovers>,
+    /// Where verdicts go besides the counters: exemplars, signatures, learned noise.
+    pub outlets: Arc<Outlets>,
+    /// `state_dir`'s store of signatures and learned noise, when set.
+    pub store: Option<Arc<Store>>,
 }
 
 /// `[primary] max_connections` and `[candidate] max_connections`, with their waits.
@@ -60,6 +69,22 @@ impl Shared {
     pub fn new(config: Config) -> anyhow::Result<Arc<Self>> {
         let metrics = Arc::new(Metrics::new()?);
         let exemplars = Arc::new(Exemplars::from_config(&config.report)?);
+        let signatures = Arc::new(Signatures::new(
+            config.report.max_signatures,
+            metrics.signatures_evicted.clone(),
+        ));
+        let noise = Arc::new(NoiseLearner::new(config.noise.min_samples));
+        // What a previous run learned, before any comparison adds to it.
+        let store = config
+            .state_dir
+            .as_deref()
+            .map(|dir| Store::open(dir, &signatures, &noise).map(Arc::new))
+            .transpose()?;
+        let outlets = Arc::new(Outlets {
+            exemplars: exemplars.clone(),
+            signatures: signatures.clone(),
+            noise: noise.clone(),
+        });
         let limits = CompareLimits {
             max_decoded_bytes: config.limits.max_decoded_bytes,
             ..CompareLimits::default()
@@ -69,7 +94,7 @@ impl Shared {
             config.limits.compare_queue,
             limits,
             metrics.clone(),
-            exemplars.clone(),
+            outlets.clone(),
         )?;
         let pending = ByteBudget::new(
             config.limits.max_pending_bytes,
@@ -126,6 +151,8 @@ impl Shared {
             server_tls,
             caps,
             cutovers,
+            outlets,
+            store,
         }))
     }
 

@@ -18,6 +18,7 @@ use crate::net::idle::IdleBody;
 use crate::observe::metrics::Metrics;
 use crate::observe::redact::Redactor;
 use crate::observe::stats::StatsRegistry;
+use crate::route::sample::Sampler;
 use crate::route::{Matcher, Observers, Policy, RouteRuntime, DEFAULT_ROUTE};
 use crate::state::UpstreamCaps;
 use crate::tee::TeeBody;
@@ -48,6 +49,18 @@ pub struct Snapshot {
     pub in_flight: Arc<Semaphore>,
     /// `[grpc] descriptor_set`, read.
     pub grpc_schema: Option<Arc<GrpcSchema>>,
+    /// `[noise]`: which mirrored requests also get a second v1 answer, where it goes, and how
+    /// many may be in flight.
+    pub noise: NoiseLeg,
+}
+
+/// Where the second v1 answers for learning noise come from (`[noise]`).
+pub struct NoiseLeg {
+    pub sampler: Sampler,
+    /// v1, or `noise.secondary`.
+    pub target: Target,
+    pub client: CandidateClient,
+    pub in_flight: Arc<Semaphore>,
 }
 
 impl Snapshot {
@@ -87,6 +100,7 @@ impl Snapshot {
                 window: r.budget.window,
                 record: r.record.clone(),
                 cutover: r.cutover.clone(),
+                noise_suppress: config.noise.suppress,
             };
             let route = RouteRuntime::new(&r.name, policy, observers(&r.name, r.budget.window));
             routes.push(Arc::new(route));
@@ -104,6 +118,7 @@ impl Snapshot {
             window: config.budget.window,
             record: config.record.policy.clone(),
             cutover: config.cutover.policy.clone(),
+            noise_suppress: config.noise.suppress,
         };
         let default_route = Arc::new(RouteRuntime::new(
             DEFAULT_ROUTE,
@@ -132,6 +147,7 @@ impl Snapshot {
             shaping: Shaping::new(&config.candidate)?,
             in_flight: Arc::new(Semaphore::new(config.limits.max_in_flight_mirrors)),
             grpc_schema: grpc_schema(&config.grpc)?,
+            noise: NoiseLeg::new(&config, caps)?,
             routes,
             default_route,
             config,
@@ -159,6 +175,24 @@ impl Snapshot {
             .iter()
             .find(|r| r.name == route)
             .map_or(&self.config.budget, |r| &r.budget)
+    }
+}
+
+impl NoiseLeg {
+    fn new(config: &Config, caps: &UpstreamCaps) -> anyhow::Result<Self> {
+        let up = match &config.noise.secondary {
+            Some(url) => config::Upstream {
+                url: url.clone(),
+                ..config.primary.clone()
+            },
+            None => config.primary.clone(),
+        };
+        Ok(Self {
+            sampler: Sampler::new(config.noise.percent, config::SampleBy::Random),
+            target: Target::new(&up)?,
+            client: upstream::client(&up, &caps.primary, Some(upstream::CANDIDATE_READ_BUFFER))?,
+            in_flight: Arc::new(Semaphore::new(config.noise.max_in_flight)),
+        })
     }
 }
 

@@ -174,11 +174,10 @@ impl Legs {
             grpc_schema,
             // Recorded requests carry no credentials: they were redacted at capture.
             secrets: Default::default(),
+            baseline: None,
         };
         // Every response is compared: here, never shed by a full queue.
-        self.shared
-            .compare
-            .compare_here(job, &self.shared.exemplars);
+        self.shared.compare.compare_here(job, &self.shared.outlets);
         Ok(())
     }
 }
