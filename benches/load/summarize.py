@@ -22,6 +22,7 @@ SCENARIOS = [
     ("sd100_reordered", "shadowdiff 100 %, compared, key order differs"),
     ("sd0_record", "shadowdiff 0 %, recording 100 %"),
     ("canary50", "shadowdiff canary 50 % (half served by v2), 0 % mirrored"),
+    ("sd100_noise1", "shadowdiff 100 %, compared, learning noise from 1 %"),
     ("canary50_same", "canary 50 %, v2 = v1's origin process (own connections)"),
     ("nginx_mirror_slow", "nginx + mirror 100 %, v2 at 2 s"),
     ("sd100_slow", "shadowdiff 100 %, v2 at 2 s"),
@@ -40,12 +41,13 @@ BASELINE = {
     "sd0_record": "sd0",
     "canary50": "sd0",
     "canary50_same": "sd0",
+    "sd100_noise1": "sd100",
     "nginx_mirror_slow": "nginx_mirror",
     "sd100_slow": "nginx_mirror_slow",
     "sd0_base": "nginx",
     "sd100_base": "nginx_mirror",
 }
-BASE_NAME = {"sd0": "shadowdiff 0 %", "nginx": "nginx", "nginx_mirror": "nginx+mirror", "nginx_mirror_slow": "nginx+mirror (slow v2)"}
+BASE_NAME = {"sd0": "shadowdiff 0 %", "sd100": "shadowdiff 100 %", "nginx": "nginx", "nginx_mirror": "nginx+mirror", "nginx_mirror_slow": "nginx+mirror (slow v2)"}
 
 
 def num(v):
@@ -178,6 +180,9 @@ def main():
           ratio(rows, "canary50", "sd0", "wrk", "cpu_us_per_req"), "≤", 1.05)
     check("canary 50 %, one origin process: CPU/request vs 0 % (issue 15)",
           ratio(rows, "canary50_same", "sd0", "wrk", "cpu_us_per_req"), "≤", 1.05)
+    # Issue 17: learning noise from 1 % of mirrored requests costs at most 3 % more CPU.
+    check("noise 1 %: CPU/request vs 100 % without (issue 17)",
+          ratio(rows, "sd100_noise1", "sd100", "wrk", "cpu_us_per_req"), "≤", 1.03)
     # Isolation: the same v2 origin process, healthy or slow, so only its delay changes
     # (isolation.sh). The slow rows above compare an asyncio v2 on the proxy's CPU with the
     # nginx v2 of the healthy rows: that ratio mixes in the origins' own CPU, see below.
