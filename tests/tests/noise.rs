@@ -123,6 +123,19 @@ async fn learned_noise_is_proposed_and_suppressed_and_the_real_change_is_left() 
     // The suggested lines are a config that loads.
     config::Config::from_toml_str(&format!("{text}{toml}"), &Default::default()).unwrap();
 
+    // The summary ranks places with their part: a header reads as a header, not as a pointer.
+    let summary = api(&proxy, "/api/summary").await;
+    let top: Vec<&str> = summary["routes"][0]["top_paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_str().unwrap())
+        .collect();
+    assert!(
+        top.contains(&"header x-served-by") && top.contains(&"/request_id"),
+        "{top:?}"
+    );
+
     // With the noise learned and suppressed, what remains is the real change: 2 % of requests.
     let before = proxy.metrics().await;
     drive(&proxy, 1000, "/products/1").await;

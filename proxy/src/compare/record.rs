@@ -1,6 +1,7 @@
 //! The single fan-out of a verdict: counters, the budget window, exemplars, signatures, the
 //! noise learned, the access log.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -51,9 +52,8 @@ pub fn record(job: &Job, verdict: &Verdict, outlets: &Outlets) {
             for p in parts {
                 m.mismatch_parts[*p as usize].inc();
             }
-            route
-                .stats
-                .record(true, verdict.differences.iter().map(display_path));
+            let places: Vec<Cow<'_, str>> = verdict.differences.iter().map(place).collect();
+            route.stats.record(true, places.iter().map(AsRef::as_ref));
             compared(job, outlets, true);
             outlets.noise.compared(&route.name, &verdict.differences);
             let ex = exemplar(job, verdict);
@@ -100,6 +100,18 @@ pub fn display_path(d: &diff_engine::Difference) -> &str {
                 &d.path
             }
         }
+    }
+}
+
+/// Where a difference is, with its part said: `header etag`, `trailer grpc-message`, a JSON
+/// Pointer, `(body)` or `(status)` — so a header never reads as a body field in a ranking.
+pub fn place(d: &diff_engine::Difference) -> Cow<'_, str> {
+    match d.part {
+        diff_engine::Part::Headers if d.in_trailers() => {
+            Cow::Owned(format!("trailer {}", d.field_name().unwrap_or_default()))
+        }
+        diff_engine::Part::Headers => Cow::Owned(format!("header {}", d.path)),
+        _ => Cow::Borrowed(display_path(d)),
     }
 }
 
