@@ -68,13 +68,13 @@ log() { printf '[load %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # ---------------------------------------------------------------- tools
-if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null || ! command -v haproxy >/dev/null; then
     [[ $INSTALL == 1 ]] || die "nginx and wrk are required (apt-get install -y nginx wrk)"
     [[ $EUID == 0 ]] || die "nginx/wrk missing and not root: run 'apt-get install -y nginx wrk' first"
     log "installing nginx and wrk (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
     timeout 600 apt-get update -qq
-    timeout 900 apt-get install -y -qq nginx wrk >/dev/null
+    timeout 900 apt-get install -y -qq nginx wrk haproxy >/dev/null
 fi
 command -v python3 >/dev/null || die "python3 is required"
 command -v curl >/dev/null || die "curl is required"
@@ -157,7 +157,7 @@ fi
 read -r -a PORTS <<<"$(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(32):
+for _ in range(33):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -173,6 +173,7 @@ P_SD0REC=${PORTS[24]} A_SD0REC=${PORTS[25]}
 P_SDC50=${PORTS[26]} A_SDC50=${PORTS[27]}
 P_SDC50S=${PORTS[28]} A_SDC50S=${PORTS[29]}
 P_SDN1=${PORTS[30]} A_SDN1=${PORTS[31]}
+P_HAP=${PORTS[32]}
 
 # ---------------------------------------------------------------- documents
 WWW=$TMP/www
@@ -265,6 +266,35 @@ EOF
 { upstreams "$P_SLOW"; proxy_server "$P_NGXMS" 1; } | nginx_conf "$TMP/nginx-mirror-slow"
 
 for n in origin-v1 origin-v2 nginx-proxy nginx-mirror nginx-mirror-slow; do start_nginx "$n"; done
+
+# HAProxy as a second peer at 0 % (issue 18): one thread, keep-alive both sides, idle upstream
+# connections reused by any request (`http-reuse always`), no logging — its fastest plain setup.
+if command -v haproxy >/dev/null; then
+    mkdir -p "$TMP/haproxy"
+    cat >"$TMP/haproxy/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:$P_HAP
+    default_backend v1
+backend v1
+    server v1 127.0.0.1:$P_V1
+EOF
+    haproxy -c -q -f "$TMP/haproxy/haproxy.cfg" || die "haproxy: bad config"
+    "${SRV[@]}" haproxy -W -f "$TMP/haproxy/haproxy.cfg" >"$TMP/haproxy/stdout.log" 2>&1 &
+    PIDS+=("$!")
+    echo "$!" >"$TMP/haproxy/master.pid"
+else
+    log "haproxy not installed: no haproxy row (apt-get install haproxy)"
+fi
 "${SRV[@]}" python3 "$HERE/slow_origin.py" "$P_SLOW" "$WWW/v1/doc.json" "$SLOW_DELAY" \
     >"$TMP/slow-origin.log" 2>&1 &
 PIDS+=("$!")
@@ -327,6 +357,7 @@ wait_http() { # url, seconds
 }
 for p in $P_V1 $P_V2 $P_V2R $P_NGX $P_NGXM; do wait_http "http://127.0.0.1:$p$DOC_PATH" 10; done
 for a in $A_SD0 $A_SD20 $A_SD100 $A_SD100R $A_SD100S $A_SD0REC $A_SDC50 $A_SDC50S $A_SDN1 ${wait_admins[@]+"${wait_admins[@]}"}; do wait_http "http://127.0.0.1:$a/healthz/ready" 10; done
+if command -v haproxy >/dev/null; then wait_http "http://127.0.0.1:$P_HAP$DOC_PATH" 10; fi
 wait_http "http://127.0.0.1:$P_SD100$DOC_PATH" 10
 # The slow origin answers in SLOW_DELAY seconds; only check that it listens.
 for ((i = 0; i < 50; i++)); do
@@ -425,6 +456,7 @@ declare -A URL OWNER ADMIN
 URL[direct]=http://127.0.0.1:$P_V1$DOC_PATH;            OWNER[direct]=origin-v1;          ADMIN[direct]=""
 URL[nginx]=http://127.0.0.1:$P_NGX$DOC_PATH;            OWNER[nginx]=nginx-proxy;         ADMIN[nginx]=""
 URL[nginx_mirror]=http://127.0.0.1:$P_NGXM$DOC_PATH;    OWNER[nginx_mirror]=nginx-mirror; ADMIN[nginx_mirror]=""
+command -v haproxy >/dev/null && { URL[haproxy]=http://127.0.0.1:$P_HAP$DOC_PATH; OWNER[haproxy]=haproxy; ADMIN[haproxy]=""; }
 URL[sd0]=http://127.0.0.1:$P_SD0$DOC_PATH;              OWNER[sd0]=sd0;                   ADMIN[sd0]=$A_SD0
 URL[sd20]=http://127.0.0.1:$P_SD20$DOC_PATH;            OWNER[sd20]=sd20;                 ADMIN[sd20]=$A_SD20
 URL[sd100]=http://127.0.0.1:$P_SD100$DOC_PATH;          OWNER[sd100]=sd100;               ADMIN[sd100]=$A_SD100
@@ -441,6 +473,7 @@ URL[sd100_base]=http://127.0.0.1:$P_SD100B$DOC_PATH;    OWNER[sd100_base]=sd100b
 
 FAST=(direct nginx nginx_mirror sd0 sd20 sd100 sd100_reordered sd0_record canary50 canary50_same sd100_noise1)
 [[ -n $BASE_BIN ]] && FAST+=(sd0_base sd100_base)
+[[ -n ${URL[haproxy]:-} ]] && FAST+=(haproxy)
 SLOW=(nginx_mirror_slow sd100_slow)
 if [[ -n $ONLY ]]; then
     IFS=, read -r -a FAST <<<"$ONLY"

@@ -16,6 +16,7 @@ SCENARIOS = [
     ("direct", "direct to origin (no proxy)"),
     ("nginx", "nginx reverse proxy (keep-alive upstream)"),
     ("nginx_mirror", "nginx + mirror 100 %"),
+    ("haproxy", "HAProxy 2.6 (keep-alive, http-reuse always)"),
     ("sd0", "shadowdiff 0 %"),
     ("sd20", "shadowdiff 20 %, compared"),
     ("sd100", "shadowdiff 100 %, compared, identical"),
@@ -34,6 +35,7 @@ BASELINE = {
     "direct": "nginx",
     "nginx": "nginx",
     "nginx_mirror": "nginx",
+    "haproxy": "nginx",
     "sd0": "nginx",
     "sd20": "nginx",
     "sd100": "nginx_mirror",
@@ -171,6 +173,8 @@ def main():
           ratio(rows, "sd100_reordered", "nginx_mirror", "wrk", "rps"), "≥", 1.5)
     check("0 %: req/s vs nginx", ratio(rows, "sd0", "nginx", "wrk", "rps"), "≥", 1.1)
     check("0 %: CPU/request vs nginx", ratio(rows, "sd0", "nginx", "wrk", "cpu_us_per_req"), "≤", 0.9)
+    check("0 %: req/s vs HAProxy (issue 18)", ratio(rows, "sd0", "haproxy", "wrk", "rps"), "≥", 1.0)
+    check("0 %: CPU/request vs HAProxy (issue 18)", ratio(rows, "sd0", "haproxy", "wrk", "cpu_us_per_req"), "≤", 1.0)
     # Issue 16: recording every exchange (to zstd files, on its own thread) costs at most 20 %.
     check("recording 100 %: CPU/request vs 0 % (issue 16)",
           ratio(rows, "sd0_record", "sd0", "wrk", "cpu_us_per_req"), "≤", 1.2)
