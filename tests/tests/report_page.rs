@@ -261,11 +261,15 @@ async fn report_page_renders_routes_rates_and_exemplars_side_by_side() {
     assert_eq!(text_of(default, "mismatched"), "1");
     assert_eq!(text_of(default, "rate-text"), "50%");
 
-    // Exemplars, newest first: /orders/1 then /notes/1.
-    let orders_at = dom
+    // Exemplars, newest first: /orders/1 then /notes/1 (in the recent list; the signatures
+    // above it carry their own copies, ordered by count).
+    let recent = &dom[dom.find("id=\"exemplars\"").expect("recent mismatches")..];
+    let orders_at = recent
         .find("data-path=\"/orders/1\"")
         .expect("orders exemplar");
-    let notes_at = dom.find("data-path=\"/notes/1\"").expect("notes exemplar");
+    let notes_at = recent
+        .find("data-path=\"/notes/1\"")
+        .expect("notes exemplar");
     assert!(orders_at < notes_at, "newest first");
     let ex = element(
         &dom,
@@ -323,6 +327,15 @@ async fn report_page_shows_an_empty_state_before_any_comparison() {
         !dom.contains("<section class=\"cutover\""),
         "no cutover card"
     );
+    // No findings yet: one line each, the noise one saying how to start learning.
+    assert!(
+        dom.contains("id=\"no-signatures\" class=\"empty slim\">no mismatch signatures yet<"),
+        "{dom}"
+    );
+    let off = element(&dom, "id=\"noise-off\"", "</p>");
+    assert!(!off.contains("hidden"), "{off}");
+    assert!(off.contains("<code>[noise] percent = 1</code>"), "{off}");
+    assert!(!dom.contains("<section class=\"noise\""), "no noise card");
     proxy.running.shutdown().await;
 }
 
@@ -542,6 +555,8 @@ async fn report_page_shows_cutover_details_as_text() {
                     "compare_queue_depth":0,"pending_bytes":0,"routes":[]}"#,
                 ),
                 "/api/mismatches?limit=20" => json("[]"),
+                "/api/signatures" => json(r#"{"signatures":[],"evicted":0}"#),
+                "/api/noise/suggestions" => json(r#"{"routes":[]}"#),
                 "/api/cutover" => json(&cutover),
                 _ => {
                     let mut r = json(r#"{"error":"not found"}"#);
@@ -626,4 +641,340 @@ async fn report_page_shows_cutover_details_as_text() {
     if let Ok(path) = std::env::var("SHADOWDIFF_REPORT_SCREENSHOT") {
         screenshot(page, path.replace(".png", "-cutover-details.png")).await;
     }
+}
+
+/// A service answering `{"request_id": <unique>, "price": P}` with `x-served-by: name`; the price
+/// is 11 instead of 10 when `rare_price` and the path starts with `/rare`.
+async fn priced(name: &'static str, rare_price: bool) -> Upstream {
+    let n = Arc::new(AtomicUsize::new(0));
+    Upstream::start(move |seen| {
+        let n = n.clone();
+        async move {
+            let i = n.fetch_add(1, Ordering::SeqCst);
+            let price = if rare_price && seen.path.starts_with("/rare") {
+                11
+            } else {
+                10
+            };
+            let mut r = json(&format!(r#"{{"request_id":"{name}-{i}","price":{price}}}"#));
+            r.headers_mut().insert("x-served-by", name.parse().unwrap());
+            r
+        }
+    })
+    .await
+}
+
+async fn admin_json(proxy: &TestProxy, path: &str) -> serde_json::Value {
+    let (status, _, body) = get(&format!("http://{}{path}", proxy.admin)).await;
+    assert_eq!(status, StatusCode::OK, "{path}");
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The signature of `list` whose item paths are exactly `paths` (sorted).
+fn signature_with<'a>(list: &'a serde_json::Value, paths: &[&str]) -> &'a serde_json::Value {
+    list["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            let mut p: Vec<&str> = s["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["path"].as_str().unwrap())
+                .collect();
+            p.sort_unstable();
+            p == paths
+        })
+        .unwrap_or_else(|| panic!("no signature {paths:?} in {list:#}"))
+}
+
+/// A real proxy whose v2 differs from v1 by a request id and its deployment name on every
+/// answer, and by the price on 3 paths of 60: the signatures lead with the frequent kind and
+/// keep the rare one beside it, and the noise panel proposes the id and the name, not the price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_page_leads_with_signatures_and_shows_the_noise_suggestions() {
+    let v1 = priced("v1", false).await;
+    let v2 = priced("v2", true).await;
+    let proxy = TestProxy::from_toml(&format!(
+        "listen = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nmirror_percent = 100\n\
+         [primary]\nurl = \"{}\"\n[candidate]\nurl = \"{}\"\n\
+         [noise]\npercent = 100\nmin_samples = 20\n\
+         [[routes]]\nname = \"quiet\"\npath_prefix = \"/quiet\"\n",
+        v1.url(),
+        v2.url()
+    ))
+    .await;
+    for i in 0..60 {
+        let path = if i % 20 == 7 {
+            format!("/rare/{i}")
+        } else {
+            format!("/users/{i}")
+        };
+        let (status, _, _) = get(&proxy.url(&path)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    proxy.settle().await;
+
+    // What the page is expected to show, as the APIs have it.
+    let sigs = admin_json(&proxy, "/api/signatures").await;
+    let frequent = signature_with(&sigs, &["/request_id", "x-served-by"]);
+    let rare = signature_with(&sigs, &["/price", "/request_id", "x-served-by"]);
+    assert_eq!(
+        (frequent["count"].as_u64(), rare["count"].as_u64()),
+        (Some(57), Some(3))
+    );
+    let noise = admin_json(&proxy, "/api/noise/suggestions?route=default").await;
+    let route = &noise["routes"][0];
+    assert_eq!(route["learning"], false, "{noise:#}");
+    let toml = route["toml"].as_str().unwrap();
+    assert!(toml.contains(r#"ignore_paths = ["/request_id"]"#), "{toml}");
+    assert!(
+        toml.contains(r#"ignore_headers = ["x-served-by"]"#),
+        "{toml}"
+    );
+    assert!(!toml.contains("price"), "{toml}");
+
+    let admin = format!("http://{}/", proxy.admin);
+    let dom = dump_dom(admin.clone()).await;
+    assert!(
+        dom.contains("id=\"error-banner\" role=\"alert\" hidden=\"\""),
+        "no error banner"
+    );
+
+    // The signatures lead the findings: above the noise and the recent mismatches.
+    let at = |marker: &str| dom.find(marker).unwrap_or_else(|| panic!("{marker}"));
+    assert!(at("id=\"signatures\"") < at("id=\"noise\""));
+    assert!(at("id=\"noise\"") < at("id=\"exemplars\""));
+    assert!(dom.contains("id=\"signature-count\">(2, most frequent first)<"));
+    let details = |s: &serde_json::Value| {
+        element(
+            &dom,
+            &format!("data-id=\"{}\"", s["id"].as_str().unwrap()),
+            "</details>",
+        )
+    };
+    let (freq, rare_card) = (details(frequent), details(rare));
+    assert!(
+        dom.find(freq).unwrap() < dom.find(rare_card).unwrap(),
+        "most frequent first"
+    );
+    assert_eq!(text_of(freq, "sig-count"), "57");
+    assert_eq!(text_of(freq, "sig-share"), "95%");
+    assert_eq!(text_of(rare_card, "sig-count"), "3");
+    assert_eq!(text_of(rare_card, "sig-share"), "5%");
+    // A header is shown by its name, a body place by its JSON Pointer.
+    let header = element(
+        freq,
+        "data-part=\"headers\" data-path=\"x-served-by\"",
+        "</span></span>",
+    );
+    assert!(
+        header.contains("header </span><code>x-served-by</code>"),
+        "{header}"
+    );
+    let price = element(rare_card, "data-path=\"/price\"", "</span></span>");
+    assert!(price.contains("<code>/price</code>"), "{price}");
+    assert!(price.contains("changed"), "{price}");
+    assert!(
+        rare_card.contains("<code class=\"example-path\">/rare/7</code>"),
+        "{rare_card}"
+    );
+    assert!(rare_card.contains("class=\"first-seen\""), "{rare_card}");
+    // Expanding the rare one shows its exemplars, v1 | v2 side by side.
+    let ex = element(rare_card, "<section class=\"exemplar\"", "</section>");
+    let diff = element(ex, "data-pointer=\"/price\"", "</tr>");
+    assert_eq!((text_of(diff, "v1"), text_of(diff, "v2")), ("10", "11"));
+    // The route table links to the route's signatures.
+    let row = element(&dom, "<tr data-route=\"default\"", "</tr>");
+    assert!(row.contains("href=\"#signatures=default\""), "{row}");
+
+    // The noise panel: learned, with the evidence for the id and the deployment name.
+    let card = element(
+        &dom,
+        "<section class=\"noise\" data-route=\"default\"",
+        "</section>",
+    );
+    assert!(card.contains("data-learning=\"false\""), "{card}");
+    let baseline = route["baseline_comparisons"].as_u64().unwrap();
+    let compared = route["comparisons"].as_u64().unwrap();
+    assert!(baseline >= 20, "{noise:#}");
+    assert_eq!(
+        text_of(card, "progress"),
+        format!("learned from {baseline} v1-against-v1 and {compared} v1-against-v2 comparisons")
+    );
+    let id = element(card, "data-path=\"/request_id\"", "</tr>");
+    assert!(id.contains("data-reason=\"differs_in_v1\""), "{id}");
+    assert!(
+        text_of(id, "reason").starts_with("v1 differs from itself here about as often as from v2"),
+        "{id}"
+    );
+    assert_eq!(text_of(id, "v1v1"), format!("100% of {baseline}"));
+    assert_eq!(text_of(id, "v1v2"), format!("100% of {compared}"));
+    let served_by = element(card, "data-path=\"x-served-by\"", "</tr>");
+    assert!(
+        served_by.contains("data-reason=\"deployment_identity\""),
+        "{served_by}"
+    );
+    assert!(
+        served_by.contains("header </span><code>x-served-by</code>"),
+        "{served_by}"
+    );
+    assert!(
+        !card.contains("/price"),
+        "a real change is not noise: {card}"
+    );
+    assert_eq!(text_of(card, "toml"), toml, "the lines to paste, verbatim");
+    assert!(card.contains(">copy</button>"), "{card}");
+    // The quiet route has seen nothing, so the learner has nothing to say about it.
+    assert!(!dom.contains("<section class=\"noise\" data-route=\"quiet\""));
+
+    // The link's target: one route's signatures, or none with a line saying so.
+    let filtered = dump_dom(format!("{admin}#signatures=default")).await;
+    assert!(filtered.contains("id=\"signature-count\">(2, most frequent first)<"));
+    let filter = element(&filtered, "id=\"signature-filter\"", "</p>");
+    assert!(!filter.contains("hidden"), "{filter}");
+    assert!(filter.contains("route <b>default</b> only"), "{filter}");
+    let quiet = dump_dom(format!("{admin}#signatures=quiet")).await;
+    assert!(
+        quiet.contains(
+            "id=\"no-signatures\" class=\"empty slim\">no mismatch signatures on this route<"
+        ),
+        "{quiet}"
+    );
+    assert!(!quiet.contains("<details class=\"signature\""), "{quiet}");
+
+    if let Ok(path) = std::env::var("SHADOWDIFF_REPORT_SCREENSHOT") {
+        screenshot(admin, path.replace(".png", "-findings.png")).await;
+    }
+    proxy.running.shutdown().await;
+}
+
+/// Signatures and noise with hostile text everywhere the APIs carry text, a route still
+/// learning, a trailer, more signatures than shown and evicted ones, from a stand-in admin.
+#[tokio::test]
+async fn report_page_shows_signatures_and_noise_as_text() {
+    let exemplar = serde_json::json!({"time_ms": 1_765_000_000_000u64, "route": SCRIPT_PAYLOAD,
+        "method": "GET", "path": format!("/x/{SCRIPT_PAYLOAD}"), "primary_status": 200,
+        "candidate_status": 200, "truncated": false, "note": SCRIPT_PAYLOAD,
+        "differences": [{"part": "body", "path": format!("/{SCRIPT_PAYLOAD}"), "kind": "changed",
+                         "primary": SCRIPT_PAYLOAD, "candidate": "1"}]});
+    let mut signatures = vec![serde_json::json!({"id": "hostile", "route": SCRIPT_PAYLOAD,
+        "items": [{"part": "body", "path": format!("/{SCRIPT_PAYLOAD}"), "kind": "type_changed"},
+                  {"part": "headers", "path": SCRIPT_PAYLOAD, "kind": "added"},
+                  {"part": "headers", "path": "trailer:grpc-message", "kind": "changed"},
+                  {"part": "status", "path": "", "kind": "changed"}],
+        "count": 1_000_000, "share": 0.5, "first_seen_ms": 1_765_000_000_000u64,
+        "last_seen_ms": 1_765_000_100_000u64, "exemplars": [exemplar],
+        "example_paths": [SCRIPT_PAYLOAD]})];
+    for i in 0..60 {
+        signatures.push(serde_json::json!({"id": format!("s{i}"), "route": "r",
+            "items": [{"part": "body", "path": format!("/f{i}"), "kind": "changed"}],
+            "count": 60 - i, "share": 0.001, "first_seen_ms": 0, "last_seen_ms": 0,
+            "exemplars": [], "example_paths": []}));
+    }
+    let signatures = serde_json::json!({"signatures": signatures, "evicted": 7}).to_string();
+    let noise = serde_json::json!({"routes": [
+        {"route": SCRIPT_PAYLOAD, "baseline_comparisons": 300, "comparisons": 400,
+         "min_samples": 100, "learning": false,
+         "suggestions": [{"part": "body", "path": format!("/{SCRIPT_PAYLOAD}"), "reason": "differs_in_v1",
+                          "v1_v1_rate": 0.5, "v1_v2_rate": 0.25, "v1_v1_samples": 300,
+                          "v1_v2_samples": 400, "z": -1.234, "rule": "ignore_paths", "rel": null},
+                         {"part": "body", "path": "/items/*/score", "reason": "differs_in_v1",
+                          "v1_v1_rate": 1.0, "v1_v2_rate": 1.0, "v1_v1_samples": 300,
+                          "v1_v2_samples": 400, "z": 0.0, "rule": "tolerances", "rel": 0.004}],
+         "toml": format!("[compare]\nignore_paths = [\"/{SCRIPT_PAYLOAD}\"]\n")},
+        {"route": "young", "baseline_comparisons": 5, "comparisons": 9, "min_samples": 100,
+         "learning": true, "suggestions": [], "toml": ""}]})
+    .to_string();
+    let admin = Upstream::start(move |seen| {
+        let (signatures, noise) = (signatures.clone(), noise.clone());
+        async move {
+            match seen.path.as_str() {
+                "/" => shadowdiff::admin::report::page(),
+                "/api/summary" => json(
+                    r#"{"version":"9.9.9","breaker_open":false,"mirrors_in_flight":0,
+                    "compare_queue_depth":0,"pending_bytes":0,"routes":[]}"#,
+                ),
+                "/api/mismatches?limit=20" => json("[]"),
+                "/api/cutover" => json(r#"{"routes":[]}"#),
+                "/api/signatures" => json(&signatures),
+                "/api/noise/suggestions" => json(&noise),
+                _ => {
+                    let mut r = json(r#"{"error":"not found"}"#);
+                    *r.status_mut() = StatusCode::NOT_FOUND;
+                    r
+                }
+            }
+        }
+    })
+    .await;
+    let dom = dump_dom(format!("{}/", admin.url())).await;
+    assert!(
+        dom.contains("id=\"error-banner\" role=\"alert\" hidden=\"\""),
+        "no error banner"
+    );
+
+    // At most 50 shown, and the reader told of the rest and of the evicted.
+    assert_eq!(dom.matches("<details class=\"signature\"").count(), 50);
+    assert!(dom.contains("id=\"signature-count\">(61, most frequent first)<"));
+    assert!(
+        dom.contains("showing the 50 most frequent of 61 · 7 rarer signatures dropped past report.max_signatures"),
+        "{dom}"
+    );
+    let card = element(&dom, "data-id=\"hostile\"", "</details>");
+    assert_eq!(text_of(card, "sig-count"), "1,000,000");
+    assert_eq!(text_of(card, "sig-share"), "50%");
+    assert!(
+        card.contains("trailer </span><code>grpc-message</code>"),
+        "{card}"
+    );
+    assert!(card.contains(">status</span>"), "{card}");
+    assert!(card.contains("type changed"), "{card}");
+
+    // The hostile route comes first, as the API lists it.
+    let noise = element(&dom, "<section class=\"noise\"", "</section>");
+    assert!(!noise.contains("young"), "{noise}");
+    let row = element(noise, "data-reason=\"differs_in_v1\"", "</tr>");
+    assert_eq!(text_of(row, "v1v1"), "50% of 300");
+    assert_eq!(text_of(row, "v1v2"), "25% of 400");
+    assert!(text_of(row, "reason").ends_with("(z = -1.23)"), "{row}");
+    let score = element(noise, "data-path=\"/items/*/score\"", "</tr>");
+    assert!(
+        score.contains("<code>tolerances</code> rel 0.004"),
+        "{score}"
+    );
+    let young = element(
+        &dom,
+        "<section class=\"noise\" data-route=\"young\"",
+        "</section>",
+    );
+    assert!(young.contains(">learning</span>"), "{young}");
+    assert!(
+        young.contains("learning: 5 of 100 baseline comparisons"),
+        "{young}"
+    );
+    assert!(young.contains("nothing judged noise yet"), "{young}");
+    assert!(!young.contains("<pre"), "no lines to paste: {young}");
+    assert!(
+        dom.contains("id=\"noise-off\" class=\"empty slim\" hidden=\"\""),
+        "no 'nothing learned' line"
+    );
+
+    // Every hostile string is text: escaped, never an element or a script.
+    for (what, fragment) in [("signature", card), ("noise", noise)] {
+        assert!(
+            fragment.contains(
+                "&lt;script&gt;document.title='pwned'&lt;/script&gt;&lt;img src=x id=pwned&gt;"
+            ),
+            "{what} escaped: {fragment}"
+        );
+    }
+    assert!(
+        !dom.contains("<script>document.title"),
+        "no injected script"
+    );
+    assert!(!dom.contains("<img src=\"x\""), "no injected element");
+    assert!(!dom.contains("id=\"pwned\""), "no injected element");
+    assert!(dom.contains("<title>shadowdiff report</title>"));
 }

@@ -2,14 +2,18 @@
 //!
 //! One static HTML document compiled into the binary (`page.html`, inline CSS and vanilla JS; no
 //! CDN, no build step, no external fonts or scripts). In the browser it fetches `/api/summary`,
-//! `/api/mismatches?limit=20` and `/api/cutover` every 2 s and renders: for each route in canary
-//! or promoted mode, the cutover's state, weight, schedule, gates against their thresholds, the
-//! rollback reason and recent events (one line when every route is in shadow mode); per route,
-//! the counts, the windowed mismatch rate as a bar against the budget, skips by reason and the
-//! top differing paths; then the recent mismatches with v1 | v2 side by side per differing JSON
-//! Pointer. The cutover is fetched on its own, so either API failing leaves the other's part
-//! current. Values come from upstream responses, so the script only ever inserts them with
-//! `textContent`/`setAttribute`.
+//! `/api/signatures`, `/api/noise/suggestions`, `/api/mismatches?limit=20` and `/api/cutover`
+//! every 2 s and renders: for each route in canary or promoted mode, the cutover's state, weight,
+//! schedule, gates against their thresholds, the rollback reason and recent events (one line when
+//! every route is in shadow mode); per route, the counts, the windowed mismatch rate as a bar
+//! against the budget, skips by reason and the top differing paths, with a link to the route's
+//! signatures; then the findings, led by the mismatch signatures (most frequent first, each with
+//! its count, share, places, first and last seen, example paths, and its exemplars behind a
+//! `<details>`: a rare signature is never buried under a frequent one, as it is in the recent
+//! list), the learned noise per route (each place's evidence and the config lines that silence
+//! it) and the recent mismatches with v1 | v2 side by side per differing JSON Pointer. Each API
+//! is fetched on its own, so one failing leaves the other parts current. Values come from
+//! upstream responses, so the script only ever inserts them with `textContent`/`setAttribute`.
 //!
 //! ## Content-Security-Policy
 //!
@@ -92,7 +96,13 @@ mod tests {
         ] {
             assert!(!PAGE.contains(banned), "page.html contains {banned:?}");
         }
-        for api in ["/api/summary", "/api/mismatches?limit=20", "/api/cutover"] {
+        for api in [
+            "/api/summary",
+            "/api/signatures",
+            "/api/noise/suggestions",
+            "/api/mismatches?limit=20",
+            "/api/cutover",
+        ] {
             assert!(PAGE.contains(api), "page.html does not fetch {api}");
         }
     }
