@@ -16,11 +16,20 @@ use crate::state::Shared;
 
 pub fn signatures(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let q = Query::parse(req.uri().query());
-    let list = shared.outlets.signatures.list(q.get("route"));
+    // The page polls this every 2 s: a bounded answer, the most frequent first.
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(200usize)
+        .min(10_000);
+    let mut list = shared.outlets.signatures.list(q.get("route"));
+    let total = list.len();
+    list.truncate(limit);
     json(
         StatusCode::OK,
         &json!({
             "signatures": list,
+            "total": total,
             "evicted": shared.metrics.signatures_evicted.get(),
         }),
     )
