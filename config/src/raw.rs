@@ -67,48 +67,12 @@ pub(crate) struct RawNoise {
     pub min_samples: Option<u64>,
 }
 
-/// `[cutover]`: serving a share of users from v2, in gated steps. The policy keys are repeated
-/// from [`RawCutoverPolicy`] (serde's `flatten` cannot be combined with `deny_unknown_fields`);
-/// `state_file` is global only.
+/// `[cutover]` and `[routes.cutover]`: one table shape; `state_file` is refused in a route's
+/// table by validation (one file holds every route's state).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCutover {
     pub state_file: Option<PathBuf>,
-    pub mode: Option<String>,
-    pub assign_by: Option<String>,
-    pub steps: Option<Vec<RawStep>>,
-    pub interval: Option<RawDuration>,
-    pub failure_limit: Option<u32>,
-    pub max_error_rate: Option<f64>,
-    pub max_latency_increase: Option<f64>,
-    pub min_samples: Option<u64>,
-    pub webhook_url: Option<String>,
-    pub gates: Option<Vec<RawGate>>,
-}
-
-impl RawCutover {
-    /// The state file, and the policy keys (the default route's, and every route's base).
-    pub fn split(self) -> (Option<PathBuf>, RawCutoverPolicy) {
-        let policy = RawCutoverPolicy {
-            mode: self.mode,
-            assign_by: self.assign_by,
-            steps: self.steps,
-            interval: self.interval,
-            failure_limit: self.failure_limit,
-            max_error_rate: self.max_error_rate,
-            max_latency_increase: self.max_latency_increase,
-            min_samples: self.min_samples,
-            webhook_url: self.webhook_url,
-            gates: self.gates,
-        };
-        (self.state_file, policy)
-    }
-}
-
-/// The cutover keys a route may set for itself (`[routes.cutover]`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawCutoverPolicy {
     pub mode: Option<String>,
     pub assign_by: Option<String>,
     pub steps: Option<Vec<RawStep>>,
@@ -289,7 +253,7 @@ pub(crate) struct RawRoute {
     #[serde(default)]
     pub record: RawRouteRecord,
     #[serde(default)]
-    pub cutover: RawCutoverPolicy,
+    pub cutover: RawCutover,
 }
 
 /// `[record]`: which exchanges are written to disk, and where.

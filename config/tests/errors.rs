@@ -615,5 +615,5 @@ fn bad_cutover_schedules_name_the_key() {
         "",
         "[[routes]]\nname = \"api\"\npath_prefix = \"/api\"\n[routes.cutover]\nstate_file = \"/x\"",
     );
-    assert!(e.contains("unknown key `state_file`"), "{e}");
+    assert_starts(&e, "routes[0].cutover.state_file: is global only");
 }

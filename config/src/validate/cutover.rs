@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use crate::bounds as max;
 use crate::check::{self, invalid, Result};
 use crate::defaults as d;
-use crate::raw::{RawCutover, RawCutoverPolicy, RawGate, RawStep};
+use crate::raw::{RawCutover, RawGate, RawStep};
 use crate::{AssignBy, Cutover, CutoverMode, CutoverPolicy, PromGate, SampleBy, Step};
 
 /// Names the built-in gates take; a Prometheus gate may not reuse one.
@@ -14,10 +14,9 @@ pub const BUILT_IN_GATES: [&str; 3] = ["error_rate", "latency", "mismatch"];
 
 /// The global table: the state file, and the default route's policy.
 pub(super) fn cutover(raw: RawCutover) -> Result<Cutover> {
-    let (state_file, policy) = raw.split();
     Ok(Cutover {
-        state_file: check::path("cutover.state_file", state_file)?,
-        policy: policy_over("cutover", &policy, &default_policy())?,
+        state_file: check::path("cutover.state_file", raw.state_file.clone())?,
+        policy: policy_over("cutover", &raw, &default_policy())?,
     })
 }
 
@@ -41,10 +40,16 @@ pub(super) fn default_policy() -> CutoverPolicy {
 /// whole afterwards, whichever table its parts came from.
 pub(super) fn policy_over(
     key: &str,
-    raw: &RawCutoverPolicy,
+    raw: &RawCutover,
     base: &CutoverPolicy,
 ) -> Result<CutoverPolicy> {
     let k = |field: &str| format!("{key}.{field}");
+    if key != "cutover" && raw.state_file.is_some() {
+        return invalid(
+            &k("state_file"),
+            "is global only: set cutover.state_file (one file holds every route's state)",
+        );
+    }
     let interval = match &raw.interval {
         Some(i) => check::positive_duration(&k("interval"), Some(i), base.interval)?,
         None => base.interval,

@@ -16,6 +16,15 @@ use config::Candidate;
 
 use crate::upstream::Target;
 
+/// A request copy with these parts.
+fn copy(method: &Method, uri: http::Uri, headers: HeaderMap, body: Bytes) -> Request<Full<Bytes>> {
+    let mut req = Request::new(Full::new(body));
+    *req.method_mut() = method.clone();
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    req
+}
+
 /// `[candidate]` shaping, parsed once per config.
 #[derive(Debug, Clone, Default)]
 pub struct Shaping {
@@ -72,14 +81,8 @@ impl Shaping {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Request<Full<Bytes>>, http::Error> {
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = method.clone();
-        *req.uri_mut() = target.uri(pq)?;
-        *req.headers_mut() = headers;
-        if let Some(mark) = &self.mark {
-            req.headers_mut()
-                .insert(mark.clone(), HeaderValue::from_static("1"));
-        }
+        let mut req = copy(method, target.uri(pq)?, headers, body);
+        self.marked(req.headers_mut());
         Ok(req)
     }
 
@@ -105,10 +108,7 @@ impl Shaping {
             // No Host from the client (HTTP/1.0): v2's own, as v1 got its own.
             (None, _, None) => HeaderValue::from_str(target.authority().as_str()).ok(),
         };
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = method.clone();
-        *req.uri_mut() = uri;
-        *req.headers_mut() = headers;
+        let mut req = copy(method, uri, headers, body);
         let h = req.headers_mut();
         if let Some(host) = host {
             h.insert(HOST, host);
@@ -119,10 +119,15 @@ impl Shaping {
         for (name, value) in &self.add {
             h.insert(name.clone(), value.clone());
         }
-        if let Some(mark) = &self.mark {
-            h.insert(mark.clone(), HeaderValue::from_static("1"));
-        }
+        self.marked(h);
         Ok(req)
+    }
+
+    /// The mark on a copy, so the receiving backend can tell it from a client's request.
+    fn marked(&self, headers: &mut HeaderMap) {
+        if let Some(mark) = &self.mark {
+            headers.insert(mark.clone(), HeaderValue::from_static("1"));
+        }
     }
 
     /// The mark's name: only the proxy may set it, so a client's is removed from v1's request.
