@@ -39,8 +39,9 @@
 //! `app/` the binary's edges (command line, process, demo). `record/` holds recording (a
 //! hand-off beside the mirror's in `forward/`, a writer thread) and replay, which drives
 //! recorded requests through `mirror::candidate` and `compare/` as the proxy does. `cutover/`
-//! holds who serves (one atomic load per request) and the controller task that moves it:
-//! gates judged every interval, automatic rollback, operator commands, the state file.
+//! holds who serves (one atomic load per request) and what moves it — gates judged every
+//! interval, automatic rollback, operator commands, the state file — driven by the controller
+//! task in `app/controller.rs`.
 
 pub mod admin;
 pub mod app;

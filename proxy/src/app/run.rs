@@ -93,7 +93,7 @@ pub async fn start(shared: Arc<Shared>) -> anyhow::Result<Running> {
     ));
     // The cutover controller: judges each route's gates every interval, even while no route
     // is in canary (a reload can start one).
-    tokio::spawn(crate::cutover::run(
+    tokio::spawn(crate::app::controller::run(
         shared.clone(),
         wait_for(stop_rx.clone()),
     ));

@@ -2,9 +2,10 @@
 //! in gated steps, rolls back by itself, and obeys one-command operator moves.
 //!
 //! The request path pays one atomic load ([`Cutover::serve`]): the line below which a key's
-//! bucket is served by v2 ([`assign`]). The controller ([`run`]) judges each interval's numbers
-//! ([`window`], [`gate`]) and moves the line through the state machine ([`controller`]); the
-//! state outlives reloads (it lives here, not in the snapshot) and restarts ([`persist`]).
+//! bucket is served by v2 ([`assign`]). The controller task (`app/controller.rs`, above the shared
+//! state it reads) judges each interval's numbers ([`window`], [`gate`]) and moves the line
+//! through the state machine ([`controller`]); the state outlives reloads (it lives here, not in
+//! the snapshot) and restarts ([`persist`]).
 
 pub mod assign;
 pub mod controller;
@@ -28,7 +29,6 @@ use config::{AssignBy, CutoverMode, CutoverPolicy};
 
 use crate::net::fetch::Fetcher;
 use crate::observe::metrics::{CutoverMetrics, Metrics};
-use crate::state::Shared;
 
 pub use assign::Backend;
 use controller::{Control, Judged, Persisted, Phase, Refused, Rollback};
@@ -72,6 +72,30 @@ impl Cutover {
     pub fn serve(&self, by: &AssignBy, headers: &HeaderMap, peer: IpAddr) -> Backend {
         let line = self.line.load(Ordering::Relaxed);
         assign::assign(line, by, headers, peer, &self.spread)
+    }
+
+    /// v1 serves part of this route (the latency gate has something to compare with).
+    pub fn v1_serves(&self) -> bool {
+        self.line.load(Ordering::Relaxed) < assign::BUCKETS
+    }
+
+    /// Where rollbacks are announced (`webhook_url`).
+    pub fn webhook(&self) -> Option<http::Uri> {
+        self.lock()
+            .as_ref()
+            .and_then(|c| c.policy.webhook_url.clone())
+    }
+
+    /// A line for the log after an advance.
+    pub fn describe(&self) -> Option<(usize, f64, &'static str)> {
+        self.lock()
+            .as_ref()
+            .map(|c| (c.step, c.weight, c.phase.as_str()))
+    }
+
+    /// Count a rollback the controller made.
+    pub fn rolled_back(&self, r: &Rollback) {
+        self.metrics.rollback(&r.gate).inc();
     }
 
     /// Whether served requests and comparisons should be counted for the gates.
@@ -132,13 +156,14 @@ impl Cutover {
         }
     }
 
-    fn due(&self, now: Instant) -> Option<Instant> {
+    /// When this route's next interval ends (never earlier than `now`); `None` while in shadow.
+    pub fn due(&self, now: Instant) -> Option<Instant> {
         let due = *self.next_due.lock().unwrap_or_else(PoisonError::into_inner);
         due.map(|d| d.max(now))
     }
 
-    /// Judge the interval just ended and move accordingly; `true` when the state changed.
-    async fn evaluate(&self, cx: gate::Context, fetcher: &Fetcher) -> Option<Judged> {
+    /// Judge the interval just ended and move accordingly: what the judgement did.
+    pub async fn evaluate(&self, cx: gate::Context, fetcher: &Fetcher) -> Option<Judged> {
         let taken = self.window.take();
         let (policy, gates) = {
             let guard = self.lock();
@@ -276,7 +301,7 @@ pub struct Cutovers {
     state_file: Option<PathBuf>,
     /// What the file said at start, then what was last written.
     file: Mutex<StateFile>,
-    fetcher: Fetcher,
+    pub fetcher: Fetcher,
     metrics: Arc<Metrics>,
 }
 
@@ -378,7 +403,7 @@ impl Cutovers {
     }
 
     /// Tell `webhook_url` about a rollback, in the background.
-    fn notify(&self, route: &str, url: Option<http::Uri>, rollback: &Rollback) {
+    pub fn notify(&self, route: &str, url: Option<http::Uri>, rollback: &Rollback) {
         let Some(url) = url else { return };
         let body = json!({
             "event": "rollback",
@@ -406,53 +431,5 @@ impl Cutovers {
                 Err(e) => tracing::warn!(error = format!("{e:#}"), "rollback webhook failed"),
             }
         });
-    }
-}
-
-/// The controller: judges every route's interval when it is due, until `stop`.
-pub async fn run(shared: Arc<Shared>, stop: impl std::future::Future<Output = ()>) {
-    tokio::pin!(stop);
-    loop {
-        let snap = shared.snapshot.load_full();
-        let now = Instant::now();
-        let mut next = now + Duration::from_secs(1);
-        for route in snap.all_routes() {
-            let c = &route.cutover;
-            let Some(due) = c.due(now) else { continue };
-            if due > now {
-                next = next.min(due);
-                continue;
-            }
-            let cx = gate::Context {
-                budget: snap.budget_for(&route.name).ratio,
-                comparing: route.percent() > 0.0,
-                v1_serves: c.line.load(Ordering::Relaxed) < assign::BUCKETS,
-            };
-            let webhook = c.lock().as_ref().and_then(|c| c.policy.webhook_url.clone());
-            match c.evaluate(cx, &shared.cutovers.fetcher).await {
-                Some(Judged::Held) | None => {}
-                Some(Judged::Advanced) => {
-                    let guard = c.lock();
-                    if let Some(ctl) = guard.as_ref() {
-                        tracing::info!(route = %route.name, step = ctl.step, weight = ctl.weight, state = ctl.phase.as_str(), "cutover advanced");
-                    }
-                    drop(guard);
-                    shared.cutovers.save();
-                }
-                Some(Judged::RolledBack(r)) => {
-                    tracing::warn!(route = %route.name, gate = %r.gate, value = ?r.value, max = ?r.max, from_weight = r.weight, "cutover rolled back: v2 serves no one until an operator resumes");
-                    c.metrics.rollback(&r.gate).inc();
-                    shared.cutovers.save();
-                    shared.cutovers.notify(&route.name, webhook, &r);
-                }
-            }
-            if let Some(d) = c.due(Instant::now()) {
-                next = next.min(d);
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep_until(next.into()) => {}
-            () = &mut stop => return,
-        }
     }
 }
