@@ -252,11 +252,21 @@ impl MirrorJob {
             .iter()
             .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)));
         let secrets = Secrets::learn(&self.route.redact, credentials);
-        let second = self
-            .baseline
-            .is_some()
-            .then(|| self.baseline_request(body.clone()))
-            .flatten();
+        // v1's second answer (`[noise]`) runs as a task of its own, beside v2's: the rare case
+        // must not grow every mirror's future (a handle is all this one holds).
+        let baseline = match self.baseline.take() {
+            Some(slot) => self.baseline_request(body.clone()).map(|req| {
+                self.route.metrics.noise_requests.inc();
+                let (shared, snap, route) =
+                    (self.shared.clone(), self.snap.clone(), self.route.clone());
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    let leg = CandidateLeg::baseline(&shared, &snap, &route.metrics);
+                    leg.send(req, None).await.ok()
+                })
+            }),
+            None => None,
+        };
         let request = self.candidate_request(body)?;
         self.route.metrics.mirrored.inc();
         self.sent.store(true, Ordering::Release);
@@ -268,16 +278,6 @@ impl MirrorJob {
         leg.timeout = mirror_wait;
         // When v1's side fails first — the client went away, or v1 broke — v2's exchange is
         // dropped there and then: a cancelled call is not left running on v2.
-        let baseline_leg = CandidateLeg::baseline(&self.shared, &self.snap, &self.route.metrics);
-        let baseline = async {
-            match second {
-                Some(req) => {
-                    self.route.metrics.noise_requests.inc();
-                    baseline_leg.send(req, None).await.ok()
-                }
-                None => None,
-            }
-        };
         let (primary, candidate) = {
             let candidate = leg.send(request, self.lane.as_ref());
             let primary = primary_side(&mut self.primary, served_wait);
@@ -290,8 +290,10 @@ impl MirrorJob {
                 c = &mut candidate => (primary.await, c),
             }
         };
-        // Started with the others (v1's second answer belongs to the same moment), read last.
-        let baseline = baseline.await;
+        let baseline = match baseline {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
         let (primary, candidate) = if self.reverse {
             (candidate, primary)
         } else {

@@ -97,7 +97,7 @@ impl NoiseLearner {
     /// A v1-against-v1 comparison's differences (both sides are v1's).
     pub fn baseline(&self, route: &str, differences: &[Difference]) {
         let mut routes = self.lock();
-        let r = routes.entry(route.to_owned()).or_default();
+        let r = route_entry(&mut routes, route);
         r.baseline += 1;
         for (key, d) in places(differences) {
             let p = r.places.entry(key).or_default();
@@ -113,7 +113,7 @@ impl NoiseLearner {
     /// A v1-against-v2 comparison's differences (none for a match).
     pub fn compared(&self, route: &str, differences: &[Difference]) {
         let mut routes = self.lock();
-        let r = routes.entry(route.to_owned()).or_default();
+        let r = route_entry(&mut routes, route);
         r.compared += 1;
         for (key, d) in places(differences) {
             let p = r.places.entry(key).or_default();
@@ -191,6 +191,15 @@ pub struct RouteSummary {
     pub baseline: u64,
     pub compared: u64,
     pub min_samples: u64,
+}
+
+/// The route's counts, created on first use: no allocation per comparison after that (this runs
+/// for every comparison).
+fn route_entry<'a>(routes: &'a mut HashMap<String, RouteNoise>, route: &str) -> &'a mut RouteNoise {
+    if !routes.contains_key(route) {
+        routes.insert(route.to_owned(), RouteNoise::default());
+    }
+    routes.get_mut(route).expect("inserted above")
 }
 
 /// The distinct places of a comparison's differences, each with one of its differences.
