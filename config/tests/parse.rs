@@ -568,7 +568,10 @@ fn candidate_host_and_no_mark() {
 fn adaptive_floor_follows_a_lower_ceiling() {
     let c = parse(&format!("{URLS}[limits]\nmax_in_flight_mirrors = 3\n"));
     assert_eq!(
-        (c.limits.max_in_flight_mirrors, c.limits.min_in_flight_mirrors),
+        (
+            c.limits.max_in_flight_mirrors,
+            c.limits.min_in_flight_mirrors
+        ),
         (3, 3)
     );
     let c = parse(&format!(
