@@ -3,12 +3,13 @@
 //! signals, each judged as a gradient (Netflix's Gradient2: a short-term value against its own
 //! long-term average, so a steady level is accepted and only a rise shrinks the limit):
 //!
-//! - the mirrored exchanges' latency: rising means v2 is queueing our mirrors;
+//! - the mirrored exchanges' latency (the fastest of every ten or more): rising means v2 is
+//!   queueing our mirrors;
 //! - the I/O thread's scheduling delay (a probe task measures how long a yield takes to come
 //!   back): rising means the work on the event loop — mirrors' included — delays v1's requests.
 //!
 //! The request path pays one `fetch_add` and one load ([`MirrorLimit::try_acquire`]); a finished
-//! exchange pays two `fetch_add`s ([`MirrorLimit::sample`]). The estimate is updated once per
+//! exchange pays a `fetch_min` and a `fetch_add` ([`MirrorLimit::sample`]). The estimate is updated once per
 //! window by one task ([`run`]), which owns it: no lock anywhere.
 
 use std::future::Future;
@@ -24,6 +25,10 @@ use crate::state::Shared;
 const TICK: Duration = Duration::from_millis(10);
 /// Probes per window; the limit is updated once per window (100 ms).
 const TICKS_PER_WINDOW: u32 = 10;
+/// The latency is judged on at least this many exchanges, gathered over as many windows as it
+/// takes: the fastest of them. A share of lost packets or a slow endpoint delays some exchanges;
+/// v2 queueing, or slower as a whole, delays every one — only that raises the fastest.
+const RTT_MIN_SAMPLES: u64 = 10;
 /// The long-term latency follows the short-term one over about this many windows (2 s): a new
 /// steady level (v2 200 ms slower, but answering) is accepted after that and the limit climbs
 /// back, while growing into a v2 that queues raises its latency faster than this follows, which
@@ -56,7 +61,7 @@ pub struct MirrorLimit {
     /// The most mirrors in flight at once in this window: growth needs the limit to be used.
     peak: AtomicUsize,
     samples: AtomicU64,
-    rtt_sum_us: AtomicU64,
+    rtt_min_us: AtomicU64,
     gauge: IntGauge,
 }
 
@@ -81,7 +86,7 @@ impl MirrorLimit {
             in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             samples: AtomicU64::new(0),
-            rtt_sum_us: AtomicU64::new(0),
+            rtt_min_us: AtomicU64::new(u64::MAX),
             gauge,
         });
         me.configure(limits);
@@ -130,7 +135,7 @@ impl MirrorLimit {
     /// How long one mirrored exchange took, answered or failed (a timeout is a long sample).
     pub fn sample(&self, elapsed: Duration) {
         let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.rtt_sum_us.fetch_add(us, Ordering::Relaxed);
+        self.rtt_min_us.fetch_min(us, Ordering::Relaxed);
         self.samples.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -138,11 +143,12 @@ impl MirrorLimit {
     /// the next window with its count or its time: one sample, harmless.
     fn harvest(&self, lag: f64) -> Window {
         let samples = self.samples.swap(0, Ordering::Relaxed);
-        let sum = self.rtt_sum_us.swap(0, Ordering::Relaxed);
+        let min = self.rtt_min_us.swap(u64::MAX, Ordering::Relaxed);
         let in_flight = self.in_flight.load(Ordering::Relaxed);
         let peak = self.peak.swap(in_flight, Ordering::Relaxed).max(in_flight);
         Window {
-            rtt: (samples > 0).then(|| sum as f64 / samples as f64 / 1e6),
+            samples,
+            rtt_min: min as f64 / 1e6,
             lag,
             peak,
         }
@@ -152,8 +158,10 @@ impl MirrorLimit {
 /// What one window saw.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
-    /// The mean latency of the exchanges that ended in it, seconds; `None` when none did.
-    pub rtt: Option<f64>,
+    /// Exchanges that ended in it.
+    pub samples: u64,
+    /// The fastest of them, seconds (meaningless without samples).
+    pub rtt_min: f64,
     /// The mean scheduling delay of its probes, seconds.
     pub lag: f64,
     /// The most mirrors in flight at once.
@@ -193,6 +201,8 @@ pub struct Estimator {
     limit: f64,
     rtt: Trend,
     lag: Trend,
+    /// Exchanges gathered towards the next latency judgement, and the fastest of them.
+    pending: (u64, f64),
 }
 
 impl Estimator {
@@ -201,7 +211,21 @@ impl Estimator {
             limit: limit as f64,
             rtt: Trend::default(),
             lag: Trend::default(),
+            pending: (0, f64::INFINITY),
         }
+    }
+
+    /// The latency to judge, once enough exchanges have ended since the last judgement.
+    fn rtt(&mut self, w: &Window) -> Option<f64> {
+        if w.samples > 0 {
+            self.pending = (self.pending.0 + w.samples, self.pending.1.min(w.rtt_min));
+        }
+        if self.pending.0 < RTT_MIN_SAMPLES {
+            return None;
+        }
+        let rtt = self.pending.1;
+        self.pending = (0, f64::INFINITY);
+        Some(rtt)
     }
 
     /// The limit after window `w`, within `min..=max`.
@@ -210,7 +234,8 @@ impl Estimator {
         let mut gradient = self
             .lag
             .gradient(w.lag, LAG_LONG_WINDOWS, LAG_TOLERANCE, LAG_FLOOR);
-        if let Some(rtt) = w.rtt {
+        let rtt = self.rtt(&w);
+        if let Some(rtt) = rtt {
             let g = self
                 .rtt
                 .gradient(rtt, RTT_LONG_WINDOWS, RTT_TOLERANCE, RTT_FLOOR);
@@ -219,9 +244,9 @@ impl Estimator {
         let limit = self.limit.clamp(min, max);
         self.limit = if gradient < 1.0 {
             limit * (1.0 - DECREASE_WEIGHT * (1.0 - gradient))
-        } else if w.rtt.is_none() {
-            // No exchange ended: no news that v2 is steady (a slow v2 answers in bursts, with
-            // empty windows between them).
+        } else if rtt.is_none() {
+            // Not enough exchanges ended to judge v2: no news that it is steady (a slow v2
+            // answers in bursts, with empty windows between them).
             limit
         } else if (w.peak as f64) * 2.0 >= limit {
             // Steady and in use: grow by √limit per window (Gradient2's queue allowance), and by
@@ -276,7 +301,8 @@ pub async fn run(shared: Arc<Shared>, stop: impl Future<Output = ()>) {
         if next != limit.current() {
             tracing::debug!(
                 limit = next,
-                rtt_ms = w.rtt.map(|r| r * 1e3),
+                samples = w.samples,
+                rtt_min_ms = w.rtt_min * 1e3,
                 lag_ms = w.lag * 1e3,
                 peak = w.peak,
                 "mirror concurrency limit"
@@ -292,7 +318,8 @@ mod tests {
 
     fn window(rtt_ms: f64, lag_ms: f64, peak: usize) -> Window {
         Window {
-            rtt: Some(rtt_ms / 1e3),
+            samples: RTT_MIN_SAMPLES,
+            rtt_min: rtt_ms / 1e3,
             lag: lag_ms / 1e3,
             peak,
         }
@@ -375,13 +402,14 @@ mod tests {
         assert!(limits.iter().all(|&l| l == 512), "{limits:?}");
     }
 
-    /// A window in which no exchange ended can shrink the limit (the lag rose) but never grows
-    /// it: a v2 that answers every 500 ms leaves most windows empty.
+    /// A window in which too few exchanges ended can shrink the limit (the lag rose) but never
+    /// grows it: a v2 that answers every 500 ms leaves most windows empty.
     #[test]
     fn windows_without_exchanges_only_judge_the_lag() {
         let mut e = Estimator::new(64);
         let w = |lag| Window {
-            rtt: None,
+            samples: 0,
+            rtt_min: f64::INFINITY,
             lag,
             peak: 64,
         };
@@ -415,5 +443,28 @@ mod tests {
         assert_eq!(gauge.get(), 4);
         let held: Vec<_> = (0..10).filter_map(|_| l.try_acquire()).collect();
         assert_eq!(held.len(), 10);
+    }
+
+    /// Few exchanges per window: the latency is judged once ten have ended, on the fastest.
+    #[test]
+    fn sparse_exchanges_are_gathered_and_the_fastest_judged() {
+        let mut e = Estimator::new(64);
+        let w = |samples, rtt_ms: f64| Window {
+            samples,
+            rtt_min: rtt_ms / 1e3,
+            lag: 0.0001,
+            peak: 64,
+        };
+        assert_eq!(e.update(w(4, 2.0), 8, 1024), 64, "four: no judgement yet");
+        assert_eq!(e.update(w(4, 2.0), 8, 1024), 64, "eight: none either");
+        assert!(e.update(w(4, 2.0), 8, 1024) > 64, "twelve: steady, grows");
+        // Loss: most exchanges wait for a retransmission, a few do not; the fastest is steady.
+        let before = e.limit;
+        for _ in 0..20 {
+            e.update(w(3, 2.0), 8, 1024);
+            e.update(w(3, 1200.0), 8, 1024);
+            e.update(w(4, 3000.0), 8, 1024);
+        }
+        assert!(e.limit > before, "{} <= {before}", e.limit);
     }
 }
