@@ -21,7 +21,8 @@ pub const WORKERS: usize = 256;
 /// `limits.max_connections`: each connection may hold 3 descriptors (3 million open files, past
 /// the common hard limit of 1048576 already) and a few KiB of buffers (several GiB in all).
 pub const MAX_CONNECTIONS: usize = 1_000_000;
-/// `limits.max_in_flight_mirrors` and `routes[].max_in_flight_mirrors`: each mirror holds a
+/// `limits.max_in_flight_mirrors`, `limits.min_in_flight_mirrors` and
+/// `routes[].max_in_flight_mirrors`: each mirror holds a
 /// request copy and two captures, so even small bodies make this tens of GiB.
 pub const MAX_IN_FLIGHT_MIRRORS: usize = 100_000;
 /// `limits.max_capture_bytes`, `limits.max_request_body_bytes`, `limits.max_decoded_bytes`,

@@ -36,6 +36,12 @@ pub const MARK_HEADER: &str = "x-shadowdiff-mirror";
 
 const MIB: u64 = 1 << 20;
 pub const MAX_IN_FLIGHT_MIRRORS: usize = 1024;
+/// The adaptive mirror limit is on: a fixed cap is too many mirrors for v1's I/O threads when
+/// v2 is slow, and too few comparisons when it is not.
+pub const ADAPTIVE_MIRRORS: bool = true;
+/// The adaptive limit never goes below this (or the ceiling, if that is lower): a handful of
+/// mirrors keep the latency samples coming that let it climb again.
+pub const MIN_IN_FLIGHT_MIRRORS: usize = 8;
 /// Open client connections. Each may hold up to three descriptors (itself and its lanes to v1
 /// and v2), so the process needs `ulimit -n` of about three times this: 4096 fits the common
 /// hard limits (systemd's 524288, container runtimes' 1048576, and 20000 on small VMs).

@@ -181,6 +181,8 @@ pub(crate) struct RawRewrite {
 pub(crate) struct RawLimits {
     pub max_connections: Option<usize>,
     pub max_in_flight_mirrors: Option<usize>,
+    pub adaptive_mirrors: Option<bool>,
+    pub min_in_flight_mirrors: Option<usize>,
     pub max_capture_bytes: Option<RawSize>,
     pub max_request_body_bytes: Option<RawSize>,
     pub compare_queue: Option<usize>,

@@ -141,8 +141,15 @@ pub struct Limits {
     /// Open client connections on the data listener; at the limit it stops accepting until one
     /// closes (`limits.max_connections`). Read at start.
     pub max_connections: usize,
-    /// Mirrors in flight at once, all routes (`limits.max_in_flight_mirrors`).
+    /// Mirrors in flight at once, all routes (`limits.max_in_flight_mirrors`): the hard ceiling,
+    /// and the limit itself when `adaptive_mirrors` is off.
     pub max_in_flight_mirrors: usize,
+    /// Move the in-flight limit between `min_in_flight_mirrors` and `max_in_flight_mirrors` by
+    /// v2's latency and the I/O threads' scheduling delay (`limits.adaptive_mirrors`).
+    pub adaptive_mirrors: bool,
+    /// The adaptive limit's floor (`limits.min_in_flight_mirrors`); at most
+    /// `max_in_flight_mirrors`.
+    pub min_in_flight_mirrors: usize,
     /// Bytes of each side's response body kept for comparison (`limits.max_capture_bytes`).
     pub max_capture_bytes: usize,
     /// Bytes of a request body copied for the mirror (`limits.max_request_body_bytes`).

@@ -75,6 +75,17 @@ fn integer_keys() -> Vec<Key> {
             max: u(bounds::MAX_IN_FLIGHT_MIRRORS),
         },
         Key {
+            path: "limits.min_in_flight_mirrors",
+            // Under a ceiling of any accepted size, so only this key can be refused.
+            write: |v| {
+                tail(format!(
+                    "[limits]\nmin_in_flight_mirrors = {v}\nmax_in_flight_mirrors = 100000"
+                ))
+            },
+            read: |c| u(c.limits.min_in_flight_mirrors),
+            max: u(bounds::MAX_IN_FLIGHT_MIRRORS),
+        },
+        Key {
             path: "limits.compare_queue",
             write: |v| tail(format!("[limits]\ncompare_queue = {v}")),
             read: |c| u(c.limits.compare_queue),

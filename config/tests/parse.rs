@@ -78,6 +78,7 @@ fn defaults() {
         (64 << 20, 8 << 20)
     );
     assert_eq!(l.h2_max_concurrent_streams, 100);
+    assert_eq!((l.adaptive_mirrors, l.min_in_flight_mirrors), (true, 8));
 
     assert_eq!(
         (c.breaker.failure_threshold, c.breaker.backoff),
@@ -194,6 +195,7 @@ fn every_key_is_read() {
         (10_000_000, 2 << 20)
     );
     assert_eq!(l.h2_max_concurrent_streams, 250);
+    assert_eq!((l.adaptive_mirrors, l.min_in_flight_mirrors), (false, 4));
 
     assert_eq!(
         (c.breaker.failure_threshold, c.breaker.backoff),
@@ -572,4 +574,22 @@ fn candidate_host_and_no_mark() {
     let c = parse(&format!("{URLS}[candidate.add_headers]\nHost = \"v\"\n"));
     assert_eq!(c.candidate.host, None);
     assert_eq!(c.candidate.add_headers, vec![("host".into(), "v".into())]);
+}
+
+/// An unset floor follows a ceiling set below it, so an existing small `max_in_flight_mirrors`
+/// stays valid; a floor set explicitly is kept.
+#[test]
+fn adaptive_floor_follows_a_lower_ceiling() {
+    let c = parse(&format!("{URLS}[limits]\nmax_in_flight_mirrors = 3\n"));
+    assert_eq!(
+        (
+            c.limits.max_in_flight_mirrors,
+            c.limits.min_in_flight_mirrors
+        ),
+        (3, 3)
+    );
+    let c = parse(&format!(
+        "{URLS}[limits]\nmax_in_flight_mirrors = 64\nmin_in_flight_mirrors = 64\n"
+    ));
+    assert_eq!(c.limits.min_in_flight_mirrors, 64);
 }

@@ -169,7 +169,7 @@ fn limits(raw: RawLimits) -> Result<Limits> {
     let count = |key: &str, v: Option<usize>, default: usize, max: usize| {
         check::in_range(&format!("limits.{key}"), v.unwrap_or(default), 1, max)
     };
-    let limits = Limits {
+    let mut limits = Limits {
         max_connections: count(
             "max_connections",
             raw.max_connections,
@@ -180,6 +180,14 @@ fn limits(raw: RawLimits) -> Result<Limits> {
             "max_in_flight_mirrors",
             raw.max_in_flight_mirrors,
             d::MAX_IN_FLIGHT_MIRRORS,
+            max::MAX_IN_FLIGHT_MIRRORS,
+        )?,
+        adaptive_mirrors: raw.adaptive_mirrors.unwrap_or(d::ADAPTIVE_MIRRORS),
+        // Checked against the ceiling below; unset, it follows a ceiling lower than its default.
+        min_in_flight_mirrors: count(
+            "min_in_flight_mirrors",
+            raw.min_in_flight_mirrors,
+            d::MIN_IN_FLIGHT_MIRRORS,
             max::MAX_IN_FLIGHT_MIRRORS,
         )?,
         max_capture_bytes: check::mem_size(
@@ -226,6 +234,19 @@ fn limits(raw: RawLimits) -> Result<Limits> {
             max::H2_MAX_CONCURRENT_STREAMS,
         )?,
     };
+    if raw.min_in_flight_mirrors.is_none() {
+        limits.min_in_flight_mirrors = limits
+            .min_in_flight_mirrors
+            .min(limits.max_in_flight_mirrors);
+    } else if limits.min_in_flight_mirrors > limits.max_in_flight_mirrors {
+        return invalid(
+            "limits.min_in_flight_mirrors",
+            format!(
+                "must be at most limits.max_in_flight_mirrors ({}), got {}",
+                limits.max_in_flight_mirrors, limits.min_in_flight_mirrors
+            ),
+        );
+    }
     // One comparison holds two captures (v1 and v2), and a mirror in flight 64 KiB besides
     // (the proxy's `MIRROR_OVERHEAD`): a smaller total could never admit one.
     let need = limits

@@ -97,6 +97,11 @@ pub async fn start(shared: Arc<Shared>) -> anyhow::Result<Running> {
         shared.clone(),
         wait_for(stop_rx.clone()),
     ));
+    // The adaptive mirror limit: probes this runtime's scheduling delay, updates every window.
+    tokio::spawn(crate::mirror::limit::run(
+        shared.clone(),
+        wait_for(stop_rx.clone()),
+    ));
     let data_task = tokio::spawn(crate::listen::data::serve(
         data,
         shared.clone(),

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::request;
@@ -279,7 +279,15 @@ impl MirrorJob {
         // When v1's side fails first — the client went away, or v1 broke — v2's exchange is
         // dropped there and then: a cancelled call is not left running on v2.
         let (primary, candidate) = {
-            let candidate = leg.send(request, self.lane.as_ref());
+            let (lane, limit) = (self.lane.as_ref(), &self.shared.mirror_limit);
+            // The adaptive limit learns how long the mirrored exchange took, failed or not; one
+            // cancelled because v1's side failed first says nothing about v2.
+            let candidate = async {
+                let started = Instant::now();
+                let answered = leg.send(request, lane).await;
+                limit.sample(started.elapsed());
+                answered
+            };
             let primary = primary_side(&mut self.primary, served_wait);
             tokio::pin!(candidate, primary);
             tokio::select! {

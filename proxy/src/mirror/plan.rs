@@ -1,9 +1,11 @@
 //! Who is mirrored: safe method (or a route that allows unsafe ones), sampled, breaker closed,
-//! an in-flight slot free on the route and overall. A refused mirror is counted with its reason.
+//! an in-flight slot free on the route, under the adaptive limit and overall. A refused mirror is
+//! counted with its reason.
 
 use http::{HeaderMap, Method};
 use tokio::sync::OwnedSemaphorePermit;
 
+use crate::mirror::limit::LimitPermit;
 use crate::observe::outcome::SkipReason;
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
@@ -17,6 +19,7 @@ pub struct Planned {
     _probe: Option<ProbeTurn>,
     _permit: OwnedSemaphorePermit,
     _route_permit: Option<OwnedSemaphorePermit>,
+    _limit: LimitPermit,
     /// What a mirror in flight costs besides its bodies (its task, its share of a v2
     /// connection's buffers), held in the byte budget until it ends.
     _overhead: Held,
@@ -89,6 +92,11 @@ pub fn plan(
             return None;
         }
     };
+    // The adaptive limit (`limit.rs`), then the hard ceiling it moves under.
+    let Some(limit) = shared.mirror_limit.try_acquire() else {
+        route.metrics.skip(SkipReason::Overloaded);
+        return None;
+    };
     let Ok(permit) = snap.in_flight.clone().try_acquire_owned() else {
         route.metrics.skip(SkipReason::Overloaded);
         return None;
@@ -101,6 +109,7 @@ pub fn plan(
         _probe: probe,
         _permit: permit,
         _route_permit: route_permit,
+        _limit: limit,
         _overhead: overhead,
         promise,
     })

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub breaker_open: IntGauge,
     pub breaker_trips: IntCounter,
     pub mirrors_in_flight: IntGauge,
+    /// The adaptive limit on mirrors in flight (`mirror/limit.rs`).
+    pub mirror_concurrency_limit: IntGauge,
     pub client_connections: IntGauge,
     /// Open connections to v1 and to v2, pooled and lanes (`shadowdiff_upstream_connections`).
     pub primary_connections: IntGauge,
@@ -435,6 +437,11 @@ impl Metrics {
             breaker_open: int_gauge(r, "shadowdiff_breaker_open", "1 while the candidate circuit breaker is open.")?,
             breaker_trips: int_counter(r, "shadowdiff_breaker_trips_total", "Times the candidate circuit breaker opened.")?,
             mirrors_in_flight: int_gauge(r, "shadowdiff_mirrors_in_flight", "Mirrors currently in flight.")?,
+            mirror_concurrency_limit: int_gauge(
+                r,
+                "shadowdiff_mirror_concurrency_limit",
+                "Mirrors allowed in flight at once: the adaptive limit (limits.max_in_flight_mirrors when limits.adaptive_mirrors is off). Past it mirrors are skipped as overloaded.",
+            )?,
             client_connections: int_gauge(r, "shadowdiff_client_connections", "Open client connections on the data listener.")?,
             client_connections_accepted: int_counter(
                 r,

@@ -17,6 +17,7 @@ use diff_engine::CompareLimits;
 use crate::compare::record::Outlets;
 use crate::compare::ComparePool;
 use crate::cutover::Cutovers;
+use crate::mirror::limit::MirrorLimit;
 use crate::net::tls::{server_config, ServerTls};
 use crate::observe::exemplars::Exemplars;
 use crate::observe::metrics::Metrics;
@@ -38,6 +39,8 @@ pub struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     pub pending: Arc<ByteBudget>,
     pub breaker: Arc<Breaker>,
+    /// The adaptive limit on mirrors in flight: its estimate outlives a reload, as v2 does.
+    pub mirror_limit: Arc<MirrorLimit>,
     pub compare: ComparePool,
     pub exemplars: Arc<Exemplars>,
     /// The recording writer, when `record.dir` is set at start (`record/`).
@@ -107,6 +110,8 @@ impl Shared {
             metrics.breaker_open.clone(),
             metrics.breaker_trips.clone(),
         ));
+        let mirror_limit =
+            MirrorLimit::new(&config.limits, metrics.mirror_concurrency_limit.clone());
         let recorder = Recorder::start(&config.record, metrics.record.clone())?;
         let stats = StatsRegistry::default();
         let server_tls = config.tls.as_ref().map(ServerTls::new).transpose()?;
@@ -141,6 +146,7 @@ impl Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             pending,
             breaker,
+            mirror_limit,
             compare,
             exemplars,
             recorder,
@@ -217,6 +223,7 @@ impl Shared {
         self.caps
             .candidate
             .resize(candidate.max_connections, candidate.queue_timeout);
+        self.mirror_limit.configure(&snap.config.limits);
         if let (Some(current), Some(config)) = (&self.server_tls, tls) {
             current.install(config);
         }
