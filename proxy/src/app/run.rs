@@ -99,7 +99,7 @@ pub async fn start(shared: Arc<Shared>) -> anyhow::Result<Running> {
     ));
     // The adaptive mirror limit: probes this runtime's scheduling delay, updates every window.
     tokio::spawn(crate::mirror::limit::run(
-        shared.clone(),
+        shared.mirror_limit.clone(),
         wait_for(stop_rx.clone()),
     ));
     let data_task = tokio::spawn(crate::listen::data::serve(

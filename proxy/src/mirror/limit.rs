@@ -19,8 +19,6 @@ use std::time::{Duration, Instant};
 
 use prometheus::IntGauge;
 
-use crate::state::Shared;
-
 /// How often the scheduling delay is probed.
 const TICK: Duration = Duration::from_millis(10);
 /// Probes per window; the limit is updated once per window (100 ms).
@@ -263,9 +261,9 @@ impl Estimator {
 
 /// Update the limit once per window until `stop`: probe the scheduling delay every tick, fold
 /// in the window's samples. Runs on the I/O runtime it measures.
-pub async fn run(shared: Arc<Shared>, stop: impl Future<Output = ()>) {
+pub async fn run(limit: Arc<MirrorLimit>, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
-    let limit = &shared.mirror_limit;
+    let limit = &limit;
     let mut estimator = Estimator::new(limit.current());
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
