@@ -14,6 +14,7 @@
 //!    │             ├─▶ record/tap   recorded? (one atomic load when off) ─ ─ ▶ a task: v1's copies
 //!    │             │                and the verdict ─ ─ ▶ record/writer thread        [hand-off 4]
 //!    │             ├─▶ mirror/plan  sampled? safe? breaker closed? slot free? ── no ─▶ skip(reason)
+//!    │             │        │      (a slot: under mirror/limit's adaptive limit, then the ceiling)
 //!    │             │        │ yes
 //!    │             │        ▼
 //!    │             │   mirror/job   ─ ─ ▶ a background task per mirror                 [hand-off 2]

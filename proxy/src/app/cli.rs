@@ -24,6 +24,8 @@ Bounds (config keys; past a bound the request or mirror is refused or skipped, a
   primary.max_connections         1024     connections to v1 (queue_timeout)     -> client gets 503
   candidate.max_connections       1024     connections to v2 (queue_timeout)     -> overloaded
   limits.max_in_flight_mirrors    1024     mirrors in flight, all routes         -> overloaded
+  limits.adaptive_mirrors         true     limit moved down to min_in_flight_mirrors (8) when v2's or
+                                           v1's latency, or the proxy's scheduling delay, rises -> overloaded
   limits.max_pending_bytes        64MiB    bodies held + 64KiB per mirror        -> overloaded
   limits.max_capture_bytes        1MiB     body bytes kept per side              -> body_too_large
   limits.max_request_body_bytes   1MiB     request body bytes copied for v2      -> body_too_large

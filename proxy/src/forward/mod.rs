@@ -203,6 +203,10 @@ async fn forward(
         }
     };
     served(route, served_by, resp.status(), elapsed);
+    if served_by == Backend::V1 {
+        // How v1 fares is one of the adaptive mirror limit's signals (`mirror/limit.rs`).
+        shared.mirror_limit.served(elapsed);
+    }
     let switched = upgrade.and_then(|u| u.answered(&mut resp));
     let mut resp = respond(shared, snap, route, resp, elapsed, handoff, recording);
     if let Some(protocol) = switched {

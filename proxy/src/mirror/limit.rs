@@ -1,16 +1,20 @@
 //! The adaptive mirror concurrency limit: how many mirrors may be in flight, moved between
-//! `limits.min_in_flight_mirrors` and the hard ceiling `limits.max_in_flight_mirrors` by two
-//! signals, each judged as a gradient (Netflix's Gradient2: a short-term value against its own
-//! long-term average, so a steady level is accepted and only a rise shrinks the limit):
+//! `limits.min_in_flight_mirrors` and the hard ceiling `limits.max_in_flight_mirrors` by three
+//! signals, each judged as a gradient (as Netflix's Gradient2: a short-term value against its
+//! own long-term level, so a steady level is accepted and only a rise shrinks the limit):
 //!
-//! - the mirrored exchanges' latency (the fastest of every ten or more): rising means v2 is
-//!   queueing our mirrors;
-//! - the I/O thread's scheduling delay (a probe task measures how long a yield takes to come
-//!   back): rising means the work on the event loop — mirrors' included — delays v1's requests.
+//! - v2's latency, the fastest of ten or more exchanges: rising means v2 queues our mirrors;
+//! - v1's 99th percentile time to response headers as the proxy sees it, against a baseline
+//!   that falls within seconds and rises over 30 s (a harm that lasts is not the new normal);
+//! - the I/O thread's scheduling delay (a probe times how long a yield takes to come back).
 //!
-//! The request path pays one `fetch_add` and one load ([`MirrorLimit::try_acquire`]); a finished
-//! exchange pays a `fetch_min` and a `fetch_add` ([`MirrorLimit::sample`]). The estimate is updated once per
-//! window by one task ([`run`]), which owns it: no lock anywhere.
+//! The last two rising mean the proxy's work — mirrors' included — delays v1's requests.
+//! `docs/architecture.md` ("The mirror concurrency limit") says why each is judged as it is.
+//!
+//! The request path pays one `fetch_add` and one load ([`MirrorLimit::try_acquire`]), and one
+//! `fetch_add` when v1 answers ([`MirrorLimit::served`]); a finished exchange pays a `fetch_min`
+//! and a `fetch_add` ([`MirrorLimit::sample`]). The estimate is updated once per window by one
+//! task ([`run`]), which owns it: no lock anywhere.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -20,9 +24,9 @@ use std::time::{Duration, Instant};
 use prometheus::IntGauge;
 
 /// How often the scheduling delay is probed.
-const TICK: Duration = Duration::from_millis(10);
+const TICK: Duration = Duration::from_millis(5);
 /// Probes per window; the limit is updated once per window (100 ms).
-const TICKS_PER_WINDOW: u32 = 10;
+const TICKS_PER_WINDOW: u32 = 20;
 /// The latency is judged on at least this many exchanges, gathered over as many windows as it
 /// takes: the fastest of them. A share of lost packets or a slow endpoint delays some exchanges;
 /// v2 queueing, or slower as a whole, delays every one — only that raises the fastest.
@@ -43,6 +47,20 @@ const RTT_TOLERANCE: f64 = 1.5;
 const RTT_FLOOR: f64 = 1e-3;
 const LAG_TOLERANCE: f64 = 2.0;
 const LAG_FLOOR: f64 = 1e-3;
+/// v1's percentile is judged on at least this many answers (every window at a few thousand
+/// requests a second; every couple of seconds at a hundred).
+const V1_MIN_SAMPLES: u64 = 200;
+/// v1's 99th percentile (smoothed over about two judgements: one window's is a handful of
+/// answers, and bursty) may be this much above its baseline before the limit shrinks.
+const V1_TOLERANCE: f64 = 1.2;
+const V1_FLOOR: f64 = 500e-6;
+const V1_SMOOTHING: f64 = 0.5;
+/// v1's baseline falls to a lower percentile within about five seconds and rises over about
+/// 30 s: it is v1 as it is when mirrors do not crowd it, not v1 as mirrors have made it.
+const V1_FALL_WINDOWS: f64 = 50.0;
+const V1_RISE_WINDOWS: f64 = 300.0;
+/// v1's latency histogram: 8 slots per power of two of microseconds (±6 %), up to 2^40 µs.
+const V1_SLOTS: usize = 8 + 38 * 8;
 /// One window cuts the limit by at most a quarter (gradient at its floor of ½, applied with
 /// weight ½): an outlier window does not halve it, a sustained rise takes it from 1024 to 8 in
 /// under two seconds.
@@ -60,6 +78,8 @@ pub struct MirrorLimit {
     peak: AtomicUsize,
     samples: AtomicU64,
     rtt_min_us: AtomicU64,
+    /// v1's answers in this window, by latency slot.
+    v1: Box<[AtomicU64]>,
     gauge: IntGauge,
 }
 
@@ -85,6 +105,7 @@ impl MirrorLimit {
             peak: AtomicUsize::new(0),
             samples: AtomicU64::new(0),
             rtt_min_us: AtomicU64::new(u64::MAX),
+            v1: (0..V1_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             gauge,
         });
         me.configure(limits);
@@ -137,19 +158,86 @@ impl MirrorLimit {
         self.samples.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// v1 answered a request after `elapsed` (to its response head).
+    pub fn served(&self, elapsed: Duration) {
+        if self.is_enabled() {
+            let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+            self.v1[slot(us)].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The window's samples, and a fresh window. A sample landing between the swaps moves to
     /// the next window with its count or its time: one sample, harmless.
-    fn harvest(&self, lag: f64) -> Window {
+    fn harvest(&self, lag: f64, v1: &mut Percentile) -> Window {
         let samples = self.samples.swap(0, Ordering::Relaxed);
         let min = self.rtt_min_us.swap(u64::MAX, Ordering::Relaxed);
         let in_flight = self.in_flight.load(Ordering::Relaxed);
         let peak = self.peak.swap(in_flight, Ordering::Relaxed).max(in_flight);
+        for (count, slot) in v1.counts.iter_mut().zip(self.v1.iter()) {
+            let n = slot.swap(0, Ordering::Relaxed);
+            *count += n;
+            v1.total += n;
+        }
         Window {
             samples,
             rtt_min: min as f64 / 1e6,
             lag,
+            v1_p99: (v1.total >= V1_MIN_SAMPLES).then(|| v1.take_p99()),
             peak,
         }
+    }
+}
+
+/// The slot of a latency in microseconds: exact below 8, then 8 per power of two.
+fn slot(us: u64) -> usize {
+    if us < 8 {
+        return us as usize;
+    }
+    let octave = 63 - us.leading_zeros() as usize; // 3 or more
+    let sub = ((us >> (octave - 3)) & 7) as usize;
+    (8 + (octave - 3) * 8 + sub).min(V1_SLOTS - 1)
+}
+
+/// A slot's latency in seconds (the middle of its range).
+fn slot_value(slot: usize) -> f64 {
+    if slot < 8 {
+        return slot as f64 / 1e6;
+    }
+    let octave = (slot - 8) / 8 + 3;
+    let low = ((8 + (slot - 8) % 8) as u64) << (octave - 3);
+    let width = 1u64 << (octave - 3);
+    (low as f64 + width as f64 / 2.0) / 1e6
+}
+
+/// v1's answers gathered towards the next judgement of its percentile.
+struct Percentile {
+    counts: Vec<u64>,
+    total: u64,
+}
+
+impl Percentile {
+    fn new() -> Self {
+        Self {
+            counts: vec![0; V1_SLOTS],
+            total: 0,
+        }
+    }
+
+    /// The 99th percentile, seconds; starts over.
+    fn take_p99(&mut self) -> f64 {
+        let rank = self.total - self.total / 100;
+        let mut seen = 0;
+        let mut p99 = 0.0;
+        for (slot, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen >= rank && n > 0 {
+                p99 = slot_value(slot);
+                break;
+            }
+        }
+        self.counts.iter_mut().for_each(|c| *c = 0);
+        self.total = 0;
+        p99
     }
 }
 
@@ -160,8 +248,11 @@ pub struct Window {
     pub samples: u64,
     /// The fastest of them, seconds (meaningless without samples).
     pub rtt_min: f64,
-    /// The mean scheduling delay of its probes, seconds.
+    /// The longest scheduling delay of its probes, seconds.
     pub lag: f64,
+    /// v1's 99th percentile time to response headers, seconds, once enough answers were
+    /// gathered (over this window and those before it since the last judgement).
+    pub v1_p99: Option<f64>,
     /// The most mirrors in flight at once.
     pub peak: usize,
 }
@@ -174,11 +265,14 @@ struct Trend {
 
 impl Trend {
     /// Fold in `short` and return the gradient: 1 while it is within `tolerance` × the long-term
-    /// average + `floor`, down to ½ as it rises past that.
-    fn gradient(&mut self, short: f64, horizon: f64, tolerance: f64, floor: f64) -> f64 {
+    /// average + `floor`, down to ½ as it rises past that. The average follows a rise over
+    /// `horizon.0` judgements and a fall over `horizon.1`.
+    fn gradient(&mut self, short: f64, horizon: (f64, f64), tolerance: f64, floor: f64) -> f64 {
+        let (rise, fall) = horizon;
         let mut long = match self.long {
             None => short,
-            Some(l) => l + (short - l) / horizon,
+            Some(l) if short > l => l + (short - l) / rise,
+            Some(l) => l + (short - l) / fall,
         };
         // Back from a long spike: let the average come down faster than it went up, so the
         // spike's level is not taken as normal for a while (Gradient2 does this).
@@ -199,6 +293,9 @@ pub struct Estimator {
     limit: f64,
     rtt: Trend,
     lag: Trend,
+    v1: Trend,
+    /// v1's recent percentile, smoothed.
+    v1_short: Option<f64>,
     /// Exchanges gathered towards the next latency judgement, and the fastest of them.
     pending: (u64, f64),
 }
@@ -209,6 +306,8 @@ impl Estimator {
             limit: limit as f64,
             rtt: Trend::default(),
             lag: Trend::default(),
+            v1: Trend::default(),
+            v1_short: None,
             pending: (0, f64::INFINITY),
         }
     }
@@ -229,14 +328,18 @@ impl Estimator {
     /// The limit after window `w`, within `min..=max`.
     pub fn update(&mut self, w: Window, min: usize, max: usize) -> usize {
         let (min, max) = (min as f64, max as f64);
-        let mut gradient = self
-            .lag
-            .gradient(w.lag, LAG_LONG_WINDOWS, LAG_TOLERANCE, LAG_FLOOR);
+        let lag = (LAG_LONG_WINDOWS, LAG_LONG_WINDOWS);
+        let mut gradient = self.lag.gradient(w.lag, lag, LAG_TOLERANCE, LAG_FLOOR);
+        if let Some(p99) = w.v1_p99 {
+            let short = self.v1_short.map_or(p99, |s| s + (p99 - s) * V1_SMOOTHING);
+            self.v1_short = Some(short);
+            let v1 = (V1_RISE_WINDOWS, V1_FALL_WINDOWS);
+            gradient = gradient.min(self.v1.gradient(short, v1, V1_TOLERANCE, V1_FLOOR));
+        }
         let rtt = self.rtt(&w);
         if let Some(rtt) = rtt {
-            let g = self
-                .rtt
-                .gradient(rtt, RTT_LONG_WINDOWS, RTT_TOLERANCE, RTT_FLOOR);
+            let horizon = (RTT_LONG_WINDOWS, RTT_LONG_WINDOWS);
+            let g = self.rtt.gradient(rtt, horizon, RTT_TOLERANCE, RTT_FLOOR);
             gradient = gradient.min(g);
         }
         let limit = self.limit.clamp(min, max);
@@ -247,9 +350,10 @@ impl Estimator {
             // answers in bursts, with empty windows between them).
             limit
         } else if (w.peak as f64) * 2.0 >= limit {
-            // Steady and in use: grow by √limit per window (Gradient2's queue allowance), and by
-            // an eighth once that is more: from 8 to 1024 in about three and a half seconds.
-            limit + limit.sqrt().max(limit / 8.0)
+            // Steady and in use: grow by √limit per window (Gradient2's queue allowance): from 8
+            // to 1024 in about six seconds, and gently near the top, where an overshoot costs
+            // v1 before its percentile shows it.
+            limit + limit.sqrt()
         } else {
             // Steady but not in use: a limit nobody reaches says nothing about what v2 can take.
             limit
@@ -267,7 +371,8 @@ pub async fn run(limit: Arc<MirrorLimit>, stop: impl Future<Output = ()>) {
     let mut estimator = Estimator::new(limit.current());
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (mut ticks, mut lag_sum) = (0u32, 0.0f64);
+    let (mut ticks, mut lag_max, mut lag_sum) = (0u32, 0.0f64, 0.0f64);
+    let mut v1 = Percentile::new();
     loop {
         tokio::select! {
             _ = &mut stop => return,
@@ -276,7 +381,7 @@ pub async fn run(limit: Arc<MirrorLimit>, stop: impl Future<Output = ()>) {
         if !limit.is_enabled() {
             // Off: nothing to estimate; start afresh from the ceiling when turned on.
             estimator = Estimator::new(limit.current());
-            (ticks, lag_sum) = (0, 0.0);
+            (ticks, lag_max, lag_sum) = (0, 0.0, 0.0);
             continue;
         }
         // A yield comes back after every task ready now has run and the I/O driver has been
@@ -284,13 +389,16 @@ pub async fn run(limit: Arc<MirrorLimit>, stop: impl Future<Output = ()>) {
         // oversleep would add the timer wheel's 1 ms rounding to it.)
         let probe = Instant::now();
         tokio::task::yield_now().await;
-        lag_sum += probe.elapsed().as_secs_f64();
+        let lag = probe.elapsed().as_secs_f64();
+        lag_max = lag_max.max(lag);
+        lag_sum += lag;
         ticks += 1;
         if ticks < TICKS_PER_WINDOW {
             continue;
         }
-        let w = limit.harvest(lag_sum / f64::from(ticks));
-        (ticks, lag_sum) = (0, 0.0);
+        let lag_mean = lag_sum / f64::from(ticks);
+        let w = limit.harvest(lag_max, &mut v1);
+        (ticks, lag_max, lag_sum) = (0, 0.0, 0.0);
         let (min, max) = (
             limit.min.load(Ordering::Relaxed),
             limit.max.load(Ordering::Relaxed),
@@ -302,6 +410,8 @@ pub async fn run(limit: Arc<MirrorLimit>, stop: impl Future<Output = ()>) {
                 samples = w.samples,
                 rtt_min_ms = w.rtt_min * 1e3,
                 lag_ms = w.lag * 1e3,
+                lag_mean_ms = lag_mean * 1e3,
+                v1_p99_ms = w.v1_p99.map(|p| p * 1e3),
                 peak = w.peak,
                 "mirror concurrency limit"
             );
@@ -319,6 +429,7 @@ mod tests {
             samples: RTT_MIN_SAMPLES,
             rtt_min: rtt_ms / 1e3,
             lag: lag_ms / 1e3,
+            v1_p99: None,
             peak,
         }
     }
@@ -341,7 +452,7 @@ mod tests {
         let limits = run_windows(&mut e, 100, |l| window(2.0, 0.05, l));
         let reached = limits.iter().position(|&l| l == 1024).map(|i| i + 1);
         assert!(
-            matches!(reached, Some(25..=45)),
+            matches!(reached, Some(40..=70)),
             "8 → 1024 took {reached:?} windows of 100 ms"
         );
     }
@@ -409,6 +520,7 @@ mod tests {
             samples: 0,
             rtt_min: f64::INFINITY,
             lag,
+            v1_p99: None,
             peak: 64,
         };
         assert_eq!(e.update(w(0.0001), 8, 1024), 64);
@@ -451,6 +563,7 @@ mod tests {
             samples,
             rtt_min: rtt_ms / 1e3,
             lag: 0.0001,
+            v1_p99: None,
             peak: 64,
         };
         assert_eq!(e.update(w(4, 2.0), 8, 1024), 64, "four: no judgement yet");
@@ -464,5 +577,63 @@ mod tests {
             e.update(w(4, 3000.0), 8, 1024);
         }
         assert!(e.limit > before, "{} <= {before}", e.limit);
+    }
+
+    #[test]
+    fn latency_slots_are_within_their_resolution() {
+        for us in [0u64, 1, 7, 8, 9, 100, 1234, 65_535, 5_000_000, 1 << 39] {
+            let back = slot_value(slot(us)) * 1e6;
+            let err = (back - us as f64).abs() / (us as f64).max(1.0);
+            assert!(err <= 0.07, "{us} µs came back as {back}");
+        }
+        assert_eq!(
+            slot(u64::MAX),
+            V1_SLOTS - 1,
+            "past the last slot: the last slot"
+        );
+    }
+
+    #[test]
+    fn the_percentile_is_the_99th_answer() {
+        let mut p = Percentile::new();
+        p.counts[slot(1000)] = 990;
+        p.counts[slot(50_000)] = 10;
+        p.total = 1000;
+        let ms = p.take_p99() * 1e3;
+        assert!((0.9..1.1).contains(&ms), "{ms}");
+        assert_eq!(p.total, 0, "taken: it starts over");
+        p.counts[slot(1000)] = 980;
+        p.counts[slot(50_000)] = 20;
+        p.total = 1000;
+        let ms = p.take_p99() * 1e3;
+        assert!((45.0..55.0).contains(&ms), "{ms}");
+    }
+
+    fn v1_window(p99_ms: f64, peak: usize) -> Window {
+        Window {
+            v1_p99: Some(p99_ms / 1e3),
+            ..window(2.0, 0.05, peak)
+        }
+    }
+
+    /// v1's 99th percentile rising (mirrors crowding v1's requests) shrinks the limit, and a
+    /// rise that lasts is not taken as v1's new normal: the limit stays down.
+    #[test]
+    fn v1_slowing_shrinks_and_a_lasting_slowdown_keeps_it_down() {
+        let mut e = Estimator::new(1024);
+        let steady = run_windows(&mut e, 100, |l| v1_window(2.0, l));
+        assert_eq!(steady[99], 1024, "a steady v1: {steady:?}");
+        let slowed = run_windows(&mut e, 100, |l| v1_window(5.0, l));
+        assert!(slowed[20] < 100, "{slowed:?}");
+        assert_eq!(slowed[99], 8, "{slowed:?}");
+    }
+
+    /// One slow window is smoothed: it trims the limit, it does not floor it.
+    #[test]
+    fn one_slow_v1_window_trims() {
+        let mut e = Estimator::new(1024);
+        run_windows(&mut e, 100, |l| v1_window(2.0, l));
+        let after = run_windows(&mut e, 1, |l| v1_window(8.0, l));
+        assert!((600..1024).contains(&after[0]), "{after:?}");
     }
 }
