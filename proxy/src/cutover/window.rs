@@ -7,18 +7,14 @@ use std::time::Duration;
 
 use crate::cutover::assign::Backend;
 
-/// Sub-buckets per power of two: a latency is known to within 1/32 (about 3 %), fine enough
-/// for a 10 % latency gate.
-const SUB: u64 = 32;
-const SUB_BITS: u32 = 5;
-/// Microseconds up to 2^41 (about 25 days): everything a timeout allows.
-const SLOTS: usize = ((41 - SUB_BITS as usize) + 1) * SUB as usize;
+use crate::observe::latency::{quantile_slot, upper, Slots, SLOTS};
 
 /// Served requests of one backend in the current interval.
 pub struct Leg {
     requests: AtomicU64,
     errors: AtomicU64,
-    latency: Box<[AtomicU64]>,
+    /// Known to within about 3 %: fine enough for a 10 % latency gate.
+    latency: Slots,
 }
 
 impl Default for Leg {
@@ -26,7 +22,7 @@ impl Default for Leg {
         Self {
             requests: AtomicU64::new(0),
             errors: AtomicU64::new(0),
-            latency: (0..SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            latency: Slots::default(),
         }
     }
 }
@@ -65,7 +61,7 @@ impl Window {
         if error {
             leg.errors.fetch_add(1, Ordering::Relaxed);
         }
-        leg.latency[slot(elapsed)].fetch_add(1, Ordering::Relaxed);
+        leg.latency.record(elapsed);
     }
 
     /// A request `backend` gave no answer to (refused, reset, timed out).
@@ -101,11 +97,8 @@ impl Window {
 }
 
 fn take_leg(leg: &Leg) -> LegTaken {
-    let counts: Vec<u64> = leg
-        .latency
-        .iter()
-        .map(|c| c.swap(0, Ordering::Relaxed))
-        .collect();
+    let mut counts = vec![0; SLOTS];
+    leg.latency.drain_into(&mut counts);
     LegTaken {
         requests: leg.requests.swap(0, Ordering::Relaxed),
         errors: leg.errors.swap(0, Ordering::Relaxed),
@@ -113,52 +106,25 @@ fn take_leg(leg: &Leg) -> LegTaken {
     }
 }
 
-/// The slot of a latency: exact below 32 µs, then 32 slots per power of two.
-fn slot(elapsed: Duration) -> usize {
-    let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    if us < SUB {
-        return us as usize;
-    }
-    let octave = 63 - us.leading_zeros();
-    let sub = (us >> (octave - SUB_BITS)) & (SUB - 1);
-    let i = (octave - SUB_BITS + 1) as usize * SUB as usize + sub as usize;
-    i.min(SLOTS - 1)
-}
-
-/// The upper edge of a slot, in microseconds.
-fn upper(slot: usize) -> u64 {
-    let (row, sub) = (slot as u64 / SUB, slot as u64 % SUB);
-    if row == 0 {
-        return sub + 1;
-    }
-    let shift = row - 1;
-    (SUB + sub + 1) << shift
-}
-
+/// The `q` quantile (upper edge of its slot), of the answered requests.
 fn percentile(counts: &[u64], q: f64) -> Option<Duration> {
-    let total: u64 = counts.iter().sum();
-    if total == 0 {
-        return None;
-    }
-    let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-    let mut seen = 0;
-    for (i, c) in counts.iter().enumerate() {
-        seen += c;
-        if seen >= rank {
-            return Some(Duration::from_micros(upper(i)));
-        }
-    }
-    None
+    quantile_slot(counts, q).map(|i| Duration::from_micros(upper(i)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::latency::slot;
+
+    /// A duration's slot, as the recording does it.
+    fn slot_of(d: Duration) -> usize {
+        slot(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
 
     #[test]
     fn a_slot_holds_its_latency_within_three_percent() {
         for us in [1u64, 31, 32, 33, 100, 1_000, 12_345, 1_000_000, 30_000_000] {
-            let s = slot(Duration::from_micros(us));
+            let s = slot_of(Duration::from_micros(us));
             let hi = upper(s);
             assert!(hi > us, "{us} µs: slot {s} ends at {hi}");
             assert!(

@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 
 use prometheus::IntGauge;
 
+use crate::observe::latency::{quantile_slot, slot_value, Slots, SLOTS};
+
 /// How often the scheduling delay is probed.
 const TICK: Duration = Duration::from_millis(5);
 /// Probes per window; the limit is updated once per window (100 ms).
@@ -59,8 +61,6 @@ const V1_SMOOTHING: f64 = 0.5;
 /// 30 s: it is v1 as it is when mirrors do not crowd it, not v1 as mirrors have made it.
 const V1_FALL_WINDOWS: f64 = 50.0;
 const V1_RISE_WINDOWS: f64 = 300.0;
-/// v1's latency histogram: 8 slots per power of two of microseconds (±6 %), up to 2^40 µs.
-const V1_SLOTS: usize = 8 + 38 * 8;
 /// One window cuts the limit by at most a quarter (gradient at its floor of ½, applied with
 /// weight ½): an outlier window does not halve it, a sustained rise takes it from 1024 to 8 in
 /// under two seconds.
@@ -79,7 +79,7 @@ pub struct MirrorLimit {
     samples: AtomicU64,
     rtt_min_us: AtomicU64,
     /// v1's answers in this window, by latency slot.
-    v1: Box<[AtomicU64]>,
+    v1: Slots,
     gauge: IntGauge,
 }
 
@@ -105,7 +105,7 @@ impl MirrorLimit {
             peak: AtomicUsize::new(0),
             samples: AtomicU64::new(0),
             rtt_min_us: AtomicU64::new(u64::MAX),
-            v1: (0..V1_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            v1: Slots::default(),
             gauge,
         });
         me.configure(limits);
@@ -161,8 +161,7 @@ impl MirrorLimit {
     /// v1 answered a request after `elapsed` (to its response head).
     pub fn served(&self, elapsed: Duration) {
         if self.is_enabled() {
-            let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-            self.v1[slot(us)].fetch_add(1, Ordering::Relaxed);
+            self.v1.record(elapsed);
         }
     }
 
@@ -173,11 +172,7 @@ impl MirrorLimit {
         let min = self.rtt_min_us.swap(u64::MAX, Ordering::Relaxed);
         let in_flight = self.in_flight.load(Ordering::Relaxed);
         let peak = self.peak.swap(in_flight, Ordering::Relaxed).max(in_flight);
-        for (count, slot) in v1.counts.iter_mut().zip(self.v1.iter()) {
-            let n = slot.swap(0, Ordering::Relaxed);
-            *count += n;
-            v1.total += n;
-        }
+        v1.total += self.v1.drain_into(&mut v1.counts);
         Window {
             samples,
             rtt_min: min as f64 / 1e6,
@@ -186,27 +181,6 @@ impl MirrorLimit {
             peak,
         }
     }
-}
-
-/// The slot of a latency in microseconds: exact below 8, then 8 per power of two.
-fn slot(us: u64) -> usize {
-    if us < 8 {
-        return us as usize;
-    }
-    let octave = 63 - us.leading_zeros() as usize; // 3 or more
-    let sub = ((us >> (octave - 3)) & 7) as usize;
-    (8 + (octave - 3) * 8 + sub).min(V1_SLOTS - 1)
-}
-
-/// A slot's latency in seconds (the middle of its range).
-fn slot_value(slot: usize) -> f64 {
-    if slot < 8 {
-        return slot as f64 / 1e6;
-    }
-    let octave = (slot - 8) / 8 + 3;
-    let low = ((8 + (slot - 8) % 8) as u64) << (octave - 3);
-    let width = 1u64 << (octave - 3);
-    (low as f64 + width as f64 / 2.0) / 1e6
 }
 
 /// v1's answers gathered towards the next judgement of its percentile.
@@ -218,23 +192,14 @@ struct Percentile {
 impl Percentile {
     fn new() -> Self {
         Self {
-            counts: vec![0; V1_SLOTS],
+            counts: vec![0; SLOTS],
             total: 0,
         }
     }
 
     /// The 99th percentile, seconds; starts over.
     fn take_p99(&mut self) -> f64 {
-        let rank = self.total - self.total / 100;
-        let mut seen = 0;
-        let mut p99 = 0.0;
-        for (slot, &n) in self.counts.iter().enumerate() {
-            seen += n;
-            if seen >= rank && n > 0 {
-                p99 = slot_value(slot);
-                break;
-            }
-        }
+        let p99 = quantile_slot(&self.counts, 0.99).map_or(0.0, slot_value);
         self.counts.iter_mut().for_each(|c| *c = 0);
         self.total = 0;
         p99
@@ -423,6 +388,7 @@ pub async fn run(limit: Arc<MirrorLimit>, stop: impl Future<Output = ()>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::latency::{slot, SLOTS as V1_SLOTS};
 
     fn window(rtt_ms: f64, lag_ms: f64, peak: usize) -> Window {
         Window {

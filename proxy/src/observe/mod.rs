@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod exemplars;
+pub mod latency;
 pub mod logging;
 pub mod metrics;
 pub mod noise;
