@@ -50,6 +50,9 @@ pub const MAX_CAPTURE_BYTES: u64 = MIB;
 pub const MAX_REQUEST_BODY_BYTES: u64 = MIB;
 pub const COMPARE_QUEUE: usize = 1024;
 pub const COMPARE_WORKERS: usize = 1;
+/// Niceness added to the mirror thread and the comparison threads: the kernel prefers the I/O
+/// thread that serves v1 whenever both want the core.
+pub const BACKGROUND_NICE: u32 = 10;
 pub const MAX_PENDING_BYTES: u64 = 64 * MIB;
 pub const MAX_DECODED_BYTES: u64 = 8 * MIB;
 /// The least RFC 9113 recommends (section 5.1.2), so as not to limit parallelism; nginx's is

@@ -187,6 +187,7 @@ pub(crate) struct RawLimits {
     pub max_request_body_bytes: Option<RawSize>,
     pub compare_queue: Option<usize>,
     pub compare_workers: Option<usize>,
+    pub background_nice: Option<u32>,
     pub max_pending_bytes: Option<RawSize>,
     pub max_decoded_bytes: Option<RawSize>,
     pub h2_max_concurrent_streams: Option<u32>,

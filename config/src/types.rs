@@ -158,6 +158,9 @@ pub struct Limits {
     pub compare_queue: usize,
     /// Comparison worker threads (`limits.compare_workers`).
     pub compare_workers: usize,
+    /// Niceness added to the mirror thread and the comparison threads, 0 to 19
+    /// (`limits.background_nice`; 0: the same priority as the I/O thread).
+    pub background_nice: u32,
     /// Bytes held by all pending comparisons together (`limits.max_pending_bytes`).
     pub max_pending_bytes: usize,
     /// Decoded (decompressed) body cap (`limits.max_decoded_bytes`).

@@ -124,6 +124,7 @@ fn bad_values_name_the_key() {
         ("", "[limits]\nmax_decoded_bytes = -5", "limits.max_decoded_bytes: must not be negative, got -5"),
         ("", "[limits]\nmax_pending_bytes = \"1MiB\"", "limits.max_pending_bytes: must be at least 2 × limits.max_capture_bytes + 64 KiB for a mirror in flight (2162688 bytes), got 1048576"),
         ("", "[limits]\ncompare_workers = 65", "limits.compare_workers: must be at most 64, got 65"),
+        ("", "[limits]\nbackground_nice = 20", "limits.background_nice: must be at most 19, got 20"),
         ("", "[limits]\ncompare_queue = 0", "limits.compare_queue: must be at least 1, got 0"),
         ("", "[limits]\nmax_in_flight_mirrors = 0", "limits.max_in_flight_mirrors: must be at least 1, got 0"),
         ("", "[limits]\nmin_in_flight_mirrors = 0", "limits.min_in_flight_mirrors: must be at least 1, got 0"),

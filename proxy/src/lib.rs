@@ -17,7 +17,7 @@
 //!    │             │        │      (a slot: under mirror/limit's adaptive limit, then the ceiling)
 //!    │             │        │ yes
 //!    │             │        ▼
-//!    │             │   mirror/job   ─ ─ ▶ a background task per mirror                 [hand-off 2]
+//!    │             │   mirror/job   ─ ─ ▶ a task per mirror, on the mirror thread      [hand-off 2]
 //!    │             │        │            (request copy now; v1's head and body copy later)
 //!    │             ▼        ▼
 //!    │   forward/primary ─▶ v1      mirror/candidate ─▶ v2            (upstream/: pool, lanes)
@@ -37,7 +37,8 @@
 //!
 //! Around the pipeline: `state/` holds what every request reads (the shared parts and the
 //! config snapshot swapped whole on reload), `net/` the HTTP plumbing every leg uses, and
-//! `app/` the binary's edges (command line, process, demo). `record/` holds recording (a
+//! `app/` the binary's edges (command line, process, demo), `threads` the background threads'
+//! priority. `record/` holds recording (a
 //! hand-off beside the mirror's in `forward/`, a writer thread) and replay, which drives
 //! recorded requests through `mirror::candidate` and `compare/` as the proxy does. `cutover/`
 //! holds who serves (one atomic load per request) and what moves it — gates judged every
@@ -57,6 +58,7 @@ pub mod record;
 pub mod route;
 pub mod state;
 pub mod tee;
+pub mod threads;
 pub mod upstream;
 
 /// The git commit this binary was built from (`unknown` outside a checkout).

@@ -199,3 +199,55 @@ async fn a_reload_moves_the_bounds() {
     assert_eq!(limit(), 32);
     proxy.running.shutdown().await;
 }
+
+/// Mirrors and comparisons run on threads of their own, `limits.background_nice` steps below the
+/// thread that serves v1 (what `top -H` shows as NI), so that when they compete for a core the
+/// kernel serves v1 first.
+#[tokio::test]
+async fn mirrors_and_comparisons_run_on_threads_below_v1s_priority() {
+    let v1 = Upstream::json(r#"{"a":1}"#).await;
+    let v2 = Upstream::json(r#"{"a":1}"#).await;
+    let proxy = TestProxy::start(
+        &v1.url(),
+        &v2.url(),
+        "mirror_percent = 100\n[limits]\nbackground_nice = 7",
+    )
+    .await;
+    let client = shadowdiff_e2e::client();
+    let (status, _, body) = send(&client, Method::GET, &proxy.url("/x"), Bytes::new()).await;
+    assert_eq!((status.as_u16(), &body[..]), (200, &br#"{"a":1}"#[..]));
+    proxy.settle().await;
+    assert_eq!(proxy.metrics().await.comparisons("default", "match"), 1.0);
+    let own = nice("/proc/thread-self/stat").1;
+    let threads: Vec<(String, i64)> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| Some(nice(&format!("{}/stat", t.ok()?.path().display()))))
+        .collect();
+    // Other tests of this binary run proxies at the default (10) at the same time: ours are the
+    // ones 7 below.
+    for name in ["shadowdiff-mirr", "shadowdiff-comp"] {
+        assert!(
+            threads
+                .iter()
+                .any(|(n, v)| n.starts_with(name) && *v == own + 7),
+            "a {name}* thread at niceness {}: {threads:?}",
+            own + 7
+        );
+    }
+    proxy.running.shutdown().await;
+}
+
+/// A thread's name and niceness from its `stat` (the name is in parentheses and may hold spaces).
+fn nice(stat: &str) -> (String, i64) {
+    let text = std::fs::read_to_string(stat).unwrap_or_default();
+    let (Some(open), Some(close)) = (text.find('('), text.rfind(')')) else {
+        return (String::new(), i64::MIN);
+    };
+    let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
+    // Field 19 of stat(5) is the niceness; fields[0] is field 3.
+    let value = fields
+        .get(16)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(i64::MIN);
+    (text[open + 1..close].to_owned(), value)
+}

@@ -38,11 +38,15 @@ async fn service(name: &'static str, price_change_every: usize) -> Upstream {
     .await
 }
 
-/// `top`: top-level keys; `tail`: tables.
+/// `top`: top-level keys; `tail`: tables. These tests count every exchange of eight clients
+/// going flat out, which saturates the machine: the mirror and comparison threads run at the
+/// I/O thread's priority (at the default they would yield to v1 and shed, as they should in
+/// production), and nothing waits in a queue that could fill.
 fn config(v1: &str, v2: &str, top: &str, tail: &str) -> String {
     format!(
         "listen = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nmirror_percent = 100\n{top}\n\
-         [primary]\nurl = \"{v1}\"\n[candidate]\nurl = \"{v2}\"\n[limits]\ncompare_queue = 100000\n{tail}\n"
+         [primary]\nurl = \"{v1}\"\n[candidate]\nurl = \"{v2}\"\n\
+         [limits]\ncompare_queue = 100000\nbackground_nice = 0\n{tail}\n"
     )
 }
 
@@ -84,7 +88,7 @@ async fn learned_noise_is_proposed_and_suppressed_and_the_real_change_is_left() 
         &v1.url(),
         &v2.url(),
         "",
-        "[noise]\npercent = 100\nmin_samples = 100\nsuppress = true\n",
+        "[noise]\npercent = 100\nmin_samples = 100\nsuppress = true\nmax_in_flight = 100000\n",
     );
     let proxy = TestProxy::from_toml(&text).await;
     drive(&proxy, 300, "/products/1").await;
@@ -295,7 +299,7 @@ async fn learned_noise_survives_a_restart() {
         &v1.url(),
         &v2.url(),
         &format!("state_dir = \"{}\"", dir.display()),
-        "[noise]\npercent = 100\nmin_samples = 50\n",
+        "[noise]\npercent = 100\nmin_samples = 50\nmax_in_flight = 100000\n",
     );
     let proxy = TestProxy::from_toml(&text).await;
     drive(&proxy, 120, "/products/1").await;

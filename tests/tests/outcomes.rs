@@ -41,7 +41,7 @@ async fn mirror_outcomes_add_up_to_the_mirrored_requests() {
     .await;
     let proxy = TestProxy::from_toml(&format!(
         "listen = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\nmirror_percent = 100\n\
-         [limits]\nmax_capture_bytes = \"2KiB\"\nmax_pending_bytes = \"256KiB\"\n\
+         [limits]\nmax_capture_bytes = \"2KiB\"\nmax_pending_bytes = \"1MiB\"\n\
          [primary]\nurl = \"{}\"\n[candidate]\nurl = \"{}\"\ntimeout = \"300ms\"\n",
         v1.url(),
         v2.url()

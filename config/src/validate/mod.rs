@@ -214,6 +214,12 @@ fn limits(raw: RawLimits) -> Result<Limits> {
             d::COMPARE_WORKERS,
             max::COMPARE_WORKERS,
         )?,
+        background_nice: check::in_range(
+            "limits.background_nice",
+            raw.background_nice.unwrap_or(d::BACKGROUND_NICE),
+            0,
+            19,
+        )?,
         max_pending_bytes: check::mem_size(
             "limits.max_pending_bytes",
             raw.max_pending_bytes.as_ref(),

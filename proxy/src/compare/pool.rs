@@ -43,6 +43,7 @@ struct Worker {
 impl ComparePool {
     pub fn new(
         workers: usize,
+        nice: u32,
         queue: usize,
         limits: CompareLimits,
         metrics: Arc<Metrics>,
@@ -62,7 +63,10 @@ impl ComparePool {
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("shadowdiff-compare-{i}"))
-                    .spawn(move || w.run())?,
+                    .spawn(move || {
+                        crate::threads::lower_priority(nice);
+                        w.run()
+                    })?,
             );
         }
         Ok(Self {

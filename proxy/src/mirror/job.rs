@@ -138,6 +138,9 @@ pub fn start(
     };
     let (primary_tx, primary) = oneshot::channel();
     let job = MirrorJob {
+        // Counted from here, not from the task's first poll on the mirror thread: a drain or
+        // an idle check in between must see it.
+        _in_flight: GaugeHold::new(&shared.metrics.mirrors_in_flight),
         _planned: planned,
         shared: shared.clone(),
         snap: snap.clone(),
@@ -153,7 +156,7 @@ pub fn start(
         reverse,
         baseline,
     };
-    tokio::spawn(job.run());
+    shared.mirror_thread.spawn(job.run());
     Some(Handoff {
         request_capture,
         primary: primary_tx,
@@ -163,6 +166,8 @@ pub fn start(
 
 /// Everything the mirror task needs, detached from the client's request.
 struct MirrorJob {
+    /// `shadowdiff_mirrors_in_flight`, until the task ends.
+    _in_flight: GaugeHold,
     /// Holds the in-flight slots until the task ends.
     _planned: Planned,
     shared: Arc<Shared>,
@@ -207,7 +212,6 @@ impl Drop for Unfinished<'_> {
 
 impl MirrorJob {
     async fn run(mut self) {
-        let _in_flight = GaugeHold::new(&self.shared.metrics.mirrors_in_flight);
         // Armed until the exchange has ended as an outcome. Only the runtime dropping this task
         // (the process exiting past the shutdown grace) disarms it otherwise; that mirror must
         // still end as exactly one outcome, not vanish.

@@ -7,5 +7,6 @@ pub mod failure;
 pub mod job;
 pub mod limit;
 pub mod plan;
+pub mod thread;
 
 pub use job::{start, CopyTo, Handoff};

@@ -18,6 +18,7 @@ use crate::compare::record::Outlets;
 use crate::compare::ComparePool;
 use crate::cutover::Cutovers;
 use crate::mirror::limit::MirrorLimit;
+use crate::mirror::thread::MirrorThread;
 use crate::net::tls::{server_config, ServerTls};
 use crate::observe::exemplars::Exemplars;
 use crate::observe::metrics::Metrics;
@@ -41,6 +42,8 @@ pub struct Shared {
     pub breaker: Arc<Breaker>,
     /// The adaptive limit on mirrors in flight: its estimate outlives a reload, as v2 does.
     pub mirror_limit: Arc<MirrorLimit>,
+    /// Where mirrors run: a thread of their own, below v1's I/O thread in priority.
+    pub mirror_thread: MirrorThread,
     pub compare: ComparePool,
     pub exemplars: Arc<Exemplars>,
     /// The recording writer, when `record.dir` is set at start (`record/`).
@@ -94,6 +97,7 @@ impl Shared {
         };
         let compare = ComparePool::new(
             config.limits.compare_workers,
+            config.limits.background_nice,
             config.limits.compare_queue,
             limits,
             metrics.clone(),
@@ -110,6 +114,7 @@ impl Shared {
             metrics.breaker_open.clone(),
             metrics.breaker_trips.clone(),
         ));
+        let mirror_thread = MirrorThread::start(config.limits.background_nice)?;
         let mirror_limit =
             MirrorLimit::new(&config.limits, metrics.mirror_concurrency_limit.clone());
         let recorder = Recorder::start(&config.record, metrics.record.clone())?;
@@ -147,6 +152,7 @@ impl Shared {
             pending,
             breaker,
             mirror_limit,
+            mirror_thread,
             compare,
             exemplars,
             recorder,
