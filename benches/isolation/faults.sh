@@ -5,6 +5,7 @@
 #   bash benches/isolation/faults.sh [--rounds N] [--duration S] [--warmup S] [--settle S] [--connections C]
 #                                    [--scenarios none,delay,loss,blackhole] [--modes adaptive,static128]
 #                                    [--delay-ms MS] [--loss PCT] [--out FILE]
+#   bash benches/isolation/faults.sh --outages 3,15,20 [--rounds N] [--out FILE]
 #
 # Needs root (a network namespace, a veth pair, nftables), nginx, wrk, curl, python3, taskset.
 # v1: nginx on 127.0.0.1. v2: nginx inside the namespace `sdfault`, reached over the veth
@@ -18,17 +19,22 @@
 #   loss       --loss (30) % of packets dropped each way between the proxy and v2 (nftables)
 #   blackhole  every packet to and from v2 dropped
 # Modes: adaptive (the default config), staticN (adaptive_mirrors = false,
-# max_in_flight_mirrors = N; static128 by default). Arms run interleaved, the order rotated every round. Prints one
+# max_in_flight_mirrors = N; static128 by default); a suffix _niceK sets limits.background_nice = K
+# (e.g. adaptive_nice0: mirrors and comparisons at the I/O thread's priority). Arms run interleaved, the order rotated every round. Prints one
 # row per arm and the medians, with each arm's v1 ratios to its mode's no-fault arm of the same
 # round. Placement: CPU 1 is v1's host (the proxy and v1's nginx, as a sidecar shares it), CPU 0
 # the rest of the world (wrk, v2's nginx, the relay). Before each arm it waits until no build runs
 # and the machine is idle (under 15 % busy over 2 s), as the machine may be shared.
+# --outages S1,S2,...: recovery instead. For each length, in each round, a fresh proxy (default
+# config) under the same load is cut off from v2 (blackhole) for S seconds; from the moment the
+# link is back, the admin metrics are read every 50 ms: the time to the first new comparison, and
+# the comparisons of the first and the second second after the lift against the rate before the cut.
 # SHADOWDIFF_BIN / RELAY_BIN skip the build; SHADOWDIFF_LOG (a log directive, default error) and
 # SHADOWDIFF_LOG_FILE keep the proxy's log.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-ROUNDS=3 DURATION=10 WARMUP=3 SETTLE=0 CONNS=32 DELAY_MS=200 LOSS=30 OUT=
+ROUNDS=3 DURATION=10 WARMUP=3 SETTLE=0 CONNS=32 DELAY_MS=200 LOSS=30 OUT= OUTAGES=
 SCENARIOS=none,delay,loss,blackhole MODES=adaptive,static128
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -42,6 +48,7 @@ while [[ $# -gt 0 ]]; do
         --delay-ms) DELAY_MS=$2; shift ;;
         --loss) LOSS=$2; shift ;;
         --out) OUT=$2; shift ;;
+        --outages) OUTAGES=$2; shift ;;
         *) echo "faults.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -147,7 +154,9 @@ arm() {
         echo "listen = \"127.0.0.1:$P\""; echo "admin = \"127.0.0.1:$A\""; echo "mirror_percent = 100"
         echo "[primary]"; echo "url = \"http://127.0.0.1:$O\""
         echo "[candidate]"; echo "url = \"http://$V2:8091\""
-        if [[ $mode == static* ]]; then echo "[limits]"; echo "adaptive_mirrors = false"; echo "max_in_flight_mirrors = ${mode#static}"; fi
+        echo "[limits]"
+        if [[ $mode == static* ]]; then local cap=${mode#static}; echo "adaptive_mirrors = false"; echo "max_in_flight_mirrors = ${cap%%_*}"; fi
+        if [[ $mode == *_nice* ]]; then echo "background_nice = ${mode##*_nice}"; fi
     } >"$cfg"
     "${CPU1[@]}" "$BIN" --config "$cfg" --log-level "${SHADOWDIFF_LOG:-error}" 2>>"${SHADOWDIFF_LOG_FILE:-/dev/stderr}" & sp=$!
     PIDS+=("$sp")
@@ -175,6 +184,73 @@ arm() {
     t1=$(metric_sum "$TMP/m1" '^shadowdiff_breaker_trips_total$')
     echo "$rps $p50 $p99 $errs $((c1 - c0)) $((o1 - o0)) $lim $t1"
 }
+
+# one outage: prints "first_ms second1_ratio second2_ratio" (see --outages)
+outage() {
+    local secs=$1 P A sp wp cfg
+    P=$(free_port); A=$(free_port); cfg="$TMP/proxy.toml"
+    {
+        echo "listen = \"127.0.0.1:$P\""; echo "admin = \"127.0.0.1:$A\""; echo "mirror_percent = 100"
+        echo "[primary]"; echo "url = \"http://127.0.0.1:$O\""
+        echo "[candidate]"; echo "url = \"http://$V2:8091\""
+    } >"$cfg"
+    "${CPU1[@]}" "$BIN" --config "$cfg" --log-level "${SHADOWDIFF_LOG:-error}" 2>>"${SHADOWDIFF_LOG_FILE:-/dev/stderr}" & sp=$!
+    PIDS+=("$sp")
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$A/healthz/ready" >/dev/null && break; sleep 0.1; done
+    "${CPU0[@]}" wrk -t1 -c"$CONNS" -d"$((WARMUP + secs + 8))s" "http://127.0.0.1:$P/doc.json" >/dev/null & wp=$!
+    sleep "$WARMUP"
+    python3 - "$A" "$secs" "$NS" "$V2" <<'RECOVER'
+import subprocess, sys, time, urllib.request
+admin, secs, ns, v2 = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
+def compared():
+    text = urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=2).read().decode()
+    return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith("shadowdiff_comparisons_total"))
+def nft(*args): subprocess.run(["nft", *args], check=True)
+a = compared(); time.sleep(2); rate = (compared() - a) / 2
+nft("add", "rule", "inet", ns, "out", "ip", "daddr", v2, "drop")
+nft("add", "rule", "inet", ns, "in", "ip", "saddr", v2, "drop")
+time.sleep(secs)
+nft("flush", "chain", "inet", ns, "out"); nft("flush", "chain", "inet", ns, "in")
+lifted = time.monotonic(); at_lift = compared(); first = None; marks = {}
+while time.monotonic() - lifted < 6:
+    n, t = compared(), time.monotonic() - lifted
+    if first is None and n > at_lift: first = t
+    for k in (1, 2):
+        if k not in marks and t >= k: marks[k] = n
+    time.sleep(0.05)
+s1 = (marks[1] - at_lift) / rate if rate else float("nan")
+s2 = (marks[2] - marks[1]) / rate if rate else float("nan")
+print(f"{first * 1000 if first is not None else -1:.0f} {s1:.2f} {s2:.2f}")
+RECOVER
+    wait "$wp" 2>/dev/null || true
+    kill "$sp" 2>/dev/null || true; wait "$sp" 2>/dev/null || true
+}
+
+if [[ -n $OUTAGES ]]; then
+    IFS=, read -ra OU <<<"$OUTAGES"
+    echo "round outage_s first_comparison_ms second1_vs_before second2_vs_before" >&2
+    ROWS="$TMP/rows"; : >"$ROWS"
+    for r in $(seq "$ROUNDS"); do
+        for s in "${OU[@]}"; do
+            until quiet; do echo "faults.sh: waiting for the machine to be idle (a build or another benchmark runs)" >&2; sleep 20; done
+            echo "$r $s $(outage "$s")" | tee -a "$ROWS" >&2
+        done
+    done
+    python3 - "$ROWS" <<'PY' | tee ${OUT:+"$OUT"}
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+print("| blackhole | rounds | first comparison after the lift (each round) | worst | 1st second vs before (median) | 2nd second vs before (median) |")
+print("|---:|---:|---|---:|---:|---:|")
+for s in dict.fromkeys(r[1] for r in rows):
+    xs = [r for r in rows if r[1] == s]
+    firsts = [int(x[2]) for x in xs]
+    shown = ", ".join("never" if f < 0 else f"{f / 1000:.2f} s" for f in firsts)
+    worst = "never" if min(firsts) < 0 else f"{max(firsts) / 1000:.2f} s"
+    m = lambda i: statistics.median(float(x[i]) for x in xs)
+    print(f"| {s} s | {len(xs)} | {shown} | {worst} | {m(3):.2f}x | {m(4):.2f}x |")
+PY
+    exit 0
+fi
 
 IFS=, read -ra SC <<<"$SCENARIOS"; IFS=, read -ra MO <<<"$MODES"
 ROWS="$TMP/rows"; : >"$ROWS"

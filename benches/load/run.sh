@@ -100,6 +100,12 @@ else
         (cd "$ROOT" && CARGO_TARGET_DIR=$TARGET_DIR cargo build --release -p shadowdiff -q)
     fi
 fi
+# The slow v2 origin (benches/src/bin/slow_origin.rs): SLOW_ORIGIN_BIN, or built here once.
+SLOW_ORIGIN=${SLOW_ORIGIN_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/slow_origin}
+if [[ ! -x $SLOW_ORIGIN ]]; then
+    log "building slow_origin (release)"
+    (cd "$ROOT" && cargo build --release -q -p shadowdiff-benches --bin slow_origin)
+fi
 [[ -x $BIN ]] || die "no shadowdiff binary at $BIN"
 BASE_BIN=${SHADOWDIFF_BASELINE_BIN:-}
 [[ -z $BASE_BIN || -x $BASE_BIN ]] || die "no baseline binary at $BASE_BIN"
@@ -295,7 +301,7 @@ EOF
 else
     log "haproxy not installed: no haproxy row (apt-get install haproxy)"
 fi
-"${SRV[@]}" python3 "$HERE/slow_origin.py" "$P_SLOW" "$WWW/v1/doc.json" "$SLOW_DELAY" \
+"${SRV[@]}" "$SLOW_ORIGIN" "$P_SLOW" "$WWW/v1/doc.json" "$SLOW_DELAY" \
     >"$TMP/slow-origin.log" 2>&1 &
 PIDS+=("$!")
 
@@ -308,10 +314,19 @@ start_sd() { # name port admin candidate-port percent [binary] [config file]
     PIDS+=("$!")
     echo "$!" >"$TMP/$1.pid"
 }
+# The rows that measure what comparing costs run the mirror and comparison threads at the I/O
+# thread's priority: at the default (limits.background_nice = 10) a saturated core, which every
+# closed-loop row is, serves v1 first and sheds most comparisons as `overloaded` — the point in
+# production, but then the rows would no longer compare every request as nginx + mirror mirrors
+# every request.
+cat >"$TMP/compare_all.toml" <<EOF
+[limits]
+background_nice = 0
+EOF
 start_sd sd0 "$P_SD0" "$A_SD0" "$P_V2" 0
-start_sd sd20 "$P_SD20" "$A_SD20" "$P_V2" 20
-start_sd sd100 "$P_SD100" "$A_SD100" "$P_V2" 100
-start_sd sd100r "$P_SD100R" "$A_SD100R" "$P_V2R" 100
+start_sd sd20 "$P_SD20" "$A_SD20" "$P_V2" 20 "" "$TMP/compare_all.toml"
+start_sd sd100 "$P_SD100" "$A_SD100" "$P_V2" 100 "" "$TMP/compare_all.toml"
+start_sd sd100r "$P_SD100R" "$A_SD100R" "$P_V2R" 100 "" "$TMP/compare_all.toml"
 start_sd sd100slow "$P_SD100S" "$A_SD100S" "$P_SLOW" 100
 # Recording every exchange, mirroring none: what the recorder costs on its own (issue 16). Three
 # files of 64 MiB at most, in the temp dir.
@@ -339,6 +354,8 @@ start_sd sdc50s "$P_SDC50S" "$A_SDC50S" "$P_V1" 0 "" "$TMP/canary.toml"
 cat >"$TMP/noise.toml" <<EOF
 [noise]
 percent = 1
+[limits]
+background_nice = 0
 EOF
 start_sd sdn1 "$P_SDN1" "$A_SDN1" "$P_V2" 100 "" "$TMP/noise.toml"
 if [[ -n $BASE_BIN ]]; then
