@@ -3,12 +3,13 @@
 #
 #   bash benches/load/isolation.sh [--rounds N] [--duration S] [--rate Q] [--delay S]
 #
-# One shadowdiff at 100 % mirroring in front of an nginx v1, with the same asyncio origin as v2
-# (benches/load/slow_origin.py) answering after 10 ms ("healthy") or after --delay seconds
+# One shadowdiff at 100 % mirroring in front of an nginx v1, with the same origin program as v2
+# (benches/src/bin/slow_origin.rs: one tokio thread) answering after 10 ms ("healthy") or after --delay seconds
 # (default 2, "slow"). Fixed-rate load (oha, --rate req/s, default 5000) measures v1's latency;
 # rounds alternate healthy and slow with fresh processes; prints medians and the p99 ratio.
-# The v2 origin's process is the same in both arms, so the ratio is about the proxy. Needs nginx,
-# oha, python3, curl (see run.sh for installing them); SHADOWDIFF_BIN or a release build.
+# The v2 origin's program is the same in both arms, so the ratio is about the proxy. Needs nginx,
+# oha, python3, curl (see run.sh for installing them); SHADOWDIFF_BIN or a release build, and
+# SLOW_ORIGIN_BIN or a release build of it.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -30,6 +31,8 @@ if [[ -z $BIN ]]; then
     (cd "$ROOT" && cargo build --release -q -p shadowdiff)
     BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/shadowdiff"
 fi
+SLOW_ORIGIN=${SLOW_ORIGIN_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/slow_origin}
+[[ -x $SLOW_ORIGIN ]] || (cd "$ROOT" && cargo build --release -q -p shadowdiff-benches --bin slow_origin)
 TMP=$(mktemp -d); chmod 755 "$TMP"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; [[ -f $TMP/nginx.pid ]] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null; rm -rf "$TMP"; }
@@ -52,7 +55,7 @@ NG
 arm() {
     local delay=$1 S P A sp op
     S=$(free_port); P=$(free_port); A=$(free_port)
-    "${CPU1[@]}" python3 "$HERE/slow_origin.py" "$S" "$TMP/doc.json" "$delay" >/dev/null 2>&1 & op=$!
+    "${CPU1[@]}" "$SLOW_ORIGIN" "$S" "$TMP/doc.json" "$delay" >/dev/null 2>&1 & op=$!
     # v2 must be up before the first mirror, or the breaker opens and nothing is mirrored.
     for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$S/doc.json" && break; sleep 0.05; done
     "${CPU1[@]}" "$BIN" --listen "127.0.0.1:$P" --admin "127.0.0.1:$A" --primary "http://127.0.0.1:$O" \

@@ -5,7 +5,7 @@
 #   bash benches/memory/budget.sh [--duration S] [--connections C] [--budget SIZE] [--rounds N]
 #                                 [--limits 'KEY = VALUE']   (more [limits] lines)
 #
-# v1: nginx serving a ~1 MB JSON file (keep-alive); v2: benches/load/slow_origin.py serving the
+# v1: nginx serving a ~1 MB JSON file (keep-alive); v2: benches/src/bin/slow_origin.rs serving the
 # same file after 0.5 s. Proxy arms, one at a time, each a fresh process: mirror 0 % and
 # mirror 100 %, both with `[limits] max_pending_bytes = SIZE` (default 16MiB). Load: wrk -c C
 # (default 64) for S seconds (default 20). VmRSS sampled every 0.2 s; reports peak RSS and RSS
@@ -35,6 +35,8 @@ if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
 fi
 BIN=${SHADOWDIFF_BIN:-$ROOT/target/release/shadowdiff}
 [[ -x $BIN ]] || (cd "$ROOT" && cargo build --release -q -p shadowdiff)
+SLOW_ORIGIN=${SLOW_ORIGIN_BIN:-$ROOT/target/release/slow_origin}
+[[ -x $SLOW_ORIGIN ]] || (cd "$ROOT" && cargo build --release -q -p shadowdiff-benches --bin slow_origin)
 
 TMP=$(mktemp -d /tmp/shadowdiff-budget.XXXXXX)
 PIDS=()
@@ -66,7 +68,7 @@ printf '%s\n' \
     "  server { listen 127.0.0.1:$V1; root $TMP/www; } }" >"$TMP/nginx/nginx.conf"
 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' &
 PIDS+=($!)
-python3 "$ROOT/benches/load/slow_origin.py" "$V2" "$TMP/doc.json" 0.5 >/dev/null 2>&1 &
+"$SLOW_ORIGIN" "$V2" "$TMP/doc.json" 0.5 >/dev/null 2>&1 &
 PIDS+=($!)
 sleep 1
 SIZE=$(stat -c %s "$TMP/doc.json")
