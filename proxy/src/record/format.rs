@@ -125,22 +125,27 @@ impl PartialEq for Body {
 
 impl Body {
     pub fn from_bytes(bytes: &[u8]) -> Self {
-        if bytes.is_empty() {
-            return Self::default();
-        }
         match std::str::from_utf8(bytes) {
-            Ok(text) => match json_as_is(text) {
-                Some(raw) => Self {
-                    body_json: Some(raw),
-                    ..Self::default()
-                },
-                None => Self {
-                    body: Some(text.to_owned()),
-                    ..Self::default()
-                },
-            },
+            Ok(text) => Self::from_text(text),
             Err(_) => Self {
                 body_base64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                ..Self::default()
+            },
+        }
+    }
+
+    /// A body known to be UTF-8 text.
+    pub fn from_text(text: &str) -> Self {
+        if text.is_empty() {
+            return Self::default();
+        }
+        match json_as_is(text) {
+            Some(raw) => Self {
+                body_json: Some(raw),
+                ..Self::default()
+            },
+            None => Self {
+                body: Some(text.to_owned()),
                 ..Self::default()
             },
         }
@@ -254,10 +259,12 @@ pub fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
+            // Visible ASCII (nearly every value) is checked faster than UTF-8 is decoded.
+            let value = v.to_str().map_or_else(
+                |_| String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                str::to_owned,
+            );
+            (k.as_str().to_owned(), value)
         })
         .collect()
 }

@@ -58,7 +58,7 @@ impl<'a> Scrubber<'a> {
         let redacted = self.json_paths(bytes);
         let bytes = redacted.as_deref().unwrap_or(bytes);
         match std::str::from_utf8(bytes) {
-            Ok(text) => Body::from_bytes(self.text(text).as_bytes()),
+            Ok(text) => Body::from_text(&self.text(text)),
             Err(_) => Body::from_bytes(&self.bytes(bytes)),
         }
     }
