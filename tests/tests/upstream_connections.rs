@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use shadowdiff_e2e::faults::{parse_responses, raw_request, read_head, RawUpstream};
-use shadowdiff_e2e::TestProxy;
+use shadowdiff_e2e::{eventually, TestProxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `n` pipelined GETs (the last one closes the client connection).
@@ -69,10 +69,65 @@ async fn a_client_connection_reuses_one_v1_connection() {
         .all(|a| *a == (200, r#"{"v":1}"#.to_string())));
     assert_eq!(primary.accepted(), 1, "20 requests, one v1 connection");
 
-    // A second client connection gets its own.
-    let got = raw_request(proxy.addr, &requests(3)).await;
-    assert_eq!(statuses_and_bodies(&got).len(), 3);
-    assert_eq!(primary.accepted(), 2);
+    // Two client connections at once get one each.
+    let wire = requests(3);
+    let (a, b) = tokio::join!(
+        raw_request(proxy.addr, &wire),
+        raw_request(proxy.addr, &wire)
+    );
+    assert_eq!(
+        statuses_and_bodies(&a).len() + statuses_and_bodies(&b).len(),
+        6
+    );
+    assert!(primary.accepted() <= 3, "{}", primary.accepted());
+    proxy.running.shutdown().await;
+}
+
+/// Clients that open a connection per request (no keep-alive) share v1's and v2's connections:
+/// a client connection that ends leaves its idle upstream connections for the next one, as
+/// nginx's upstream `keepalive` does, instead of v1 seeing a new connection (and a TIME_WAIT)
+/// for every request.
+#[tokio::test]
+async fn clients_without_keep_alive_reuse_the_upstream_connections_of_those_before() {
+    let primary = v1(1, false).await;
+    let candidate = v1(1, false).await;
+    let proxy = TestProxy::start(&primary.url(), &candidate.url(), "mirror_percent = 100").await;
+    let open = proxy.running.shared.metrics.client_connections.clone();
+    for _ in 0..20 {
+        let got = raw_request(proxy.addr, &requests(1)).await;
+        assert_eq!(
+            statuses_and_bodies(&got),
+            vec![(200, r#"{"v":1}"#.to_string())]
+        );
+        // The client connection has ended, and its mirror: their upstream connections are idle.
+        eventually(Duration::from_secs(5), || open.get() == 0).await;
+        proxy.settle().await;
+    }
+    assert_eq!(proxy.metrics().await.comparisons("default", "match"), 20.0);
+    assert_eq!(
+        primary.accepted(),
+        1,
+        "20 client connections, one v1 connection"
+    );
+    assert_eq!(
+        candidate.accepted(),
+        1,
+        "and one v2 connection for their mirrors"
+    );
+
+    // One that v1 closed while it was idle is not handed out: the next client still gets v1's
+    // answer, on a new connection.
+    let closing = v1(1, true).await;
+    let proxy2 = TestProxy::start(&closing.url(), &candidate.url(), "mirror_percent = 0").await;
+    for _ in 0..3 {
+        let got = raw_request(proxy2.addr, &requests(1)).await;
+        assert_eq!(
+            statuses_and_bodies(&got),
+            vec![(200, r#"{"v":1}"#.to_string())]
+        );
+    }
+    assert_eq!(closing.accepted(), 3);
+    proxy2.running.shutdown().await;
     proxy.running.shutdown().await;
 }
 

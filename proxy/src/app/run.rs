@@ -33,6 +33,8 @@ impl Running {
         let shared = self.shared.clone();
         let saver = self.saver;
         let _ = tokio::task::spawn_blocking(move || {
+            // Mirrors still in flight past the grace period end here, each counted `shutdown`.
+            shared.mirror_thread.stop();
             shared.cutovers.save_now();
             shared.compare.close();
             if let Some(recorder) = &shared.recorder {

@@ -11,7 +11,7 @@ use http_body_util::Full;
 
 use crate::net::headers::{add_forwarded, peer_value, strip_hop_by_hop};
 use crate::state::PrimaryBody;
-use crate::upstream::lane::Lane;
+use crate::upstream::lane::{Lane, Shelves};
 
 /// How the client reached us, for `X-Forwarded-For` and `X-Forwarded-Proto`, and its lanes;
 /// made once per connection and shared by its requests (one reference count each).
@@ -29,14 +29,14 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    pub fn new(peer: SocketAddr, proto: &'static str) -> Self {
+    pub fn new(peer: SocketAddr, proto: &'static str, shelves: &Shelves<PrimaryBody>) -> Self {
         Self {
             peer,
             peer_value: peer_value(peer.ip()),
             proto,
-            lane: Arc::default(),
-            mirror_lane: Arc::default(),
-            serve_lane: Arc::default(),
+            lane: Arc::new(Lane::shelved(&shelves.primary)),
+            mirror_lane: Arc::new(Lane::shelved(&shelves.mirror)),
+            serve_lane: Arc::new(Lane::shelved(&shelves.serve)),
         }
     }
 

@@ -81,7 +81,7 @@ impl Connection {
         let _open = (slot, GaugeHold::new(&metrics.client_connections));
         let tls = self.shared.server_tls.as_ref().map(|t| t.acceptor());
         let proto = if tls.is_some() { "https" } else { "http" };
-        let inbound = Arc::new(Inbound::new(peer, proto));
+        let inbound = Arc::new(Inbound::new(peer, proto, &self.shared.shelves));
         let result = match tls {
             None => self.serve_io(stream, inbound).await,
             Some(acceptor) => {

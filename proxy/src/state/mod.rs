@@ -29,6 +29,7 @@ use crate::record::Recorder;
 use crate::tee::ByteBudget;
 use crate::upstream::breaker::Breaker;
 use crate::upstream::cap::ConnectionCap;
+use crate::upstream::lane::{Shelf, Shelves};
 
 pub use reload::ReloadSource;
 pub use snapshot::{CandidateClient, NoiseLeg, PrimaryBody, PrimaryClient, Snapshot};
@@ -57,6 +58,8 @@ pub struct Shared {
     pub server_tls: Option<ServerTls>,
     /// Connection caps per upstream: they outlive a reload, as the connections do.
     pub caps: UpstreamCaps,
+    /// Idle connections left by client connections that ended, for the next ones' lanes.
+    pub shelves: Shelves<PrimaryBody>,
     /// Every route's cutover, and the state file: they outlive a reload.
     pub cutovers: Arc<Cutovers>,
     /// Where verdicts go besides the counters: exemplars, signatures, learned noise.
@@ -134,6 +137,11 @@ impl Shared {
                 metrics.candidate_connections.clone(),
             ),
         };
+        let shelves = Shelves {
+            primary: Shelf::new(&caps.primary),
+            mirror: Shelf::new(&caps.candidate),
+            serve: Shelf::new(&caps.candidate),
+        };
         let cutovers = Arc::new(Cutovers::open(&config.cutover, metrics.clone())?);
         let snapshot = Snapshot::build(config, &metrics, &stats, &caps, &cutovers)?;
         for r in snapshot.all_routes() {
@@ -153,6 +161,7 @@ impl Shared {
             breaker,
             mirror_limit,
             mirror_thread,
+            shelves,
             compare,
             exemplars,
             recorder,

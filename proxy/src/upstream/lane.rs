@@ -11,7 +11,13 @@
 //! Mirrors lease a second lane of the same client connection for v2. A mirror may outlive its
 //! request (v2 slower than v1), so while one holds the lease the next mirror uses the pool
 //! rather than opening a connection it could not keep.
+//!
+//! When a client connection ends, its lanes put their idle connection on the upstream's
+//! [`Shelf`], where the next client connection's lane finds it before dialling: a client that
+//! sends one request per connection costs v1 no connection of its own (nginx's upstream
+//! `keepalive` pool does the same).
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -96,17 +102,133 @@ impl<B> State<B> {
 /// One per client connection and leg.
 pub struct Lane<B> {
     slot: Mutex<State<B>>,
+    /// Where its idle connection goes when the client connection ends (none: it closes).
+    shelf: Option<Arc<Shelf<B>>>,
 }
 
 impl<B> Default for Lane<B> {
     fn default() -> Self {
+        Self::with(None)
+    }
+}
+
+impl<B> Lane<B> {
+    /// A lane that takes idle connections from `shelf` and leaves its own there.
+    pub fn shelved(shelf: &Arc<Shelf<B>>) -> Self {
+        Self::with(Some(shelf.clone()))
+    }
+
+    fn with(shelf: Option<Arc<Shelf<B>>>) -> Self {
         Self {
             slot: Mutex::new(State {
                 kept: None,
                 leased: false,
                 registered: false,
             }),
+            shelf,
         }
+    }
+}
+
+impl<B> Drop for Lane<B> {
+    fn drop(&mut self) {
+        let kept = self
+            .slot
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .kept
+            .take();
+        if let (Some(shelf), Some(kept)) = (&self.shelf, kept) {
+            shelf.put(kept);
+        }
+    }
+}
+
+/// The shelves a client connection's lanes take from and leave their connection on: to v1, to
+/// v2 for mirrors, to v2 for the requests a canary serves. They outlive reloads, as the caps do.
+pub struct Shelves<P> {
+    pub primary: Arc<Shelf<P>>,
+    pub mirror: Arc<Shelf<http_body_util::Full<bytes::Bytes>>>,
+    pub serve: Arc<Shelf<P>>,
+}
+
+/// Idle connections to one upstream whose client connection has gone, newest last; at most
+/// [`SHELVED`], none older than [`SHELF_IDLE`]. Each still holds its slot under the
+/// upstream's cap, so the cap can reclaim them like a lane's.
+pub struct Shelf<B> {
+    idle: Mutex<VecDeque<(Kept<B>, Instant)>>,
+}
+
+/// Connections kept per upstream between client connections (nginx's `keepalive` is per
+/// worker and commonly 16 to 64; one I/O thread here serves what several workers would).
+const SHELVED: usize = 128;
+/// Longer idle than this, a shelved connection is closed rather than handed out: upstreams
+/// close idle keep-alive connections on their own clock (nginx's default is 75 s).
+const SHELF_IDLE: Duration = Duration::from_secs(30);
+
+impl<B: Send + 'static> Shelf<B> {
+    /// An empty shelf, known to `cap` as a keeper of idle connections.
+    pub fn new(cap: &ConnectionCap) -> Arc<Self> {
+        let shelf = Arc::new(Self {
+            idle: Mutex::new(VecDeque::new()),
+        });
+        let me: Arc<dyn Reclaim> = shelf.clone();
+        cap.register(Arc::downgrade(&me));
+        shelf
+    }
+}
+
+impl<B> Shelf<B> {
+    fn idle(&self) -> std::sync::MutexGuard<'_, VecDeque<(Kept<B>, Instant)>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keep `kept` if it is idle and open (a response still being read, or an upstream that
+    /// closed it, is not worth a slot); the oldest goes when full.
+    fn put(&self, kept: Kept<B>) {
+        let now = Instant::now();
+        if !kept.sender.0.is_ready() || kept.expires.is_some_and(|at| now >= at) {
+            return;
+        }
+        let mut idle = self.idle();
+        prune(&mut idle, now);
+        if idle.len() >= SHELVED {
+            idle.pop_front();
+        }
+        idle.push_back((kept, now));
+    }
+
+    /// The newest shelved connection to `authority` that is still usable; others met on the
+    /// way (closed, expired, or to an upstream a reload moved away from) are closed.
+    fn take(&self, authority: &Authority) -> Option<Conn<B>> {
+        let now = Instant::now();
+        let mut idle = self.idle();
+        prune(&mut idle, now);
+        while let Some((kept, _)) = idle.pop_back() {
+            if kept.authority == *authority
+                && !kept.sender.0.is_closed()
+                && kept.expires.is_none_or(|at| now < at)
+            {
+                return Some(kept.sender);
+            }
+        }
+        None
+    }
+}
+
+/// Close the connections idle past [`SHELF_IDLE`] (the oldest are at the front).
+fn prune<B>(idle: &mut VecDeque<(Kept<B>, Instant)>, now: Instant) {
+    while idle
+        .front()
+        .is_some_and(|(_, since)| now.duration_since(*since) >= SHELF_IDLE)
+    {
+        idle.pop_front();
+    }
+}
+
+impl<B: Send + 'static> Reclaim for Shelf<B> {
+    fn reclaim_idle(&self) -> bool {
+        self.idle().pop_front().is_some()
     }
 }
 
@@ -153,7 +275,8 @@ where
         dial: &Dial<'_>,
         req: Request<B>,
     ) -> Result<Response<Incoming>, LaneError> {
-        let mut sender = self.slot().take_for(dial.authority);
+        let kept = self.slot().take_for(dial.authority);
+        let mut sender = kept.or_else(|| self.shelf.as_ref()?.take(dial.authority));
         let resp = exchange(&mut sender, dial, req).await;
         if let (Some(s), Ok(r)) = (sender, &resp) {
             let mut slot = self.slot();
@@ -174,10 +297,12 @@ where
             return None;
         }
         slot.leased = true;
+        let kept = slot.take_for(authority);
+        drop(slot);
         Some(Lease {
             lane: self.clone(),
             authority: authority.clone(),
-            sender: slot.take_for(authority),
+            sender: kept.or_else(|| self.shelf.as_ref()?.take(authority)),
             expires: None,
             finished: false,
         })
