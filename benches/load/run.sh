@@ -28,6 +28,7 @@ DURATION=10
 RATE=5000
 CONNS=32
 OHA_CONNS=64
+H2_STREAMS=10
 SD_THREADS=1
 PIN=1
 USE_OHA=1
@@ -68,13 +69,14 @@ log() { printf '[load %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # ---------------------------------------------------------------- tools
-if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null || ! command -v haproxy >/dev/null; then
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null || ! command -v haproxy >/dev/null \
+    || ! command -v h2load >/dev/null || ! command -v openssl >/dev/null; then
     [[ $INSTALL == 1 ]] || die "nginx and wrk are required (apt-get install -y nginx wrk)"
     [[ $EUID == 0 ]] || die "nginx/wrk missing and not root: run 'apt-get install -y nginx wrk' first"
     log "installing nginx and wrk (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
     timeout 600 apt-get update -qq
-    timeout 900 apt-get install -y -qq nginx wrk haproxy >/dev/null
+    timeout 900 apt-get install -y -qq nginx wrk haproxy nghttp2-client openssl >/dev/null
 fi
 command -v python3 >/dev/null || die "python3 is required"
 command -v curl >/dev/null || die "curl is required"
@@ -163,7 +165,7 @@ fi
 read -r -a PORTS <<<"$(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(33):
+for _ in range(37):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -180,6 +182,7 @@ P_SDC50=${PORTS[26]} A_SDC50=${PORTS[27]}
 P_SDC50S=${PORTS[28]} A_SDC50S=${PORTS[29]}
 P_SDN1=${PORTS[30]} A_SDN1=${PORTS[31]}
 P_HAP=${PORTS[32]}
+P_NGXTLS=${PORTS[33]} P_SDTLS=${PORTS[34]} A_SDTLS=${PORTS[35]} P_NGXH2=${PORTS[36]}
 
 # ---------------------------------------------------------------- documents
 WWW=$TMP/www
@@ -273,6 +276,47 @@ EOF
 
 for n in origin-v1 origin-v2 nginx-proxy nginx-mirror nginx-mirror-slow; do start_nginx "$n"; done
 
+# TLS on the client side (issue 18): nginx (OpenSSL) and shadowdiff (rustls) terminating TLS in
+# front of the same v1, one ECDSA P-256 certificate for both, each with its default session
+# resumption. Rows `tls_*` keep connections alive (the cipher's cost per request); `tls_hs_*` send
+# `Connection: close`, so every request is a new TCP connection and TLS handshake.
+# HTTP/2 from the client (cleartext, prior knowledge), HTTP/1.1 to v1: nginx's h2 against
+# shadowdiff's (the sd0 instance: its listener takes both), driven by h2load.
+mkdir -p "$TMP/nginx-h2"
+{ upstreams "$P_V2"; cat <<EOF
+    server {
+        listen 127.0.0.1:$P_NGXH2 http2 reuseport;
+        http2_max_concurrent_streams 128;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        location / { proxy_pass http://v1; }
+    }
+EOF
+} | nginx_conf "$TMP/nginx-h2"
+start_nginx nginx-h2
+TLS_DIR=$TMP/tls
+if command -v openssl >/dev/null; then
+    mkdir -p "$TLS_DIR" "$TMP/nginx-tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=localhost -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" >/dev/null 2>&1 \
+        || die "openssl could not make a test certificate"
+    chmod a+r "$TLS_DIR"/*.pem
+    { upstreams "$P_V2"; cat <<EOF
+    server {
+        listen 127.0.0.1:$P_NGXTLS ssl reuseport;
+        ssl_certificate $TLS_DIR/cert.pem;
+        ssl_certificate_key $TLS_DIR/key.pem;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        location / { proxy_pass http://v1; }
+    }
+EOF
+    } | nginx_conf "$TMP/nginx-tls"
+    start_nginx nginx-tls
+else
+    log "openssl not installed: no TLS rows"
+fi
+
 # HAProxy as a second peer at 0 % (issue 18): one thread, keep-alive both sides, idle upstream
 # connections reused by any request (`http-reuse always`), no logging — its fastest plain setup.
 if command -v haproxy >/dev/null; then
@@ -358,6 +402,10 @@ percent = 1
 background_nice = 0
 EOF
 start_sd sdn1 "$P_SDN1" "$A_SDN1" "$P_V2" 100 "" "$TMP/noise.toml"
+if [[ -f $TLS_DIR/cert.pem ]]; then
+    printf '[tls]\ncert = "%s"\nkey = "%s"\n' "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem" >"$TMP/tls.toml"
+    start_sd sdtls "$P_SDTLS" "$A_SDTLS" "$P_V2" 0 "" "$TMP/tls.toml"
+fi
 if [[ -n $BASE_BIN ]]; then
     start_sd sd0base "$P_SD0B" "$A_SD0B" "$P_V2" 0 "$BASE_BIN"
     start_sd sd100base "$P_SD100B" "$A_SD100B" "$P_V2" 100 "$BASE_BIN"
@@ -375,6 +423,7 @@ wait_http() { # url, seconds
 for p in $P_V1 $P_V2 $P_V2R $P_NGX $P_NGXM; do wait_http "http://127.0.0.1:$p$DOC_PATH" 10; done
 for a in $A_SD0 $A_SD20 $A_SD100 $A_SD100R $A_SD100S $A_SD0REC $A_SDC50 $A_SDC50S $A_SDN1 ${wait_admins[@]+"${wait_admins[@]}"}; do wait_http "http://127.0.0.1:$a/healthz/ready" 10; done
 if command -v haproxy >/dev/null; then wait_http "http://127.0.0.1:$P_HAP$DOC_PATH" 10; fi
+if [[ -f $TLS_DIR/cert.pem ]]; then wait_http "http://127.0.0.1:$A_SDTLS/healthz/ready" 10; fi
 wait_http "http://127.0.0.1:$P_SD100$DOC_PATH" 10
 # The slow origin answers in SLOW_DELAY seconds; only check that it listens.
 for ((i = 0; i < 50; i++)); do
@@ -427,7 +476,7 @@ measure() { # round scenario tool url cpu-owner admin-port-or-empty settle-secon
     c0=$(cpu_ticks "${pids[@]}")
     if [[ $tool == wrk ]]; then
         timeout $((DURATION + 30)) "${LOAD[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 10s \
-            --latency -s "$HERE/report.lua" "$url" >"$TMP/tool.out" 2>&1 &
+            ${HEADER[$scen]:+-H "${HEADER[$scen]}"} --latency -s "$HERE/report.lua" "$url" >"$TMP/tool.out" 2>&1 &
         TOOL_PID=$!
         wait "$TOOL_PID" || true
         TOOL_PID=""
@@ -439,6 +488,18 @@ measure() { # round scenario tool url cpu-owner admin-port-or-empty settle-secon
         eval "$(sed 's/^RESULT //; s/ /;/g' <<<"$line")"
         local rps
         rps=$(awk -v r="$requests" -v d="$duration_us" 'BEGIN { printf "%.0f", r / (d / 1e6) }')
+    elif [[ $tool == h2load ]]; then
+        timeout $((DURATION + 30)) "${LOAD[@]}" h2load -t1 -c"$CONNS" -m"$H2_STREAMS" -D "$DURATION" \
+            "$url" >"$TMP/tool.out" 2>&1 &
+        TOOL_PID=$!
+        wait "$TOOL_PID" || true
+        TOOL_PID=""
+        local requests rps errors p50=- p99=- p999=-
+        rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$TMP/tool.out")
+        requests=$(awk '/^requests:/ {print $8}' "$TMP/tool.out")
+        errors=$(awk '/^requests:/ {print $10 + $12 + $14}' "$TMP/tool.out")
+        [[ -n $rps && -n $requests ]] || { log "h2load failed on $scen: $(tail -3 "$TMP/tool.out")"; return 0; }
+        rps=${rps%.*}
     else
         timeout $((DURATION + 30)) "${LOAD[@]}" oha -z "${DURATION}s" -q "$RATE" -c "$OHA_CONNS" \
             --latency-correction --no-tui --output-format json "$url" >"$TMP/tool.out" 2>"$TMP/tool.err" &
@@ -469,7 +530,7 @@ measure() { # round scenario tool url cpu-owner admin-port-or-empty settle-secon
 }
 
 # scenario name -> url, cpu owner, admin port
-declare -A URL OWNER ADMIN
+declare -A URL OWNER ADMIN HEADER
 URL[direct]=http://127.0.0.1:$P_V1$DOC_PATH;            OWNER[direct]=origin-v1;          ADMIN[direct]=""
 URL[nginx]=http://127.0.0.1:$P_NGX$DOC_PATH;            OWNER[nginx]=nginx-proxy;         ADMIN[nginx]=""
 URL[nginx_mirror]=http://127.0.0.1:$P_NGXM$DOC_PATH;    OWNER[nginx_mirror]=nginx-mirror; ADMIN[nginx_mirror]=""
@@ -488,7 +549,28 @@ URL[canary50_same]=http://127.0.0.1:$P_SDC50S$DOC_PATH; OWNER[canary50_same]=sdc
 URL[sd0_base]=http://127.0.0.1:$P_SD0B$DOC_PATH;        OWNER[sd0_base]=sd0base;          ADMIN[sd0_base]=$A_SD0B
 URL[sd100_base]=http://127.0.0.1:$P_SD100B$DOC_PATH;    OWNER[sd100_base]=sd100base;      ADMIN[sd100_base]=$A_SD100B
 
+# A new connection per request (`Connection: close`), plain HTTP: clients without keep-alive.
+URL[close_nginx]=${URL[nginx]};  OWNER[close_nginx]=nginx-proxy; ADMIN[close_nginx]=""
+URL[close_sd0]=${URL[sd0]};      OWNER[close_sd0]=sd0;           ADMIN[close_sd0]=$A_SD0
+HEADER[close_nginx]="Connection: close" HEADER[close_sd0]="Connection: close"
+if [[ -f $TLS_DIR/cert.pem ]]; then
+    URL[tls_nginx]=https://127.0.0.1:$P_NGXTLS$DOC_PATH;   OWNER[tls_nginx]=nginx-tls;       ADMIN[tls_nginx]=""
+    URL[tls_sd0]=https://127.0.0.1:$P_SDTLS$DOC_PATH;      OWNER[tls_sd0]=sdtls;             ADMIN[tls_sd0]=$A_SDTLS
+    URL[tls_hs_nginx]=${URL[tls_nginx]};                    OWNER[tls_hs_nginx]=nginx-tls;    ADMIN[tls_hs_nginx]=""
+    URL[tls_hs_sd0]=${URL[tls_sd0]};                        OWNER[tls_hs_sd0]=sdtls;          ADMIN[tls_hs_sd0]=$A_SDTLS
+    HEADER[tls_hs_nginx]="Connection: close" HEADER[tls_hs_sd0]="Connection: close"
+fi
+
 FAST=(direct nginx nginx_mirror sd0 sd20 sd100 sd100_reordered sd0_record canary50 canary50_same sd100_noise1)
+FAST+=(close_nginx close_sd0)
+[[ -n ${URL[tls_sd0]:-} ]] && FAST+=(tls_nginx tls_sd0 tls_hs_nginx tls_hs_sd0)
+if command -v h2load >/dev/null; then
+    URL[h2_nginx]=http://127.0.0.1:$P_NGXH2$DOC_PATH;       OWNER[h2_nginx]=nginx-h2;        ADMIN[h2_nginx]=""
+    URL[h2_sd0]=http://127.0.0.1:$P_SD0$DOC_PATH;            OWNER[h2_sd0]=sd0;               ADMIN[h2_sd0]=$A_SD0
+    FAST+=(h2_nginx h2_sd0)
+else
+    log "h2load not installed: no HTTP/2 rows (apt-get install nghttp2-client)"
+fi
 [[ -n $BASE_BIN ]] && FAST+=(sd0_base sd100_base)
 [[ -n ${URL[haproxy]:-} ]] && FAST+=(haproxy)
 SLOW=(nginx_mirror_slow sd100_slow)
@@ -513,7 +595,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
     n=${#FAST[@]}
     for ((k = 0; k < n; k++)); do
         s=${FAST[$(((k + r - 1) % n))]}
-        for t in "${TOOLS[@]}"; do measure "$r" "$s" "$t" "${URL[$s]}" "${OWNER[$s]}" "${ADMIN[$s]}" 0.5; done
+        for t in "${TOOLS[@]}"; do
+            # The TLS rows are closed-loop only (oha's fixed rate rows are about latency); the
+            # HTTP/2 rows are h2load's alone.
+            [[ $t == oha && ($s == tls_* || $s == close_*) ]] && continue
+            [[ $s == h2_* ]] && t=h2load
+            measure "$r" "$s" "$t" "${URL[$s]}" "${OWNER[$s]}" "${ADMIN[$s]}" 0.5
+            [[ $s == h2_* ]] && break
+        done
     done
     # Slow v2: let the mirrors still waiting on v2 finish before the next measurement.
     for s in ${SLOW[@]+"${SLOW[@]}"}; do
@@ -550,7 +639,7 @@ SD_VERSION=$( ("$BIN" --version 2>/dev/null || true) | head -1)
 BASE_VERSION=""
 [[ -n $BASE_BIN ]] && BASE_VERSION=$( ("$BASE_BIN" --version 2>/dev/null || true) | head -1)
 CPU_MODEL=$( (lscpu 2>/dev/null || true) | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
-export CMDLINE ROUNDS DURATION RATE CONNS OHA_CONNS SD_THREADS PLACEMENT NGINX_VERSION WRK_VERSION \
+export CMDLINE ROUNDS DURATION RATE CONNS OHA_CONNS H2_STREAMS SD_THREADS PLACEMENT NGINX_VERSION WRK_VERSION \
     OHA_VERSION SD_VERSION BASE_VERSION CPU_MODEL NCPU SLOW_DELAY USE_OHA ISOLATION_RATIO ISOLATION_MD
 python3 "$HERE/summarize.py" "$RAW" >"$TMP/results.md"
 cat "$TMP/results.md"
