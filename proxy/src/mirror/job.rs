@@ -397,14 +397,15 @@ fn baseline_slot(
     slot
 }
 
-/// v1's side of the pair: its head, then its body's capture. v1's response streams to the client
-/// at the client's pace; wait no longer than v1's own deadline for it to end.
 /// How much longer than v1's own deadline a mirror waits for v1's side. The mirror runs on its
 /// own thread and may start before v1's request (and its timer) does: v1's leg must be what
 /// decides that v1 failed (the client's 504, counted `primary_failed` here), not a race between
 /// two timers.
 const PRIMARY_MARGIN: Duration = Duration::from_secs(1);
 
+/// v1's side of the pair: its head, then its body's capture. v1's response streams to the client
+/// at the client's pace; wait no longer than `wait` (v1's own deadline and the margin) for it
+/// to end.
 async fn primary_side(
     head: &mut oneshot::Receiver<PrimaryHead>,
     wait: Duration,
