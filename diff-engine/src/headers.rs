@@ -18,6 +18,8 @@ use crate::model::{ChangeKind, Difference, Part, Response, TRAILER_PREFIX};
 use crate::rules::RuleSet;
 
 pub(crate) const GRPC_STATUS: &str = "grpc-status";
+/// The same as a name: a lookup by `&str` parses and validates the name every time.
+const GRPC_STATUS_NAME: HeaderName = HeaderName::from_static(GRPC_STATUS);
 
 /// The fields gRPC sends as its status: in the trailers, or in the headers of a trailers-only
 /// response.
@@ -48,7 +50,7 @@ impl<'a> Sections<'a> {
         Self {
             headers: r.headers,
             trailers,
-            trailers_only: trailers.is_none() && r.headers.contains_key(GRPC_STATUS),
+            trailers_only: trailers.is_none() && r.headers.contains_key(GRPC_STATUS_NAME),
         }
     }
 
@@ -63,17 +65,35 @@ impl<'a> Sections<'a> {
     }
 
     fn values(&self, section: Section, name: &HeaderName) -> Vec<&'a [u8]> {
+        self.values_iter(section, name).collect()
+    }
+
+    fn values_iter<'n>(
+        &self,
+        section: Section,
+        name: &'n HeaderName,
+    ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
         self.map(section, name)
-            .map(|m| m.get_all(name).iter().map(|v| v.as_bytes()).collect())
-            .unwrap_or_default()
+            .into_iter()
+            .flat_map(move |m| m.get_all(name).iter().map(|v| v.as_bytes()))
+    }
+
+    fn has(&self, section: Section, name: &HeaderName) -> bool {
+        self.map(section, name)
+            .is_some_and(|m| m.contains_key(name))
     }
 
     fn names(&self, section: Section) -> impl Iterator<Item = &'a HeaderName> + '_ {
-        let maps = [Some(self.headers), self.trailers];
+        // Without a trailers-only response each section is one map, read as it is.
+        let maps = match (section, self.trailers_only) {
+            (Section::Headers, false) => [Some(self.headers), None],
+            (Section::Trailers, false) => [self.trailers, None],
+            (_, true) => [Some(self.headers), self.trailers],
+        };
         maps.into_iter()
             .flatten()
             .flat_map(HeaderMap::keys)
-            .filter(move |n| self.map(section, n).is_some_and(|m| m.contains_key(*n)))
+            .filter(move |n| !self.trailers_only || self.has(section, n))
     }
 }
 
@@ -83,7 +103,7 @@ pub(crate) fn grpc_status_difference(
     b: &Response<'_>,
     max_chars: usize,
 ) -> Option<Difference> {
-    let name = HeaderName::from_static(GRPC_STATUS);
+    let name = GRPC_STATUS_NAME;
     let (va, vb) = (
         Sections::of(a).values(Section::Trailers, &name),
         Sections::of(b).values(Section::Trailers, &name),
@@ -107,6 +127,9 @@ pub(crate) fn diff_headers(
 ) {
     let (sa, sb) = (Sections::of(a), Sections::of(b));
     for (section, prefix) in [(Section::Headers, ""), (Section::Trailers, TRAILER_PREFIX)] {
+        if agree(&sa, &sb, section, rules) {
+            continue;
+        }
         let mut names: Vec<&HeaderName> = sa
             .names(section)
             .chain(sb.names(section))
@@ -132,6 +155,20 @@ pub(crate) fn diff_headers(
             }
         }
     }
+}
+
+/// Whether no compared field of `section` differs, found without collecting, sorting or
+/// allocating anything: most pairs agree, and only a pair that does not pays for the report.
+fn agree(sa: &Sections<'_>, sb: &Sections<'_>, section: Section, rules: &RuleSet) -> bool {
+    let compared = |n: &HeaderName| n.as_str() != GRPC_STATUS && rules.header_compared(n);
+    // Every field of `a` with the same values in `b`; then no field of `b` that `a` lacks.
+    sa.names(section)
+        .filter(|n| compared(n))
+        .all(|n| sa.values_iter(section, n).eq(sb.values_iter(section, n)))
+        && sb
+            .names(section)
+            .filter(|n| compared(n))
+            .all(|n| sa.has(section, n))
 }
 
 fn change_kind(a: &[&[u8]], b: &[&[u8]]) -> ChangeKind {

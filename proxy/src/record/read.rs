@@ -3,7 +3,9 @@
 //! and the rest is read; a truncated zstd stream yields the lines before the break and says so.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::Read as _;
+
+use bytes::Bytes;
 use std::path::{Path, PathBuf};
 
 use crate::record::format::{Line, VERSION};
@@ -41,20 +43,56 @@ pub fn read_file(
     mut on_line: impl FnMut(Line),
     mut on_bad: impl FnMut(BadLine),
 ) -> FileEnd {
+    read_lines(path, |n, text| match parse(&text) {
+        Ok(line) => on_line(line),
+        Err(why) => on_bad(BadLine {
+            file: path.to_path_buf(),
+            line: n,
+            why,
+        }),
+    })
+}
+
+/// Decompressed bytes read at a time; lines are handed out as slices of these chunks.
+const CHUNK: usize = 64 * 1024;
+
+/// Every line of a file that is not blank, with its line number and without its newline: each a
+/// slice of a larger decompressed chunk (a reference count, no copy), so a reader can keep parts
+/// of a line — a body, a header value — without copying them either.
+pub fn read_lines(path: &Path, mut on_line: impl FnMut(u64, Bytes)) -> FileEnd {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => return FileEnd::Unreadable(e.to_string()),
     };
-    let decoder = match zstd::stream::read::Decoder::new(file) {
+    let mut decoder = match zstd::stream::read::Decoder::new(file) {
         Ok(d) => d,
         Err(e) => return FileEnd::Unreadable(e.to_string()),
     };
-    let mut reader = BufReader::with_capacity(256 * 1024, decoder);
-    let mut buf = Vec::new();
     let mut n = 0u64;
+    // The start of a line the last chunk cut through.
+    let mut carry = Vec::new();
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
+        let mut buf = std::mem::take(&mut carry);
+        let start = buf.len();
+        let read = (&mut decoder).take(CHUNK as u64).read_to_end(&mut buf);
+        // Whole lines go out now and a cut one waits for the rest; at the end of the stream a
+        // last line without its newline is a line, at a break it is part of the break.
+        let cut = match read {
+            Ok(0) => buf.len(),
+            _ => memchr::memrchr(b'\n', &buf[start..]).map_or(0, |i| start + i + 1),
+        };
+        carry = buf.split_off(cut);
+        let chunk = Bytes::from(buf);
+        let mut from = 0;
+        while from < chunk.len() {
+            let end = memchr::memchr(b'\n', &chunk[from..]).map_or(chunk.len(), |i| from + i);
+            n += 1;
+            if !chunk[from..end].iter().all(u8::is_ascii_whitespace) {
+                on_line(n, chunk.slice(from..end));
+            }
+            from = end + 1;
+        }
+        match read {
             Ok(0) => return FileEnd::Complete,
             Ok(_) => {}
             // A partial last line before the break is part of the break, not a line. A stream cut
@@ -69,19 +107,6 @@ pub fn read_file(
                 }
             }
         }
-        n += 1;
-        let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        if text.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match parse(text) {
-            Ok(line) => on_line(line),
-            Err(why) => on_bad(BadLine {
-                file: path.to_path_buf(),
-                line: n,
-                why,
-            }),
-        }
     }
 }
 
@@ -95,4 +120,91 @@ pub fn parse(text: &[u8]) -> Result<Line, String> {
         ));
     }
     Ok(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(name: &str, text: &[u8]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "shadowdiff-read-{name}-{}.jsonl.zst",
+            std::process::id()
+        ));
+        std::fs::write(&path, zstd::encode_all(text, 3).unwrap()).unwrap();
+        path
+    }
+
+    fn lines_of(path: &Path) -> (Vec<(u64, Vec<u8>)>, FileEnd) {
+        let mut lines = Vec::new();
+        let end = read_lines(path, |n, text| lines.push((n, text.to_vec())));
+        (lines, end)
+    }
+
+    #[test]
+    fn lines_cut_by_chunk_ends_come_out_whole_and_numbered() {
+        // Lines shorter, longer and much longer than a chunk, blank ones, and a last line
+        // without its newline.
+        let long = vec![b'x'; CHUNK * 2 + 17];
+        let just_under = vec![b'y'; CHUNK - 1];
+        let mut text = Vec::new();
+        let mut want = Vec::new();
+        for (i, line) in [
+            b"first".to_vec(),
+            Vec::new(),
+            long.clone(),
+            b"  ".to_vec(),
+            just_under.clone(),
+            b"after".to_vec(),
+            long,
+            b"last, no newline".to_vec(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            text.extend_from_slice(&line);
+            if i < 7 {
+                text.push(b'\n');
+            }
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                want.push((i as u64 + 1, line));
+            }
+        }
+        let path = file_with("chunks", &text);
+        let (lines, end) = lines_of(&path);
+        assert_eq!(end, FileEnd::Complete);
+        assert_eq!(lines.len(), want.len());
+        for ((n, got), (wn, w)) in lines.iter().zip(&want) {
+            assert_eq!((n, got.len()), (wn, w.len()), "line {wn}");
+            assert_eq!(got, w, "line {wn}");
+        }
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_stream_cut_short_yields_the_whole_lines_before_the_cut() {
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        for i in 0..3000 {
+            use std::io::Write as _;
+            writeln!(enc, "line {i} {}", "z".repeat(i % 97)).unwrap();
+            enc.flush().unwrap();
+        }
+        let whole = enc.finish().unwrap();
+        let path = std::env::temp_dir().join(format!("shadowdiff-read-cut-{}", std::process::id()));
+        std::fs::write(&path, &whole[..whole.len() / 2]).unwrap();
+        let (lines, end) = lines_of(&path);
+        let FileEnd::Truncated { lines: n, .. } = end else {
+            panic!("{end:?}")
+        };
+        assert!(n > 100 && n < 3000, "{n}");
+        assert_eq!(lines.len() as u64, n, "every counted line was handed out");
+        for (i, (num, text)) in lines.iter().enumerate() {
+            assert_eq!(*num, i as u64 + 1);
+            let want = format!("line {i} {}", "z".repeat(i % 97));
+            assert_eq!(text, want.as_bytes(), "line {num} is whole");
+        }
+        std::fs::write(&path, b"not zstd at all").unwrap();
+        assert!(matches!(lines_of(&path).1, FileEnd::Unreadable(_)));
+        let _ = std::fs::remove_file(path);
+    }
 }

@@ -5,7 +5,8 @@
 //! comparison pool's own compare-and-record and its single fan-out (`compare/`) — so a config
 //! tested in CI is the config that runs in production.
 //!
-//! Shape: a reader thread decodes the files into a bounded channel; `C` workers (the
+//! Shape: a reader thread decodes the files and parses each line into an exchange ready to send
+//! (its strings and bodies slices of the decompressed text), into a bounded channel; `C` workers (the
 //! concurrency) each own a connection to v2, as a client connection's lane does in the proxy,
 //! take the next line (paced under the same lock, for `--rate` and `--speed`), send it and
 //! compare the pair where they are: a replay serves no client whose latency a comparison could
@@ -16,6 +17,7 @@
 
 mod pace;
 mod progress;
+mod recorded;
 mod report;
 mod send;
 mod source;
@@ -30,8 +32,9 @@ use tokio::sync::{mpsc, Mutex};
 use config::{Config, Overrides};
 
 use crate::observe::redact::Redactor;
-use crate::record::format::Line;
 use crate::state::Shared;
+
+use recorded::Recorded;
 
 pub use report::Outcome;
 
@@ -166,15 +169,15 @@ fn for_replay(mut config: Config, redactor: &Redactor) -> Config {
 
 /// Where the workers take lines from.
 struct Next {
-    batches: mpsc::Receiver<Vec<Line>>,
-    batch: std::collections::VecDeque<Line>,
+    batches: mpsc::Receiver<Vec<Recorded>>,
+    batch: std::collections::VecDeque<Recorded>,
     pace: pace::Pace,
 }
 
 /// A worker's next lines. Paced, one line when it is due: the pace is kept under the same lock
 /// as the queue, so the workers together leave at the rate (or the recorded pace) asked for.
 /// Unpaced, a whole batch: one lock per batch, and still one request in flight per worker.
-async fn take(next: &Mutex<Next>) -> Option<Vec<Line>> {
+async fn take(next: &Mutex<Next>) -> Option<Vec<Recorded>> {
     let mut next = next.lock().await;
     if next.batch.is_empty() {
         let batch = next.batches.recv().await?;
@@ -184,6 +187,6 @@ async fn take(next: &Mutex<Next>) -> Option<Vec<Line>> {
         next.batch = batch.into();
     }
     let line = next.batch.pop_front()?;
-    next.pace.wait(&line).await;
+    next.pace.wait(line.time_ms).await;
     Some(vec![line])
 }

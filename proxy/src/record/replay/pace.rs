@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::record::format::{parse_rfc3339, Line};
-
 pub struct Pace {
     rate: Option<f64>,
     speed: Option<f64>,
@@ -32,10 +30,11 @@ impl Pace {
         self.rate.is_some() || self.speed.is_some()
     }
 
-    pub async fn wait(&mut self, line: &Line) {
+    /// Until the next request is due; `time_ms` is its recorded arrival.
+    pub async fn wait(&mut self, time_ms: Option<u64>) {
         let due = match (self.rate, self.speed) {
             (Some(rate), _) => Some(Duration::from_secs_f64(self.sent as f64 / rate)),
-            (None, Some(speed)) => parse_rfc3339(&line.time).map(|ms| {
+            (None, Some(speed)) => time_ms.map(|ms| {
                 let first = *self.first_ms.get_or_insert(ms);
                 Duration::from_secs_f64(ms.saturating_sub(first) as f64 / 1000.0 / speed)
             }),

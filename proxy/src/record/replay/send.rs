@@ -7,19 +7,19 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http::header::HOST;
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use http::{HeaderMap, HeaderValue, Method, Request};
 use http_body_util::Full;
 
 use crate::compare::{Job, Side};
 use crate::mirror::candidate::{CandidateLane, CandidateLeg};
 use crate::mirror::plan::is_safe;
 use crate::observe::outcome::{MirrorOutcome, SkipReason};
-use crate::observe::redact::REDACTED;
-use crate::record::format::{Answer, Line};
 use crate::route::RouteRuntime;
 use crate::state::{CandidateClient, Shared, Snapshot};
 use crate::tee::CapturedBody;
 use crate::upstream::{self, Target};
+
+use super::recorded::Recorded;
 
 /// One worker's own connections to v2 and (with `--primary`) v1: as a client connection's lanes
 /// in the proxy, no pool checkout per request.
@@ -76,24 +76,19 @@ impl Legs {
         Ok(())
     }
 
-    /// Replay one line to its end as a recorded comparison or a counted skip.
-    pub async fn replay(&self, line: Line, lanes: &Lanes) {
-        let Ok(method) = Method::from_bytes(line.method.as_bytes()) else {
-            tracing::warn!(method = %line.method, "not an HTTP method; line skipped");
-            return;
-        };
-        let Ok(pq) = PathAndQuery::try_from(line.uri.as_str()) else {
-            tracing::warn!(uri = %line.uri, "not a request target; line skipped");
-            return;
-        };
-        let route = self.snap.route_for(&method, pq.path()).clone();
+    /// Replay one exchange to its end as a recorded comparison or a counted skip.
+    pub async fn replay(&self, exchange: Recorded, lanes: &Lanes) {
+        let route = self
+            .snap
+            .route_for(&exchange.method, exchange.pq.path())
+            .clone();
         route.metrics.requests.inc();
         // As in the proxy: only safe methods, unless the route allows others.
-        if !is_safe(&method) && !route.allow_unsafe_methods {
+        if !is_safe(&exchange.method) && !route.allow_unsafe_methods {
             route.metrics.skip(SkipReason::UnsafeMethod);
             return;
         }
-        if let Err(reason) = self.exchange(&route, method, pq, line, lanes).await {
+        if let Err(reason) = self.exchange(&route, exchange, lanes).await {
             route.metrics.skip(reason);
         }
     }
@@ -101,17 +96,17 @@ impl Legs {
     async fn exchange(
         &self,
         route: &Arc<RouteRuntime>,
-        method: Method,
-        pq: PathAndQuery,
-        line: Line,
+        exchange: Recorded,
         lanes: &Lanes,
     ) -> Result<(), SkipReason> {
-        let headers = header_map(&line.request.headers);
-        let body = line
-            .request
-            .body
-            .into_bytes()
-            .map_err(|_| SkipReason::PrimaryFailed)?;
+        let Recorded {
+            method,
+            pq,
+            headers,
+            body,
+            primary: recorded,
+            ..
+        } = exchange;
         // v1's copy of the request only when v1 is live (a body clone is a reference count).
         let for_v1 = self
             .primary
@@ -142,7 +137,12 @@ impl Legs {
                 (a.map_err(|_| SkipReason::PrimaryFailed), b)
             }
             _ => (
-                recorded(line.primary, &self.shared),
+                Ok(Side {
+                    status: recorded.status,
+                    headers: recorded.headers,
+                    body: CapturedBody::detached(recorded.body, &self.shared.pending),
+                    elapsed: recorded.latency,
+                }),
                 leg.send(v2, Some(&lanes.candidate)).await,
             ),
         };
@@ -180,38 +180,6 @@ impl Legs {
         self.shared.compare.compare_here(job, &self.shared.outlets);
         Ok(())
     }
-}
-
-/// The recorded v1 answer as one side of the pair.
-fn recorded(answer: Answer, shared: &Shared) -> Result<Side, SkipReason> {
-    let body = answer
-        .body
-        .into_bytes()
-        .map_err(|_| SkipReason::PrimaryFailed)?;
-    Ok(Side {
-        status: answer.status,
-        headers: header_map(&answer.headers),
-        body: CapturedBody::detached(body, &shared.pending),
-        elapsed: std::time::Duration::from_secs_f64(answer.latency_ms.max(0.0) / 1000.0),
-    })
-}
-
-/// Recorded header pairs as a map; redacted values are left out (a credential that was never
-/// recorded is not sent as `[redacted]`; `candidate.add_headers` can supply a test one).
-fn header_map(pairs: &[(String, String)]) -> HeaderMap {
-    let mut map = HeaderMap::with_capacity(pairs.len());
-    for (name, value) in pairs {
-        if value == REDACTED {
-            continue;
-        }
-        // Recorded names are lower-case: the cheaper parse first.
-        let n = HeaderName::from_lowercase(name.as_bytes())
-            .or_else(|_| HeaderName::from_bytes(name.as_bytes()));
-        if let (Ok(n), Ok(v)) = (n, HeaderValue::from_str(value)) {
-            map.append(n, v);
-        }
-    }
-    map
 }
 
 /// The request for a live v1: as recorded, to v1's URL, with v1's own Host.

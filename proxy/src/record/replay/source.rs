@@ -1,13 +1,15 @@
-//! The files, read on a blocking thread and handed over line by line through a bounded
-//! channel: a recording is never held in memory whole.
+//! The files, read and parsed on a blocking thread and handed over in batches through a bounded
+//! channel: a recording is never held in memory whole, and the workers get exchanges ready to
+//! send (`Recorded`), not text.
 
 use std::path::PathBuf;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::record::format::Line;
-use crate::record::read::{read_file, BadLine, FileEnd};
+use crate::record::read::{read_lines, BadLine, FileEnd};
+
+use super::recorded::Recorded;
 
 /// Lines go over in batches: one wake-up of the reader or the workers per batch, not per line
 /// (each is a thread switch on a busy core).
@@ -57,7 +59,7 @@ pub fn count(files: &[PathBuf]) -> u64 {
 
 /// Read every file in order on a blocking thread; the lines in batches of up to [`BATCH`],
 /// and what was found at the end.
-pub fn spawn(files: Vec<PathBuf>) -> (mpsc::Receiver<Vec<Line>>, JoinHandle<Read>) {
+pub fn spawn(files: Vec<PathBuf>) -> (mpsc::Receiver<Vec<Recorded>>, JoinHandle<Read>) {
     let (tx, rx) = mpsc::channel(AHEAD);
     let handle = tokio::task::spawn_blocking(move || {
         let mut read = Read::default();
@@ -65,19 +67,22 @@ pub fn spawn(files: Vec<PathBuf>) -> (mpsc::Receiver<Vec<Line>>, JoinHandle<Read
         for file in files {
             let mut bad = Vec::new();
             let mut lines = 0u64;
-            let end = read_file(
-                &file,
-                |line| {
+            let end = read_lines(&file, |n, text| match Recorded::parse(&text) {
+                Ok(exchange) => {
                     lines += 1;
-                    batch.push(line);
+                    batch.push(exchange);
                     if batch.len() == BATCH {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                         // The receiver only goes away when the replay stops early.
                         let _ = tx.blocking_send(full);
                     }
-                },
-                |b| bad.push(b),
-            );
+                }
+                Err(why) => bad.push(BadLine {
+                    file: file.clone(),
+                    line: n,
+                    why,
+                }),
+            });
             read.lines += lines;
             read.bad.extend(bad);
             match end {

@@ -1,0 +1,268 @@
+//! One recorded exchange as replay sends it, parsed on the reader thread from a line that is a
+//! slice of a decompressed chunk: strings, header values and bodies stay slices of that chunk
+//! (no copy unless JSON escaping forced one), and the header maps are built before the line
+//! reaches a worker. The format is `record::format`'s (docs/recording.md); fields replay does
+//! not use (`route`, `candidate`, `verdict`) are required as the format requires them and skipped
+//! unread.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::observe::redact::REDACTED;
+use crate::record::format::{parse_rfc3339, VERSION};
+
+/// A recorded request and v1's recorded answer, ready to send and compare.
+#[derive(Debug)]
+pub struct Recorded {
+    pub method: Method,
+    pub pq: PathAndQuery,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// When the request arrived, in milliseconds since the epoch (for `--speed`).
+    pub time_ms: Option<u64>,
+    pub primary: RecordedAnswer,
+}
+
+/// v1's answer as recorded.
+#[derive(Debug)]
+pub struct RecordedAnswer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub latency: Duration,
+}
+
+impl Recorded {
+    /// The exchange on `line`, or why the line is not one.
+    pub fn parse(line: &Bytes) -> Result<Self, String> {
+        let wire: LineWire<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+        if wire.version != VERSION {
+            return Err(format!(
+                "version {} (this build reads {VERSION})",
+                wire.version
+            ));
+        }
+        let method = Method::from_bytes(wire.method.0.as_bytes())
+            .map_err(|_| format!("method {:?}: not an HTTP method", wire.method.0))?;
+        let pq = PathAndQuery::from_maybe_shared(bytes_of(line, &wire.uri))
+            .map_err(|_| format!("uri {:?}: not a request target", wire.uri.0))?;
+        let (request, primary) = (&wire.request, &wire.primary);
+        Ok(Self {
+            method,
+            pq,
+            headers: header_map(line, &request.headers),
+            body: body(line, &request.body, request.body_json, &request.body_base64)
+                .map_err(|e| format!("request: {e}"))?,
+            time_ms: parse_rfc3339(&wire.time.0),
+            primary: RecordedAnswer {
+                status: primary.status,
+                headers: header_map(line, &primary.headers),
+                body: body(line, &primary.body, primary.body_json, &primary.body_base64)
+                    .map_err(|e| format!("primary: {e}"))?,
+                latency: Duration::from_secs_f64(primary.latency_ms.max(0.0) / 1000.0),
+            },
+        })
+    }
+}
+
+/// A JSON string, borrowed from the line unless it had escapes to undo.
+#[derive(Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+#[derive(Deserialize)]
+struct LineWire<'a> {
+    version: u32,
+    #[serde(borrow)]
+    time: Text<'a>,
+    #[serde(rename = "route")]
+    _route: IgnoredAny,
+    #[serde(borrow)]
+    method: Text<'a>,
+    #[serde(borrow)]
+    uri: Text<'a>,
+    #[serde(borrow)]
+    request: MessageWire<'a>,
+    #[serde(borrow)]
+    primary: AnswerWire<'a>,
+    #[serde(rename = "candidate", default)]
+    _candidate: Option<IgnoredAny>,
+    #[serde(rename = "verdict")]
+    _verdict: IgnoredAny,
+}
+
+// The body's three fields are spelled out, not `flatten`ed: serde buffers a flattened struct's
+// whole object before reading it.
+#[derive(Deserialize)]
+struct MessageWire<'a> {
+    #[serde(borrow)]
+    headers: Vec<(Text<'a>, Text<'a>)>,
+    #[serde(borrow, default)]
+    body: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    body_json: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    body_base64: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+struct AnswerWire<'a> {
+    status: u16,
+    #[serde(borrow)]
+    headers: Vec<(Text<'a>, Text<'a>)>,
+    #[serde(borrow, default)]
+    body: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    body_json: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    body_base64: Option<Text<'a>>,
+    latency_ms: f64,
+}
+
+/// A body given one of three ways (`record::format::Body`), none when empty.
+fn body(
+    line: &Bytes,
+    text: &Option<Text<'_>>,
+    json: Option<&RawValue>,
+    encoded: &Option<Text<'_>>,
+) -> Result<Bytes, String> {
+    match (text, json, encoded) {
+        (Some(text), None, None) => Ok(bytes_of(line, text)),
+        (None, Some(raw), None) => Ok(line.slice_ref(raw.get().as_bytes())),
+        (None, None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64.0.as_bytes())
+            .map(Bytes::from)
+            .map_err(|e| format!("body_base64: {e}")),
+        (None, None, None) => Ok(Bytes::new()),
+        _ => Err("more than one of body, body_json and body_base64 is set".into()),
+    }
+}
+
+/// A string of the line as bytes: a slice of the line when it was borrowed from it.
+fn bytes_of(line: &Bytes, text: &Text<'_>) -> Bytes {
+    match &text.0 {
+        Cow::Borrowed(s) => line.slice_ref(s.as_bytes()),
+        Cow::Owned(s) => Bytes::copy_from_slice(s.as_bytes()),
+    }
+}
+
+/// Recorded header pairs as a map; redacted values are left out (a credential that was never
+/// recorded is not sent as `[redacted]`; `candidate.add_headers` can supply a test one), and so
+/// are values that are not visible ASCII (as `HeaderValue::from_str` would refuse them).
+fn header_map(line: &Bytes, pairs: &[(Text<'_>, Text<'_>)]) -> HeaderMap {
+    let mut map = HeaderMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let v = value.0.as_bytes();
+        if value.0 == REDACTED || !v.iter().all(|&b| b == b'\t' || (b' '..0x7f).contains(&b)) {
+            continue;
+        }
+        // Recorded names are lower-case: the cheaper parse first.
+        let n = HeaderName::from_lowercase(name.0.as_bytes())
+            .or_else(|_| HeaderName::from_bytes(name.0.as_bytes()));
+        if let (Ok(n), Ok(v)) = (n, HeaderValue::from_maybe_shared(bytes_of(line, value))) {
+            map.append(n, v);
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::format::{Answer, Body, Line, Message, VerdictLine};
+
+    fn line(request_body: Body, primary_body: Body) -> Line {
+        Line {
+            version: VERSION,
+            time: "2026-01-01T00:00:01.500Z".into(),
+            route: "orders".into(),
+            method: "POST".into(),
+            uri: "/orders/7?x=1".into(),
+            request: Message {
+                headers: vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("authorization".into(), REDACTED.into()),
+                    ("x-quote".into(), "say \"hi\"".into()),
+                    ("X-Upper".into(), "kept".into()),
+                    ("x-accent".into(), "café".into()),
+                    ("x-twice".into(), "1".into()),
+                    ("x-twice".into(), "2".into()),
+                ],
+                body: request_body,
+            },
+            primary: Answer {
+                status: 201,
+                headers: vec![("etag".into(), "\"v1\"".into())],
+                body: primary_body,
+                latency_ms: 12.5,
+            },
+            candidate: None,
+            verdict: VerdictLine::not_mirrored(),
+        }
+    }
+
+    fn parsed(line: &Line) -> Result<Recorded, String> {
+        Recorded::parse(&Bytes::from(serde_json::to_vec(line).unwrap()))
+    }
+
+    #[test]
+    fn a_line_reads_as_the_owned_format_reads_it() {
+        for (req, resp) in [
+            (&b"{\"a\": [1, 2.50]}"[..], &b"plain \"text\"\n"[..]),
+            (&[0xff, 0x00][..], &b""[..]),
+        ] {
+            let l = line(Body::from_bytes(req), Body::from_bytes(resp));
+            let r = parsed(&l).unwrap();
+            assert_eq!(r.method, Method::POST);
+            assert_eq!(r.pq.as_str(), l.uri);
+            assert_eq!(&r.body[..], req);
+            assert_eq!(&r.primary.body[..], resp);
+            assert_eq!(r.primary.status, 201);
+            assert_eq!(r.primary.latency, Duration::from_micros(12_500));
+            assert_eq!(r.primary.headers["etag"], "\"v1\"");
+            assert_eq!(r.time_ms, Some(1_767_225_601_500));
+            let h = &r.headers;
+            assert_eq!(h["x-quote"], "say \"hi\"", "an escaped value is unescaped");
+            assert_eq!(h["x-upper"], "kept");
+            assert!(
+                h.get("authorization").is_none(),
+                "a redacted value is not sent"
+            );
+            assert!(
+                h.get("x-accent").is_none(),
+                "as HeaderValue::from_str would"
+            );
+            let twice: Vec<_> = h.get_all("x-twice").iter().collect();
+            assert_eq!(twice, ["1", "2"]);
+        }
+    }
+
+    #[test]
+    fn a_line_that_cannot_be_sent_is_a_bad_line_that_says_why() {
+        let mut l = line(Body::default(), Body::default());
+        l.method = "GE T".into();
+        assert!(parsed(&l).unwrap_err().contains("not an HTTP method"));
+        let mut l = line(Body::default(), Body::default());
+        l.uri = "no slash".into();
+        assert!(parsed(&l).unwrap_err().contains("not a request target"));
+        let mut l = line(Body::default(), Body::default());
+        l.version = 2;
+        assert!(parsed(&l).unwrap_err().contains("version 2"));
+        let mut l = line(Body::default(), Body::from_bytes(b"x"));
+        l.primary.body.body_base64 = Some("eA==".into());
+        let e = parsed(&l).unwrap_err();
+        assert!(e.starts_with("primary: more than one"), "{e}");
+        let text = serde_json::to_string(&line(Body::default(), Body::default())).unwrap();
+        let without_verdict = text.replace(r#","verdict":{"result":"not_mirrored"}"#, "");
+        assert!(Recorded::parse(&Bytes::from(without_verdict))
+            .unwrap_err()
+            .contains("verdict"));
+    }
+}
