@@ -2,6 +2,8 @@
 //! zstd-compressed files (`zstd -dc FILE | jq`). docs/recording.md is the reference; a change
 //! that old readers would misread bumps [`VERSION`].
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -9,8 +11,8 @@ use serde_json::value::RawValue;
 /// The `version` of every line this build writes; readers refuse others line by line.
 pub const VERSION: u32 = 1;
 
-/// One recorded exchange.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One recorded exchange (written through [`LineRef`], its borrowed twin).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Line {
     pub version: u32,
     /// When the request arrived, RFC 3339 in UTC with milliseconds.
@@ -31,21 +33,19 @@ pub struct Line {
 /// A request: headers in order (repeats kept) and the body.
 // Read through a flat twin: serde's `flatten` buffers the whole object to deserialize it,
 // which made reading a line (and so replay) markedly slower.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(from = "MessageWire")]
 pub struct Message {
     pub headers: Vec<(String, String)>,
-    #[serde(flatten)]
     pub body: Body,
 }
 
 /// A response: status, headers, body, and the time to its headers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(from = "AnswerWire")]
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    #[serde(flatten)]
     pub body: Body,
     pub latency_ms: f64,
 }
@@ -105,7 +105,7 @@ impl From<AnswerWire> for Answer {
 /// A body, one of three ways, none when empty: `body_json`, the body itself when it is a JSON
 /// object or array on one line (kept byte for byte, readable with jq, and cheap to read back:
 /// no string to unescape); `body` when it is other UTF-8 text; `body_base64` otherwise.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Body {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
@@ -125,29 +125,19 @@ impl PartialEq for Body {
 
 impl Body {
     pub fn from_bytes(bytes: &[u8]) -> Self {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => Self::from_text(text),
-            Err(_) => Self {
-                body_base64: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
-                ..Self::default()
-            },
-        }
+        BodyRef::of_bytes(bytes).to_body()
     }
 
     /// A body known to be UTF-8 text.
     pub fn from_text(text: &str) -> Self {
-        if text.is_empty() {
-            return Self::default();
-        }
-        match json_as_is(text) {
-            Some(raw) => Self {
-                body_json: Some(raw),
-                ..Self::default()
-            },
-            None => Self {
-                body: Some(text.to_owned()),
-                ..Self::default()
-            },
+        BodyRef::of_text(text).to_body()
+    }
+
+    fn as_ref(&self) -> BodyRef<'_> {
+        BodyRef {
+            body: self.body.as_deref(),
+            body_json: self.body_json.as_deref(),
+            body_base64: self.body_base64.as_deref().map(Cow::Borrowed),
         }
     }
 
@@ -182,7 +172,7 @@ impl Body {
 
 /// `text` as a raw JSON value when it is a JSON object or array whose bytes survive exactly
 /// (no surrounding whitespace) on one line (no CR or LF, which would end the line).
-fn json_as_is(text: &str) -> Option<Box<RawValue>> {
+fn json_as_is(text: &str) -> Option<&RawValue> {
     // Byte searches (memchr): a `contains` over a set of chars walks the text char by char, and
     // cost more than the JSON check itself.
     let bytes = text.as_bytes();
@@ -192,8 +182,155 @@ fn json_as_is(text: &str) -> Option<Box<RawValue>> {
     {
         return None;
     }
-    let raw: Box<RawValue> = serde_json::from_str(text).ok()?;
+    // Borrowed: validated where it lies, not copied.
+    let raw: &RawValue = serde_json::from_str(text).ok()?;
     (raw.get().len() == text.len()).then_some(raw)
+}
+
+/// What is written: a line borrowing from the exchange it records (the recorder encodes an
+/// exchange without building an owned [`Line`] first), and the one definition of how a line
+/// is spelled — the owned types serialize through it.
+#[derive(Serialize)]
+pub struct LineRef<'a> {
+    pub version: u32,
+    pub time: &'a str,
+    pub route: &'a str,
+    pub method: &'a str,
+    pub uri: &'a str,
+    pub request: MessageRef<'a>,
+    pub primary: AnswerRef<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<AnswerRef<'a>>,
+    pub verdict: &'a VerdictLine,
+}
+
+#[derive(Serialize)]
+pub struct MessageRef<'a> {
+    pub headers: Vec<(&'a str, Cow<'a, str>)>,
+    #[serde(flatten)]
+    pub body: BodyRef<'a>,
+}
+
+#[derive(Serialize)]
+pub struct AnswerRef<'a> {
+    pub status: u16,
+    pub headers: Vec<(&'a str, Cow<'a, str>)>,
+    #[serde(flatten)]
+    pub body: BodyRef<'a>,
+    pub latency_ms: f64,
+}
+
+/// A body as written, one of three ways, none when empty (see [`Body`]).
+#[derive(Debug, Default, Serialize)]
+pub struct BodyRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_json: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_base64: Option<Cow<'a, str>>,
+}
+
+impl<'a> BodyRef<'a> {
+    pub fn of_bytes(bytes: &'a [u8]) -> Self {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Self::of_text(text),
+            Err(_) => Self {
+                body_base64: Some(Cow::Owned(
+                    base64::engine::general_purpose::STANDARD.encode(bytes),
+                )),
+                ..Self::default()
+            },
+        }
+    }
+
+    /// A body known to be UTF-8 text.
+    pub fn of_text(text: &'a str) -> Self {
+        if text.is_empty() {
+            return Self::default();
+        }
+        match json_as_is(text) {
+            Some(raw) => Self {
+                body_json: Some(raw),
+                ..Self::default()
+            },
+            None => Self {
+                body: Some(text),
+                ..Self::default()
+            },
+        }
+    }
+
+    pub fn to_body(&self) -> Body {
+        Body {
+            body: self.body.map(str::to_owned),
+            body_json: self.body_json.map(RawValue::to_owned),
+            body_base64: self.body_base64.as_ref().map(|b| b.to_string()),
+        }
+    }
+}
+
+/// Owned header pairs, borrowed for writing.
+fn pair_refs(pairs: &[(String, String)]) -> Vec<(&str, Cow<'_, str>)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.as_str(), Cow::Borrowed(v.as_str())))
+        .collect()
+}
+
+impl Message {
+    fn as_ref(&self) -> MessageRef<'_> {
+        MessageRef {
+            headers: pair_refs(&self.headers),
+            body: self.body.as_ref(),
+        }
+    }
+}
+
+impl Answer {
+    fn as_ref(&self) -> AnswerRef<'_> {
+        AnswerRef {
+            status: self.status,
+            headers: pair_refs(&self.headers),
+            body: self.body.as_ref(),
+            latency_ms: self.latency_ms,
+        }
+    }
+}
+
+impl Serialize for Line {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        LineRef {
+            version: self.version,
+            time: &self.time,
+            route: &self.route,
+            method: &self.method,
+            uri: &self.uri,
+            request: self.request.as_ref(),
+            primary: self.primary.as_ref(),
+            candidate: self.candidate.as_ref().map(Answer::as_ref),
+            verdict: &self.verdict,
+        }
+        .serialize(s)
+    }
+}
+
+impl Serialize for Message {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_ref().serialize(s)
+    }
+}
+
+impl Serialize for Answer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_ref().serialize(s)
+    }
+}
+
+impl Serialize for Body {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.as_ref().serialize(s)
+    }
 }
 
 /// How the exchange ended on the shadow side.
@@ -254,17 +391,16 @@ impl VerdictLine {
 }
 
 /// Header pairs as recorded: lower-case names, values as text (bytes that are not UTF-8 are
-/// replaced, as a header value is almost always ASCII).
-pub fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
+/// replaced, as a header value is almost always ASCII), borrowed from the map where they can be.
+pub fn header_refs(headers: &http::HeaderMap) -> Vec<(&str, Cow<'_, str>)> {
     headers
         .iter()
         .map(|(k, v)| {
             // Visible ASCII (nearly every value) is checked faster than UTF-8 is decoded.
-            let value = v.to_str().map_or_else(
-                |_| String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                str::to_owned,
-            );
-            (k.as_str().to_owned(), value)
+            let value = v
+                .to_str()
+                .map_or_else(|_| String::from_utf8_lossy(v.as_bytes()), Cow::Borrowed);
+            (k.as_str(), value)
         })
         .collect()
 }

@@ -322,7 +322,12 @@ fn line(e: &Entry, redactor: &Redactor) -> Result<Line, String> {
     if let (None, Some(authority)) = (header(&request_headers, "host"), uri.authority()) {
         request_headers.insert(0, ("host".to_owned(), authority.to_string()));
     }
-    let s = Scrubber::new(redactor, &request_headers);
+    let s = Scrubber::new(
+        redactor,
+        request_headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    );
     let request_body = match &e.request.post_data {
         Some(pd) if pd.encoding.as_deref() == Some("base64") => {
             decode(&pd.text).map_err(|err| format!("request.postData: {err}"))?

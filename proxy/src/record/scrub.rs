@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 use crate::observe::redact::{Redactor, Secrets, REDACTED};
-use crate::record::format::Body;
+use crate::record::format::{Body, BodyRef};
 
 /// The redaction of one exchange: the redactor, and the request's credentials to scrub.
 pub struct Scrubber<'a> {
@@ -22,11 +22,11 @@ pub struct Scrubber<'a> {
 
 impl<'a> Scrubber<'a> {
     /// Learn the credentials from the request's headers.
-    pub fn new(redactor: &'a Redactor, request_headers: &[(String, String)]) -> Self {
-        let headers = request_headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()));
-        let secrets = Secrets::learn(redactor, headers);
+    pub fn new<'h>(
+        redactor: &'a Redactor,
+        request_headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+    ) -> Self {
+        let secrets = Secrets::learn(redactor, request_headers);
         Self { redactor, secrets }
     }
 
@@ -35,31 +35,68 @@ impl<'a> Scrubber<'a> {
         self.secrets.scrub(text)
     }
 
+    /// A header's value as recorded: `[redacted]` for a secret header, the value with
+    /// credentials scrubbed otherwise.
+    pub fn value<'v>(&self, name: &str, value: &'v str) -> Cow<'v, str> {
+        if self.redactor.hides_header(name) {
+            Cow::Borrowed(REDACTED)
+        } else {
+            self.text(value)
+        }
+    }
+
     /// Header pairs with secret headers redacted and credentials scrubbed from the rest.
     pub fn headers(&self, headers: Vec<(String, String)>) -> Vec<(String, String)> {
         headers
             .into_iter()
             .map(|(name, value)| {
-                let value = if self.redactor.hides_header(&name) {
-                    REDACTED.to_owned()
-                } else {
-                    match self.text(&value) {
-                        Cow::Borrowed(_) => value,
-                        Cow::Owned(v) => v,
-                    }
-                };
+                let value = self.value(&name, &value).into_owned();
                 (name, value)
+            })
+            .collect()
+    }
+
+    /// The same, borrowed: only a value that changes is copied.
+    pub fn header_refs<'h>(
+        &self,
+        headers: &[(&'h str, Cow<'h, str>)],
+    ) -> Vec<(&'h str, Cow<'h, str>)> {
+        headers
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    Cow::Borrowed(v) => self.value(name, v),
+                    Cow::Owned(v) => Cow::Owned(self.value(name, v).into_owned()),
+                };
+                (*name, value)
             })
             .collect()
     }
 
     /// A body as recorded: configured JSON paths redacted, credentials scrubbed.
     pub fn body(&self, bytes: &[u8]) -> Body {
-        let redacted = self.json_paths(bytes);
-        let bytes = redacted.as_deref().unwrap_or(bytes);
-        match std::str::from_utf8(bytes) {
-            Ok(text) => Body::from_text(&self.text(text)),
-            Err(_) => Body::from_bytes(&self.bytes(bytes)),
+        BodyRef::of_bytes(&self.scrubbed(bytes)).to_body()
+    }
+
+    /// A body's bytes as recorded, borrowed when nothing in them is redacted.
+    pub fn scrubbed<'b>(&self, bytes: &'b [u8]) -> Cow<'b, [u8]> {
+        let body = match self.json_paths(bytes) {
+            Some(redacted) => Cow::Owned(redacted),
+            None => Cow::Borrowed(bytes),
+        };
+        if self.secrets.is_empty() {
+            return body;
+        }
+        let replaced = match std::str::from_utf8(&body) {
+            Ok(text) => match self.text(text) {
+                Cow::Borrowed(_) => None,
+                Cow::Owned(t) => Some(t.into_bytes()),
+            },
+            Err(_) => Some(self.bytes(&body)),
+        };
+        match replaced {
+            Some(r) => Cow::Owned(r),
+            None => body,
         }
     }
 
@@ -163,7 +200,7 @@ mod tests {
             ("x-api-key", "key-ABCDEFGH"),
             ("accept", "application/json"),
         ]);
-        let s = Scrubber::new(&r, &req);
+        let s = Scrubber::new(&r, req.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let headers = s.headers(req.clone());
         assert_eq!(headers[0].1, REDACTED);
         assert_eq!(headers[1].1, REDACTED);
@@ -194,7 +231,7 @@ mod tests {
     #[test]
     fn short_values_are_not_scrubbed_everywhere_and_clean_bodies_keep_their_bytes() {
         let r = redactor();
-        let s = Scrubber::new(&r, &pairs(&[("cookie", "a=1; theme=dark")]));
+        let s = Scrubber::new(&r, [("cookie", "a=1; theme=dark")]);
         let raw = br#"{ "b": 1,  "a": "dark" }"#;
         assert_eq!(s.body(raw).text().unwrap().0.as_bytes(), raw);
         let binary = s.body(&[0xff, b'x']);

@@ -183,7 +183,7 @@ impl Writer {
 
     fn write(&mut self, exchange: &Exchange) {
         self.line.clear();
-        if let Err(e) = serde_json::to_writer(&mut self.line, &exchange.to_line()) {
+        if let Err(e) = exchange.encode(&mut self.line) {
             tracing::error!(error = %e, "recording: encoding an exchange failed; dropped");
             self.metrics.drop(RecordDropReason::WriteFailed);
             return;

@@ -157,7 +157,8 @@ fn bytes_of(line: &Bytes, text: &Text<'_>) -> Bytes {
 /// recorded is not sent as `[redacted]`; `candidate.add_headers` can supply a test one), and so
 /// are values that are not visible ASCII (as `HeaderValue::from_str` would refuse them).
 fn header_map(line: &Bytes, pairs: &[(Text<'_>, Text<'_>)]) -> HeaderMap {
-    let mut map = HeaderMap::with_capacity(pairs.len());
+    // Room for what the shaping adds (Host, the mirror mark, `add_headers`) without a rehash.
+    let mut map = HeaderMap::with_capacity(pairs.len() + 4);
     for (name, value) in pairs {
         let v = value.0.as_bytes();
         if value.0 == REDACTED || !v.iter().all(|&b| b == b'\t' || (b' '..0x7f).contains(&b)) {
