@@ -408,7 +408,13 @@ if [[ -f $TLS_DIR/cert.pem ]]; then
 fi
 if [[ -n $BASE_BIN ]]; then
     start_sd sd0base "$P_SD0B" "$A_SD0B" "$P_V2" 0 "$BASE_BIN"
-    start_sd sd100base "$P_SD100B" "$A_SD100B" "$P_V2" 100 "$BASE_BIN"
+    # As sd100, when the baseline knows the key (builds before limits.background_nice do not).
+    BASE_CMP=""
+    printf '[primary]\nurl = "http://127.0.0.1:%s"\n[candidate]\nurl = "http://127.0.0.1:%s"\n' \
+        "$P_V1" "$P_V2" | cat - "$TMP/compare_all.toml" >"$TMP/compare_all_check.toml"
+    "$BASE_BIN" check-config "$TMP/compare_all_check.toml" >/dev/null 2>&1 \
+        && BASE_CMP="$TMP/compare_all.toml"
+    start_sd sd100base "$P_SD100B" "$A_SD100B" "$P_V2" 100 "$BASE_BIN" "$BASE_CMP"
     wait_admins=($A_SD0B $A_SD100B)
 fi
 
