@@ -217,7 +217,7 @@ def main():
     check("noise 1 %: CPU/request vs 100 % without (issue 17)",
           ratio(rows, "sd100_noise1", "sd100", "wrk", "cpu_us_per_req"), "≤", 1.03)
     # Isolation: the same v2 origin process, healthy or slow, so only its delay changes
-    # (isolation.sh). The slow rows above compare an asyncio v2 on the proxy's CPU with the
+    # (isolation.sh). The slow rows above compare the tokio slow origin (benches/src/bin/slow_origin.rs) on the proxy's CPU with the
     # nginx v2 of the healthy rows: that ratio mixes in the origins' own CPU, see below.
     iso = os.environ.get("ISOLATION_RATIO")
     check(f"v2 at {env('SLOW_DELAY', '2')} s: v1 p99 vs healthy v2, same v2 origin (isolation.sh, oha)",
@@ -230,7 +230,7 @@ def main():
     w("")
     w(f"For contrast, nginx + mirror's own p99 with v2 at 2 s vs healthy v2 ({lat_tool}): "
       f"{fmt(ratio(rows, 'nginx_mirror_slow', 'nginx_mirror', lat_tool, 'p99_us'), '{:.0f}')}×. "
-      f"The slow-v2 rows above against the 100 % rows (whose v2 is nginx, not the asyncio slow "
+      f"The slow-v2 rows above against the 100 % rows (whose v2 is nginx, not the tokio slow "
       f"origin that shares the proxy's CPU): "
       + ", ".join(f"{fmt(ratio(rows, 'sd100_slow', 'sd100', t, 'p99_us'), '{:.2f}')}× ({t})" for t in tools if t != "h2load")
       + ".")
@@ -247,7 +247,7 @@ def main():
     iso_md = os.environ.get("ISOLATION_MD")
     if iso_md:
         w("")
-        w("### Isolation (`benches/load/isolation.sh`: one asyncio v2 origin, 10 ms or slow)\n")
+        w("### Isolation (`benches/load/isolation.sh`: one tokio v2 origin (benches/src/bin/slow_origin.rs), 10 ms or slow)\n")
         w(iso_md.strip())
     print("\n".join(out))
 

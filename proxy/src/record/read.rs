@@ -59,7 +59,16 @@ const CHUNK: usize = 64 * 1024;
 /// Every line of a file that is not blank, with its line number and without its newline: each a
 /// slice of a larger decompressed chunk (a reference count, no copy), so a reader can keep parts
 /// of a line — a body, a header value — without copying them either.
-pub fn read_lines(path: &Path, mut on_line: impl FnMut(u64, Bytes)) -> FileEnd {
+pub fn read_lines(path: &Path, on_line: impl FnMut(u64, Bytes)) -> FileEnd {
+    read_lines_up_to(path, MAX_LINE, on_line)
+}
+
+/// Longer than any line the recorder writes (three bodies of `record.max_body_bytes` at most
+/// 1 GiB, base64 at worst): a stream that runs on without a newline past this is not a
+/// recording, and reading it stops there instead of holding it in memory.
+const MAX_LINE: usize = 5 << 30;
+
+fn read_lines_up_to(path: &Path, max_line: usize, mut on_line: impl FnMut(u64, Bytes)) -> FileEnd {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => return FileEnd::Unreadable(e.to_string()),
@@ -82,6 +91,12 @@ pub fn read_lines(path: &Path, mut on_line: impl FnMut(u64, Bytes)) -> FileEnd {
             _ => memchr::memrchr(b'\n', &buf[start..]).map_or(0, |i| start + i + 1),
         };
         carry = buf.split_off(cut);
+        if carry.len() > max_line {
+            return FileEnd::Truncated {
+                lines: n,
+                why: format!("line {} runs past {max_line} bytes without ending", n + 1),
+            };
+        }
         let chunk = Bytes::from(buf);
         let mut from = 0;
         while from < chunk.len() {
@@ -203,6 +218,16 @@ mod tests {
             let want = format!("line {i} {}", "z".repeat(i % 97));
             assert_eq!(text, want.as_bytes(), "line {num} is whole");
         }
+        // A stream that never ends its line is read up to a bound, not into memory whole.
+        let endless = file_with("endless", &[b"ok\n".as_slice(), &vec![b'x'; 3 * CHUNK]].concat());
+        let mut seen = Vec::new();
+        let end = read_lines_up_to(&endless, CHUNK, |n, _| seen.push(n));
+        assert_eq!(seen, [1]);
+        assert!(
+            matches!(&end, FileEnd::Truncated { lines: 1, why } if why.contains("line 2 runs past")),
+            "{end:?}"
+        );
+        let _ = std::fs::remove_file(endless);
         std::fs::write(&path, b"not zstd at all").unwrap();
         assert!(matches!(lines_of(&path).1, FileEnd::Unreadable(_)));
         let _ = std::fs::remove_file(path);
