@@ -219,7 +219,10 @@ mod tests {
             assert_eq!(text, want.as_bytes(), "line {num} is whole");
         }
         // A stream that never ends its line is read up to a bound, not into memory whole.
-        let endless = file_with("endless", &[b"ok\n".as_slice(), &vec![b'x'; 3 * CHUNK]].concat());
+        let endless = file_with(
+            "endless",
+            &[b"ok\n".as_slice(), &vec![b'x'; 3 * CHUNK]].concat(),
+        );
         let mut seen = Vec::new();
         let end = read_lines_up_to(&endless, CHUNK, |n, _| seen.push(n));
         assert_eq!(seen, [1]);
