@@ -55,19 +55,20 @@ impl Recorded {
         let pq = PathAndQuery::from_maybe_shared(bytes_of(line, &wire.uri))
             .map_err(|_| format!("uri {:?}: not a request target", wire.uri.0))?;
         let (request, primary) = (&wire.request, &wire.primary);
+        let (Some(status), Some(latency_ms)) = (primary.status, primary.latency_ms) else {
+            return Err("primary: `status` and `latency_ms` are required".into());
+        };
         Ok(Self {
             method,
             pq,
             headers: header_map(line, &request.headers),
-            body: body(line, &request.body, request.body_json, &request.body_base64)
-                .map_err(|e| format!("request: {e}"))?,
+            body: request.body(line).map_err(|e| format!("request: {e}"))?,
             time_ms: parse_rfc3339(&wire.time.0),
             primary: RecordedAnswer {
-                status: primary.status,
+                status,
                 headers: header_map(line, &primary.headers),
-                body: body(line, &primary.body, primary.body_json, &primary.body_base64)
-                    .map_err(|e| format!("primary: {e}"))?,
-                latency: Duration::from_secs_f64(primary.latency_ms.max(0.0) / 1000.0),
+                body: primary.body(line).map_err(|e| format!("primary: {e}"))?,
+                latency: Duration::from_secs_f64(latency_ms.max(0.0) / 1000.0),
             },
         })
     }
@@ -89,19 +90,22 @@ struct LineWire<'a> {
     #[serde(borrow)]
     uri: Text<'a>,
     #[serde(borrow)]
-    request: MessageWire<'a>,
+    request: PartWire<'a>,
     #[serde(borrow)]
-    primary: AnswerWire<'a>,
+    primary: PartWire<'a>,
     #[serde(rename = "candidate", default)]
     _candidate: Option<IgnoredAny>,
     #[serde(rename = "verdict")]
     _verdict: IgnoredAny,
 }
 
-// The body's three fields are spelled out, not `flatten`ed: serde buffers a flattened struct's
-// whole object before reading it.
+/// A request or an answer: the request has no `status` and no `latency_ms`, an answer must
+/// have both (checked after reading). The body's three fields are spelled out, not
+/// `flatten`ed: serde buffers a flattened struct's whole object before reading it.
 #[derive(Deserialize)]
-struct MessageWire<'a> {
+struct PartWire<'a> {
+    #[serde(default)]
+    status: Option<u16>,
     #[serde(borrow)]
     headers: Vec<(Text<'a>, Text<'a>)>,
     #[serde(borrow, default)]
@@ -110,20 +114,14 @@ struct MessageWire<'a> {
     body_json: Option<&'a RawValue>,
     #[serde(borrow, default)]
     body_base64: Option<Text<'a>>,
+    #[serde(default)]
+    latency_ms: Option<f64>,
 }
 
-#[derive(Deserialize)]
-struct AnswerWire<'a> {
-    status: u16,
-    #[serde(borrow)]
-    headers: Vec<(Text<'a>, Text<'a>)>,
-    #[serde(borrow, default)]
-    body: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    body_json: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    body_base64: Option<Text<'a>>,
-    latency_ms: f64,
+impl PartWire<'_> {
+    fn body(&self, line: &Bytes) -> Result<Bytes, String> {
+        body(line, &self.body, self.body_json, &self.body_base64)
+    }
 }
 
 /// A body given one of three ways (`record::format::Body`), none when empty.
@@ -347,6 +345,10 @@ mod tests {
         let e = parsed(&l).unwrap_err();
         assert!(e.starts_with("primary: more than one"), "{e}");
         let text = serde_json::to_string(&line(Body::default(), Body::default())).unwrap();
+        let without_status = text.replace(r#""status":201,"#, "");
+        assert!(Recorded::parse(&Bytes::from(without_status))
+            .unwrap_err()
+            .contains("status"));
         let without_verdict = text.replace(r#","verdict":{"result":"not_mirrored"}"#, "");
         assert!(Recorded::parse(&Bytes::from(without_verdict))
             .unwrap_err()
