@@ -24,6 +24,7 @@ export PATH="$PATH:/usr/sbin:/sbin:${CARGO_HOME:-$HOME/.cargo}/bin"
 
 ROUNDS=3
 ISO_ROUNDS=5
+ISO_DURATION=30
 DURATION=10
 RATE=5000
 CONNS=32
@@ -44,7 +45,7 @@ ONLY=""
 OUT_GIVEN=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --quick) ROUNDS=1; ISO_ROUNDS=1; DURATION=3 ;;
+        --quick) ROUNDS=1; ISO_ROUNDS=1; ISO_DURATION=5; DURATION=3 ;;
         --rounds) ROUNDS=$2; shift ;;
         --duration) DURATION=$2; shift ;;
         --rate) RATE=$2; shift ;;
@@ -621,14 +622,14 @@ done
 # ---------------------------------------------------------------- isolation
 # The v2-at-2-s target holds the v2 origin fixed and changes only its delay (isolation.sh). The
 # run's own processes are stopped first: idle proxies and origins on the measured core are noise
-# in a p99 ratio. At least 5 rounds (1 with --quick): a slow arm's p99 moves more between runs
-# than a healthy one's.
+# in a p99 ratio. At least 5 rounds of 30 s arms (1 round of 5 s with --quick): with 8-10 s arms
+# a healthy arm's own p99 moved 2x between rounds on a 2-vCPU machine (benches/README.md).
 ISOLATION_RATIO="" ISOLATION_MD=""
 if [[ $USE_OHA == 1 && -z $ONLY ]]; then
     stop_all
     log "isolation: v1 latency with one v2 origin, healthy then slow (isolation.sh)"
     if ISO_OUT=$(SHADOWDIFF_BIN="$BIN" bash "$HERE/isolation.sh" --rounds "$((ROUNDS > ISO_ROUNDS ? ROUNDS : ISO_ROUNDS))" \
-        --delay "$SLOW_DELAY" --rate "$RATE" 2>/dev/null); then
+        --duration "$ISO_DURATION" --delay "$SLOW_DELAY" --rate "$RATE" 2>/dev/null); then
         ISOLATION_MD=$ISO_OUT
         ISOLATION_RATIO=$(echo "$ISO_OUT" | sed -n 's/^v1 p99 slow \/ healthy: \([0-9.]*\)x.*/\1/p')
     else
