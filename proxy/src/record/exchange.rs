@@ -41,15 +41,13 @@ impl Exchange {
             &self.redact,
             request_headers.iter().map(|(n, v)| (*n, v.as_ref())),
         );
-        let request_body = self.request_body.as_ref().map(|b| b.contiguous());
+        let request_body = self.request_body.as_ref().map(CapturedBody::contiguous);
+        let primary_body = self.primary.body.contiguous();
+        let candidate_body = self.candidate.as_ref().map(|c| c.body.contiguous());
+        // Redacted where they lie: a body with nothing to hide is not copied.
         let request_body = request_body.as_deref().map(|b| s.scrubbed(b));
-        let bodies = |side: &Side| side.body.contiguous();
-        let (primary_body, candidate_body) =
-            (bodies(&self.primary), self.candidate.as_ref().map(bodies));
-        let (primary_body, candidate_body) = (
-            s.scrubbed(&primary_body),
-            candidate_body.as_deref().map(|b| s.scrubbed(b)),
-        );
+        let primary_body = s.scrubbed(&primary_body);
+        let candidate_body = candidate_body.as_deref().map(|b| s.scrubbed(b));
         let primary_headers = header_refs(&self.primary.headers);
         let candidate_headers = self.candidate.as_ref().map(|c| header_refs(&c.headers));
         let time = rfc3339(self.time_ms);
