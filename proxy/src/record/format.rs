@@ -25,7 +25,7 @@ pub struct Line {
     pub request: Message,
     pub primary: Answer,
     /// v2's answer, when the request was mirrored and `include_candidate` is on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub candidate: Option<Answer>,
     pub verdict: VerdictLine,
 }
@@ -107,11 +107,11 @@ impl From<AnswerWire> for Answer {
 /// no string to unescape); `body` when it is other UTF-8 text; `body_base64` otherwise.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Body {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub body: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub body_json: Option<Box<RawValue>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub body_base64: Option<String>,
 }
 
