@@ -23,6 +23,7 @@ pub(crate) struct RawConfig {
     pub client_body_timeout: Option<RawDuration>,
     pub stream_idle_timeout: Option<RawDuration>,
     pub workers: Option<usize>,
+    pub http1_relay: Option<bool>,
     #[serde(default)]
     pub primary: RawUpstream,
     #[serde(default)]

@@ -54,6 +54,9 @@ pub struct Config {
     pub stream_idle_timeout: Duration,
     /// I/O threads serving the listeners (`workers`); 1 runs a single-threaded runtime.
     pub workers: usize,
+    /// Plain HTTP/1.1 requests on routes that copy nothing cross as bytes, without hyper
+    /// (`http1_relay`, default true).
+    pub http1_relay: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -55,6 +55,7 @@ pub mod mirror;
 pub mod net;
 pub mod observe;
 pub mod record;
+pub mod relay;
 pub mod route;
 pub mod state;
 pub mod tee;

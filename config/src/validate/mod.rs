@@ -155,6 +155,7 @@ pub(crate) fn build(raw: RawConfig, ov: &Overrides) -> Result<Config> {
             raw.stream_idle_timeout.as_ref(),
             d::STREAM_IDLE_TIMEOUT,
         )?,
+        http1_relay: raw.http1_relay.unwrap_or(true),
     })
 }
 

@@ -74,6 +74,11 @@ impl Cutover {
         assign::assign(line, by, headers, peer, &self.spread)
     }
 
+    /// v2 serves part of this route.
+    pub fn v2_serves(&self) -> bool {
+        self.line.load(Ordering::Relaxed) > 0
+    }
+
     /// v1 serves part of this route (the latency gate has something to compare with).
     pub fn v1_serves(&self) -> bool {
         self.line.load(Ordering::Relaxed) < assign::BUCKETS

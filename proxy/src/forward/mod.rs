@@ -33,6 +33,7 @@ use primary::{Deadline, Serving};
 use upgrade::Upgrade;
 
 pub use inbound::Inbound;
+pub use primary::PrimaryError;
 pub use reply::{error, ProxyBody};
 
 /// One request from the data listener to its response (the body streams on afterwards).
@@ -79,16 +80,31 @@ impl Drop for Unanswered<'_> {
         if !self.armed {
             return;
         }
-        self.route.metrics.client_cancelled.inc();
-        if let Some((method, path, started)) = self.access {
-            access::Line::new(&self.route.name, method, path)
-                .primary(499, started.elapsed())
-                .log(access::Verdict::Cancelled);
-        }
+        let (method, path, started) = match self.access {
+            Some((method, path, started)) => (Some(method), Some(path.as_str()), *started),
+            None => (None, None, Instant::now()),
+        };
+        client_cancelled(self.route, method.unwrap_or(&Method::GET), path, started);
     }
 }
 
-fn log_not_mirrored(
+/// The client went away before its answer: counted, and logged as nginx's 499 when the route
+/// logs (`path` is then given).
+pub(crate) fn client_cancelled(
+    route: &RouteRuntime,
+    method: &Method,
+    path: Option<&str>,
+    started: Instant,
+) {
+    route.metrics.client_cancelled.inc();
+    if let Some(path) = path {
+        access::Line::new(&route.name, method, path)
+            .primary(499, started.elapsed())
+            .log(access::Verdict::Cancelled);
+    }
+}
+
+pub(crate) fn log_not_mirrored(
     route: &RouteRuntime,
     method: &Method,
     path: &str,
@@ -216,7 +232,12 @@ async fn forward(
 }
 
 /// A response head from `backend`: the golden signals, and the cutover's window.
-fn served(route: &RouteRuntime, backend: Backend, status: StatusCode, elapsed: Duration) {
+pub(crate) fn served(
+    route: &RouteRuntime,
+    backend: Backend,
+    status: StatusCode,
+    elapsed: Duration,
+) {
     let m = &route.metrics;
     let duration = match backend {
         Backend::V1 => &m.primary_duration,
@@ -241,7 +262,7 @@ fn served_failed(route: &RouteRuntime, backend: Backend) {
 }
 
 /// The client's answer when `backend` gave none.
-fn failed(
+pub(crate) fn failed(
     route: &RouteRuntime,
     backend: Backend,
     e: &primary::PrimaryError,

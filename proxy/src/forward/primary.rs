@@ -23,7 +23,7 @@ use crate::observe::ratelimit::Every;
 use crate::state::{PrimaryBody, PrimaryClient, Shared, Snapshot};
 use crate::tee::TeeBody;
 use crate::upstream::cap::{ConnectionCap, Overloaded};
-use crate::upstream::lane::{Dial, Lane, LaneError};
+use crate::upstream::lane::{ClientBody, Dial, Lane, LaneError};
 use crate::upstream::retry::{closed_before_response, is_idempotent, resend};
 use crate::upstream::Target;
 
@@ -194,7 +194,24 @@ pub enum PrimaryError {
 impl PrimaryError {
     /// v2 is to blame, for a canary's gate: it was not the proxy's cap, nor the client.
     pub fn backend_failed(&self) -> bool {
-        !self.overloaded() && !client_stalled(self) && !request_body_failed(self)
+        !self.overloaded() && !self.client_stalled() && !self.client_body_failed()
+    }
+
+    /// The client's request body stalled past `client_body_timeout` (hyper's path or the
+    /// relay's).
+    fn client_stalled(&self) -> bool {
+        matches!(
+            self,
+            PrimaryError::Lane(LaneError::ClientBody(ClientBody::Stalled(_)))
+        ) || client_stalled(self)
+    }
+
+    /// The client's request body broke off or was malformed.
+    fn client_body_failed(&self) -> bool {
+        matches!(
+            self,
+            PrimaryError::Lane(LaneError::ClientBody(ClientBody::Ended))
+        ) || request_body_failed(self)
     }
 
     fn is_connect(&self) -> bool {
@@ -218,6 +235,9 @@ impl PrimaryError {
     fn closed_before_response(&self) -> bool {
         match self {
             PrimaryError::Lane(LaneError::Send(e)) => closed_before_response(e),
+            PrimaryError::Lane(LaneError::Io {
+                before_response, ..
+            }) => *before_response,
             PrimaryError::Pooled(e) => !e.is_connect() && closed_before_response(e),
             PrimaryError::Lane(_) | PrimaryError::Timeout => false,
         }
@@ -255,7 +275,7 @@ impl PrimaryError {
         }
         // The client stopped sending its body for client_body_timeout: 408, as nginx answers,
         // and v1's half-sent request is dropped with this exchange.
-        if client_stalled(self) {
+        if self.client_stalled() {
             m.client_body_timeout.inc();
             return error(
                 StatusCode::REQUEST_TIMEOUT,
@@ -266,7 +286,7 @@ impl PrimaryError {
         // chunk): v1 did nothing wrong, so this is not a primary error — counting it as one
         // made every impatient client look like a v1 outage. Its mirror is skipped (the body
         // capture failed) as `primary_failed`.
-        if request_body_failed(self) {
+        if self.client_body_failed() {
             m.client_body_aborted.inc();
             tracing::debug!(error = %self, "client request body failed");
             return error(

@@ -16,12 +16,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
+use bytes::Bytes;
+
 use crate::forward::{self, Inbound};
 use crate::listen::first_bytes::FirstBytes;
 use crate::listen::idle::{Activity, Tracked};
 use crate::listen::{accept_loop, ConnectionCap, Slot};
 use crate::net::builder::http_builder_with;
 use crate::observe::metrics::GaugeHold;
+use crate::relay::{self, rewind::Rewind};
 use crate::state::Shared;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -82,12 +85,16 @@ impl Connection {
         let tls = self.shared.server_tls.as_ref().map(|t| t.acceptor());
         let proto = if tls.is_some() { "https" } else { "http" };
         let inbound = Arc::new(Inbound::new(peer, proto, &self.shared.shelves));
+        let relay = self.shared.snapshot.load().config.http1_relay;
         let result = match tls {
-            None => self.serve_io(stream, inbound).await,
+            None => self.serve_io(stream, inbound, relay).await,
             Some(acceptor) => {
                 match tokio::time::timeout(self.header_timeout, acceptor.accept(stream)).await {
                     // ALPN picks h2 or http/1.1; the auto builder reads the preface either way.
-                    Ok(Ok(tls)) => self.serve_io(tls, inbound).await,
+                    Ok(Ok(tls)) => {
+                        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                        self.serve_io(tls, inbound, relay && !h2).await
+                    }
                     Ok(Err(e)) => Err(e.into()),
                     Err(_) => Err("TLS handshake timed out".into()),
                 }
@@ -98,10 +105,40 @@ impl Connection {
         }
     }
 
-    /// HTTP over a plain or TLS stream; every request goes to [`forward::handle`]. Closed
-    /// gracefully when the listener stops or when no request has been in flight for
-    /// `header_timeout` (see [`crate::listen::idle`]).
-    async fn serve_io<I>(self, io: I, inbound: Arc<Inbound>) -> Result<(), BoxError>
+    /// A plain or TLS stream: the relay's while its requests are plain (`relay/`), then
+    /// hyper's.
+    async fn serve_io<I>(
+        mut self,
+        io: I,
+        inbound: Arc<Inbound>,
+        relay: bool,
+    ) -> Result<(), BoxError>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = if relay {
+            let ended = relay::serve(
+                &self.shared,
+                io,
+                &inbound,
+                &mut self.closing,
+                self.header_timeout,
+            )
+            .await;
+            match ended {
+                relay::Ended::Closed => return Ok(()),
+                relay::Ended::Hyper(io) => io,
+            }
+        } else {
+            Rewind::new(Bytes::new(), io)
+        };
+        self.serve_hyper(io, inbound).await
+    }
+
+    /// HTTP/1.1 or h2 by hyper; every request goes to [`forward::handle`]. Closed gracefully
+    /// when the listener stops or when no request has been in flight for `header_timeout` (see
+    /// [`crate::listen::idle`]).
+    async fn serve_hyper<I>(self, io: Rewind<I>, inbound: Arc<Inbound>) -> Result<(), BoxError>
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {

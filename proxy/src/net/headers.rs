@@ -71,8 +71,24 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 fn is_proxy_header(name: &HeaderName) -> bool {
-    // `Proxy-Authorization`, `Proxy-Authenticate`, `Proxy-Connection`… are for this hop only.
-    name.as_str().starts_with("proxy-")
+    is_proxy_name(name.as_str())
+}
+
+/// `Proxy-Authorization`, `Proxy-Authenticate`, `Proxy-Connection`… are for this hop only.
+fn is_proxy_name(name: &str) -> bool {
+    name.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("proxy-"))
+}
+
+/// A field name (any case) that never crosses the proxy: the fixed hop-by-hop fields, `TE` and
+/// `Proxy-*` — for the relay, which reads names off the wire; what `Connection` names is the
+/// caller's to add.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h.as_str()))
+        || name.eq_ignore_ascii_case("te")
+        || is_proxy_name(name)
 }
 
 /// Append the client address to `X-Forwarded-For` and set `X-Forwarded-Proto`.

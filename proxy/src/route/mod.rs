@@ -163,4 +163,10 @@ impl RouteRuntime {
     pub fn sampled(&self, headers: &HeaderMap) -> bool {
         self.sampler.sampled(headers)
     }
+
+    /// No request of this route is mirrored, recorded or served by v2 right now: v1 alone
+    /// answers, and nothing needs a copy (the relay's condition, `relay/`).
+    pub fn copies_nothing(&self) -> bool {
+        !self.sampler.may_sample() && !self.record.sampler.may_sample() && !self.cutover.v2_serves()
+    }
 }

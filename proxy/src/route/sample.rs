@@ -40,6 +40,11 @@ impl Sampler {
             .store(percent_to_ppm(percent), Ordering::Relaxed);
     }
 
+    /// Whether any request can be in the share (it is above zero).
+    pub fn may_sample(&self) -> bool {
+        self.percent_ppm.load(Ordering::Relaxed) > 0
+    }
+
     /// Whether this request is in the mirrored share.
     pub fn sampled(&self, headers: &HeaderMap) -> bool {
         let ppm = self.percent_ppm.load(Ordering::Relaxed);

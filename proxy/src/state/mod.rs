@@ -141,6 +141,7 @@ impl Shared {
             primary: Shelf::new(&caps.primary),
             mirror: Shelf::new(&caps.candidate),
             serve: Shelf::new(&caps.candidate),
+            raw: crate::upstream::raw::Shelf::new(&caps.primary),
         };
         let cutovers = Arc::new(Cutovers::open(&config.cutover, metrics.clone())?);
         let snapshot = Snapshot::build(config, &metrics, &stats, &caps, &cutovers)?;

@@ -52,12 +52,39 @@ pub enum LaneError {
     Send(#[source] hyper::Error),
     #[error(transparent)]
     Overloaded(Overloaded),
+    /// The relay's exchange on a plain connection broke (`before_response`: no byte of an
+    /// answer had arrived).
+    #[error("exchange: {source}")]
+    Io {
+        source: std::io::Error,
+        before_response: bool,
+    },
+    /// The relay read an answer it cannot pass on.
+    #[error("invalid response: {0}")]
+    Invalid(&'static str),
+    /// The client's request body, read by the relay, stalled or ended early.
+    #[error("request body: {0}")]
+    ClientBody(#[source] ClientBody),
+}
+
+/// How a client's request body failed on the relay.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBody {
+    #[error(transparent)]
+    Stalled(crate::net::idle::Stalled),
+    #[error("the client closed before its body ended")]
+    Ended,
 }
 
 impl LaneError {
     /// The upstream could not be reached at all (as opposed to failing mid-exchange).
     pub fn is_connect(&self) -> bool {
-        !matches!(self, LaneError::Send(_) | LaneError::Overloaded(_))
+        matches!(
+            self,
+            LaneError::Connect { .. }
+                | LaneError::ConnectTimeout { .. }
+                | LaneError::Handshake { .. }
+        )
     }
 }
 
@@ -150,6 +177,8 @@ pub struct Shelves<P> {
     pub primary: Arc<Shelf<P>>,
     pub mirror: Arc<Shelf<http_body_util::Full<bytes::Bytes>>>,
     pub serve: Arc<Shelf<P>>,
+    /// The relay's plain connections to v1 (`raw.rs`).
+    pub raw: Arc<crate::upstream::raw::Shelf>,
 }
 
 /// Idle connections to one upstream whose client connection has gone, newest last; at most
@@ -161,10 +190,10 @@ pub struct Shelf<B> {
 
 /// Connections kept per upstream between client connections (nginx's `keepalive` is per
 /// worker and commonly 16 to 64; one I/O thread here serves what several workers would).
-const SHELVED: usize = 128;
+pub(crate) const SHELVED: usize = 128;
 /// Longer idle than this, a shelved connection is closed rather than handed out: upstreams
 /// close idle keep-alive connections on their own clock (nginx's default is 75 s).
-const SHELF_IDLE: Duration = Duration::from_secs(30);
+pub(crate) const SHELF_IDLE: Duration = Duration::from_secs(30);
 
 impl<B: Send + 'static> Shelf<B> {
     /// An empty shelf, known to `cap` as a keeper of idle connections.
@@ -360,7 +389,12 @@ impl<B> Drop for Lease<B> {
 /// `Keep-Alive: timeout=N` runs out, so the request is not written onto a connection it is
 /// closing. `None` when it announced none.
 fn expiry(headers: &HeaderMap) -> Option<Instant> {
-    let value = headers.get("keep-alive")?.to_str().ok()?;
+    expiry_of(headers.get("keep-alive")?.as_bytes())
+}
+
+/// [`expiry`] from a `Keep-Alive` field's value.
+pub(crate) fn expiry_of(value: &[u8]) -> Option<Instant> {
+    let value = std::str::from_utf8(value).ok()?;
     let secs: u64 = value
         .split(',')
         .filter_map(|p| p.trim().split_once('='))
@@ -427,7 +461,28 @@ where
 {
     // The slot first: at the cap no connect is even tried.
     let slot = dial.cap.acquire().await.map_err(LaneError::Overloaded)?;
-    let (authority, timeout) = (dial.authority, dial.connect_timeout);
+    let stream = dial_tcp(dial.authority, dial.connect_timeout).await?;
+    let mut builder = http1::Builder::new();
+    if let Some(n) = dial.read_buffer {
+        builder.max_buf_size(n);
+    }
+    let (sender, conn) = builder
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|source| LaneError::Handshake {
+            authority: dial.authority.clone(),
+            source,
+        })?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream connection ended with an error");
+        }
+    });
+    Ok((sender, slot))
+}
+
+/// A TCP connection to `authority` within `timeout`, Nagle off.
+pub async fn dial_tcp(authority: &Authority, timeout: Duration) -> Result<TcpStream, LaneError> {
     let port = authority.port_u16().unwrap_or(80);
     // IP literals are parsed in place; names are resolved (off the runtime) by tokio.
     let host = authority
@@ -450,21 +505,5 @@ where
         }
     };
     let _ = stream.set_nodelay(true);
-    let mut builder = http1::Builder::new();
-    if let Some(n) = dial.read_buffer {
-        builder.max_buf_size(n);
-    }
-    let (sender, conn) = builder
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|source| LaneError::Handshake {
-            authority: authority.clone(),
-            source,
-        })?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "upstream connection ended with an error");
-        }
-    });
-    Ok((sender, slot))
+    Ok(stream)
 }

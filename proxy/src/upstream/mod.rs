@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod cap;
 pub mod capped;
 pub mod lane;
+pub mod raw;
 pub mod retry;
 pub mod shaping;
 
@@ -67,6 +68,11 @@ impl Target {
                 self.protocol,
                 UpstreamProtocol::Auto | UpstreamProtocol::Http1
             )
+    }
+
+    /// The URL's path, without a trailing slash, that goes before every request's path.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// `https://`.

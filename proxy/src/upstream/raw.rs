@@ -1,0 +1,174 @@
+//! Plain TCP connections to v1 for the HTTP/1.1 relay (`relay/`): kept between a client's
+//! requests, shelved between client connections, counted under v1's connection cap and
+//! reclaimable by it while idle — a lane's life (`lane.rs`) without hyper's connection task.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use http::uri::Authority;
+use tokio::net::TcpStream;
+
+use crate::upstream::cap::{ConnectionCap, Reclaim, Slot};
+use crate::upstream::lane::{dial_tcp, LaneError, SHELF_IDLE, SHELVED};
+
+/// An open connection to v1 between exchanges.
+pub struct RawConn {
+    pub stream: TcpStream,
+    authority: Authority,
+    /// Past this v1 may close it (its `Keep-Alive: timeout=N`): not reused then.
+    pub expires: Option<Instant>,
+    _slot: Slot,
+}
+
+impl RawConn {
+    /// A new connection under `cap` (the slot first: at the cap no connect is tried).
+    pub async fn connect(
+        authority: &Authority,
+        timeout: Duration,
+        cap: &ConnectionCap,
+    ) -> Result<Self, LaneError> {
+        let slot = cap.acquire().await.map_err(LaneError::Overloaded)?;
+        let stream = dial_tcp(authority, timeout).await?;
+        Ok(Self {
+            stream,
+            authority: authority.clone(),
+            expires: None,
+            _slot: slot,
+        })
+    }
+
+    /// Still good for a request to `authority`: same upstream, not expired, and v1 has neither
+    /// closed it nor sent anything unasked. Costs a read only when the socket has signalled
+    /// something since the last read came up short.
+    fn usable(&self, authority: &Authority, now: Instant) -> bool {
+        if self.authority != *authority || self.expires.is_some_and(|at| now >= at) {
+            return false;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.stream.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            Poll::Ready(Ok(())) => matches!(
+                self.stream.try_read(&mut [0u8; 1]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+            ),
+        }
+    }
+}
+
+/// A client connection's idle connection to v1, where the cap can reclaim it.
+pub struct Keeper {
+    kept: Mutex<Option<RawConn>>,
+    shelf: Arc<Shelf>,
+    /// Known to the cap (registered once, on the first keep).
+    registered: AtomicBool,
+}
+
+impl Keeper {
+    pub fn new(shelf: &Arc<Shelf>) -> Arc<Self> {
+        Arc::new(Self {
+            kept: Mutex::new(None),
+            shelf: shelf.clone(),
+            registered: AtomicBool::new(false),
+        })
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Option<RawConn>> {
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The kept connection, else a shelved one, if still usable for `authority`.
+    pub fn take(&self, authority: &Authority) -> Option<RawConn> {
+        let now = Instant::now();
+        let kept = self.kept().take().filter(|c| c.usable(authority, now));
+        kept.or_else(|| self.shelf.take(authority, now))
+    }
+
+    /// Keep `conn` for this client's next request.
+    pub fn keep(self: &Arc<Self>, conn: RawConn, cap: &ConnectionCap) {
+        *self.kept() = Some(conn);
+        if !self.registered.swap(true, Ordering::Relaxed) {
+            let me: Arc<dyn Reclaim> = self.clone();
+            cap.register(Arc::downgrade(&me));
+        }
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        let kept = self
+            .kept
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(conn) = kept {
+            self.shelf.put(conn);
+        }
+    }
+}
+
+impl Reclaim for Keeper {
+    fn reclaim_idle(&self) -> bool {
+        self.kept().take().is_some()
+    }
+}
+
+/// Idle connections whose client connection has gone, newest last: at most [`SHELVED`], none
+/// idle longer than [`SHELF_IDLE`].
+pub struct Shelf {
+    idle: Mutex<VecDeque<(RawConn, Instant)>>,
+}
+
+impl Shelf {
+    pub fn new(cap: &ConnectionCap) -> Arc<Self> {
+        let shelf = Arc::new(Self {
+            idle: Mutex::new(VecDeque::new()),
+        });
+        let me: Arc<dyn Reclaim> = shelf.clone();
+        cap.register(Arc::downgrade(&me));
+        shelf
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, VecDeque<(RawConn, Instant)>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn put(&self, conn: RawConn) {
+        let now = Instant::now();
+        let mut idle = self.idle();
+        prune(&mut idle, now);
+        if idle.len() >= SHELVED {
+            idle.pop_front();
+        }
+        idle.push_back((conn, now));
+    }
+
+    fn take(&self, authority: &Authority, now: Instant) -> Option<RawConn> {
+        let mut idle = self.idle();
+        prune(&mut idle, now);
+        while let Some((conn, _)) = idle.pop_back() {
+            if conn.usable(authority, now) {
+                return Some(conn);
+            }
+        }
+        None
+    }
+}
+
+fn prune(idle: &mut VecDeque<(RawConn, Instant)>, now: Instant) {
+    while idle
+        .front()
+        .is_some_and(|(_, since)| now.duration_since(*since) >= SHELF_IDLE)
+    {
+        idle.pop_front();
+    }
+}
+
+impl Reclaim for Shelf {
+    fn reclaim_idle(&self) -> bool {
+        self.idle().pop_front().is_some()
+    }
+}
