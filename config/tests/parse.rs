@@ -35,6 +35,7 @@ fn defaults() {
     assert_eq!(c.header_read_timeout, secs(75));
     assert_eq!(c.client_body_timeout, secs(60));
     assert_eq!(c.stream_idle_timeout, secs(60));
+    assert!(c.http1_relay, "the relay is on unless turned off");
 
     assert_eq!(c.primary.url, "http://127.0.0.1:8081/");
     assert_eq!(c.primary.connect_timeout, secs(2));
@@ -132,6 +133,7 @@ fn every_key_is_read() {
     assert_eq!(c.header_read_timeout, secs(20));
     assert_eq!(c.client_body_timeout, secs(15));
     assert_eq!(c.stream_idle_timeout, secs(120));
+    assert!(!c.http1_relay);
 
     let v1 = &c.primary;
     assert_eq!(v1.url, "https://v1.internal:8443/base");

@@ -232,20 +232,31 @@ proptest! {
                     r
                 })
                 .await;
-                let proxy = proxy(&v1.url(), relay).await;
+                // Mirrored at 100 % (unsafe methods too): v2's copy is compared as well.
+                let v2 = Upstream::start(|_s: Seen| async move { json("{}") }).await;
+                let extra = format!(
+                    "http1_relay = {relay}\nmirror_percent = 100\n\
+                     [[routes]]\nname = \"all\"\npath_prefix = \"/\"\nallow_unsafe_methods = true"
+                );
+                let proxy = TestProxy::start(&v1.url(), &v2.url(), &extra).await;
                 // The request twice on one connection (the second ends it), so keep-alive
                 // handling is compared too.
                 let mut twice = wire.clone();
                 twice.extend_from_slice(&wire);
                 twice.extend_from_slice(b"GET /end HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
                 let out = exchange(proxy.addr, &twice).await;
+                proxy.settle().await;
                 let seen: Vec<_> = v1.seen().iter().map(v1_view).collect();
-                views.push((seen, client_view(&out)));
+                let mut mirrored: Vec<_> = v2.seen().iter().map(v1_view).collect();
+                mirrored.sort();
+                views.push((seen, client_view(&out), mirrored));
                 proxy.running.shutdown().await;
             }
             assert_eq!(views[0].0, views[1].0, "v1 saw different requests");
             assert_eq!(views[0].1, views[1].1, "the client got different answers");
+            assert_eq!(views[0].2, views[1].2, "v2 got different copies");
             assert!(!views[0].0.is_empty());
+            assert!(!views[0].2.is_empty(), "the requests were mirrored");
         });
     }
 }

@@ -4,6 +4,7 @@
 //! Nothing here waits for v2. The mirror task is spawned before v1 is called and only ever
 //! receives copies; a candidate error has no way back into this function.
 
+pub mod copies;
 pub mod inbound;
 pub mod primary;
 pub mod reply;
@@ -18,13 +19,12 @@ use hyper::body::Incoming;
 
 use crate::cutover::Backend;
 use crate::mirror::plan::is_safe;
-use crate::mirror::{self, CopyTo, Handoff};
+use crate::mirror::CopyTo;
 use crate::net::headers::{is_grpc, strip_hop_by_hop, upstream_deadline};
 use crate::net::idle::{Ended, IdleBody, Which};
 use crate::observe::access;
 use crate::observe::outcome::SkipReason;
 use crate::observe::ratelimit::Every;
-use crate::record::{self, Recording};
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::tee::TeeBody;
@@ -32,6 +32,7 @@ use crate::tee::TeeBody;
 use primary::{Deadline, Serving};
 use upgrade::Upgrade;
 
+pub use copies::Copies;
 pub use inbound::Inbound;
 pub use primary::PrimaryError;
 pub use reply::{error, ProxyBody};
@@ -157,25 +158,19 @@ async fn forward(
         Backend::V2 => CopyTo::Primary,
     };
     let body_empty = http_body::Body::is_end_stream(&body);
-    // Before the mirror, so that a recording learns the mirror's verdict (one atomic load when
-    // the route records nothing). An upgrade is neither recorded nor mirrored; nor is an
-    // exchange v2 served, which is not v1's to replay.
-    let mut recording = match (&upgrade, backend) {
-        (None, Backend::V1) => record::start(shared, snap, route, &parts, body_empty),
-        _ => None,
-    };
-    let watcher = recording.as_mut().and_then(Recording::take_watcher);
-    let mut handoff = if upgrade.is_some() {
+    // An upgrade is neither recorded nor mirrored; nor is an exchange v2 served recorded,
+    // which is not v1's to replay.
+    let mut copies = if upgrade.is_some() {
         if route.percent() > 0.0 {
             route.metrics.skip(SkipReason::Upgrade);
         }
-        None
+        Copies::default()
     } else {
-        mirror::start(shared, snap, route, &parts, body_empty, copy_to, watcher)
+        let recordable = backend == Backend::V1;
+        Copies::start(shared, snap, route, &parts, body_empty, copy_to, recordable)
     };
-    let mirrored = handoff.is_some();
-    let request_capture = handoff.as_mut().and_then(Handoff::take_request_capture);
-    let record_capture = recording.as_mut().and_then(Recording::take_request_capture);
+    let mirrored = copies.mirrored();
+    let (request_capture, record_capture) = copies.request_captures();
 
     let (body, deadline) = client_body(snap, &parts, body, body_empty);
     let body = TeeBody::with_record(body, request_capture, record_capture);
@@ -224,7 +219,7 @@ async fn forward(
         shared.mirror_limit.served(elapsed);
     }
     let switched = upgrade.and_then(|u| u.answered(&mut resp));
-    let mut resp = respond(shared, snap, route, resp, elapsed, handoff, recording);
+    let mut resp = respond(shared, snap, route, resp, elapsed, copies);
     if let Some(protocol) = switched {
         Upgrade::switched(resp.headers_mut(), protocol);
     }
@@ -345,14 +340,11 @@ fn respond(
     route: &RouteRuntime,
     resp: Response<Incoming>,
     elapsed: Duration,
-    handoff: Option<Handoff>,
-    recording: Option<Recording>,
+    copies: Copies,
 ) -> Response<ProxyBody> {
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    let cap = snap.config.limits.max_capture_bytes;
-    let capture = handoff.and_then(|h| h.primary_answered(&parts, elapsed, cap, &shared.pending));
-    let record = recording.and_then(|r| r.primary_answered(&parts, elapsed, &shared.pending));
+    let (capture, record) = copies.primary_answered(shared, snap, &parts, elapsed);
     let body = IdleBody::new(body, Which::UpstreamBody, snap.config.stream_idle_timeout)
         .counting(route.metrics.primary_body.clone());
     Response::from_parts(

@@ -46,6 +46,9 @@ pub struct Metrics {
     pub client_connections_accepted: IntCounter,
     pub connection_limit_waits: IntCounter,
     pub admin_connection_limit_waits: IntCounter,
+    /// Requests the HTTP/1.1 relay carried, and connections it handed to hyper, by why.
+    pub relay_requests: IntCounter,
+    pub relay_handoffs: IntCounterVec,
     pub compare_queue_depth: IntGauge,
     pub pending_bytes: IntGauge,
     pub compare_duration: Histogram,
@@ -455,6 +458,17 @@ impl Metrics {
             )?,
             primary_connections: upstream_connections.with_label_values(&["primary"]),
             candidate_connections: upstream_connections.with_label_values(&["candidate"]),
+            relay_requests: int_counter(
+                r,
+                "shadowdiff_relay_requests_total",
+                "HTTP/1.1 requests carried by the relay (http1_relay) rather than by hyper.",
+            )?,
+            relay_handoffs: counter(
+                r,
+                "shadowdiff_relay_handoffs_total",
+                "Client connections the relay handed to hyper, by reason: head (a request the relay does not carry: HTTP/1.0, h2c, Upgrade, Expect, TE, Transfer-Encoding, a head httparse refuses), canary (a route where v2 may serve), grpc, upstream (v1 over TLS or HTTP/2).",
+                &["reason"],
+            )?,
             admin_connection_limit_waits: int_counter(
                 r,
                 "shadowdiff_admin_connection_limit_waits_total",

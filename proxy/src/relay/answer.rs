@@ -5,14 +5,52 @@
 use std::cell::RefCell;
 use std::time::{Duration, SystemTime};
 
-use bytes::{Buf, BytesMut};
-use http::StatusCode;
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::net::headers::is_hop_by_hop;
 use crate::relay::chunked::{Decoder, Step};
 use crate::relay::head::content_length;
+use crate::tee::{Capture, CaptureEnd};
 use crate::upstream::lane::LaneError;
+
+/// The copies a body feeds as it passes (the mirror's, the recording's), as `TeeBody` does on
+/// hyper's path.
+#[derive(Default)]
+pub struct Tees(pub Option<Capture>, pub Option<Capture>);
+
+impl Tees {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none() && self.1.is_none()
+    }
+
+    fn each(&mut self) -> impl Iterator<Item = &mut Capture> {
+        self.0.iter_mut().chain(self.1.iter_mut())
+    }
+
+    pub fn push(&mut self, data: &Bytes) {
+        self.each().for_each(|c| c.push(data));
+    }
+
+    /// The body ended (`None`) or failed; a tee dropped unfinished says `Aborted`.
+    pub fn finish(&mut self, end: Option<CaptureEnd>) {
+        self.each().for_each(|c| c.finish(end));
+    }
+
+    /// `n` bytes off the front of `buf`: appended to `out` and, when anything copies them,
+    /// given to the tees (a reference count, not a copy).
+    pub fn take(&mut self, buf: &mut BytesMut, n: usize, out: &mut Vec<u8>) {
+        if self.is_empty() {
+            out.extend_from_slice(&buf[..n]);
+            buf.advance(n);
+        } else {
+            let data = buf.split_to(n).freeze();
+            self.push(&data);
+            out.extend_from_slice(&data);
+        }
+    }
+}
 
 /// Response fields the relay reads (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -50,6 +88,7 @@ pub fn parse(
     head_request: bool,
     close_client: bool,
     out: &mut Vec<u8>,
+    mut fields: Option<&mut HeaderMap>,
 ) -> Result<Option<Head>, LaneError> {
     let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut storage);
@@ -142,6 +181,16 @@ pub fn parse(
         }
         has_date |= h.name.eq_ignore_ascii_case("date");
         push_field(out, name, h.value);
+        if let Some(map) = fields.as_deref_mut() {
+            // The head the copies get: what the client gets, as hyper's path hands it over.
+            let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name),
+                HeaderValue::from_bytes(h.value),
+            ) else {
+                return Err(LaneError::Invalid("invalid response field"));
+            };
+            map.append(n, v);
+        }
     }
     if !has_date {
         push_date(out);
@@ -198,6 +247,30 @@ pub async fn relay_body<U, C>(
     client: &mut C,
     out: &mut Vec<u8>,
     idle: Duration,
+    tees: &mut Tees,
+) -> Result<(), BodyError>
+where
+    U: AsyncRead + Unpin,
+    C: AsyncWrite + Unpin,
+{
+    let passed = pass_body(framing, v1, buf, client, out, idle, tees).await;
+    match &passed {
+        Ok(()) => tees.finish(None),
+        Err(BodyError::Upstream) => tees.finish(Some(CaptureEnd::Failed)),
+        // Dropped unfinished: aborted, as when hyper drops a tee'd body.
+        Err(BodyError::Client) => {}
+    }
+    passed
+}
+
+async fn pass_body<U, C>(
+    framing: Framing,
+    v1: &mut U,
+    buf: &mut BytesMut,
+    client: &mut C,
+    out: &mut Vec<u8>,
+    idle: Duration,
+    tees: &mut Tees,
 ) -> Result<(), BodyError>
 where
     U: AsyncRead + Unpin,
@@ -207,19 +280,15 @@ where
         Framing::None => write(client, out).await,
         Framing::Length(mut left) => {
             let n = take(buf, left);
-            out.extend_from_slice(&buf[..n]);
-            buf.advance(n);
+            tees.take(buf, n, out);
             left -= n as u64;
             write(client, out).await?;
             while left > 0 {
                 read(v1, buf, idle).await?.ok_or(BodyError::Upstream)?;
                 let n = take(buf, left);
-                client
-                    .write_all(&buf[..n])
-                    .await
-                    .map_err(|_| BodyError::Client)?;
-                buf.advance(n);
+                tees.take(buf, n, out);
                 left -= n as u64;
+                write(client, out).await?;
             }
             Ok(())
         }
@@ -235,8 +304,9 @@ where
                     }
                     Step::Skip(n) | Step::Trailer(n) => buf.advance(n),
                     Step::Data(n) => {
-                        chunk(out, &buf[..n]);
-                        buf.advance(n);
+                        chunk_head(out, n);
+                        tees.take(buf, n, out);
+                        out.extend_from_slice(b"\r\n");
                     }
                     Step::End(n) => {
                         buf.advance(n);
@@ -248,8 +318,10 @@ where
         }
         Framing::Close => loop {
             if !buf.is_empty() {
-                chunk(out, buf);
-                buf.clear();
+                let n = buf.len();
+                chunk_head(out, n);
+                tees.take(buf, n, out);
+                out.extend_from_slice(b"\r\n");
             }
             write(client, out).await?;
             if read(v1, buf, idle).await?.is_none() {
@@ -264,11 +336,10 @@ fn take(buf: &BytesMut, left: u64) -> usize {
     usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()))
 }
 
-fn chunk(out: &mut Vec<u8>, data: &[u8]) {
+/// A chunk's size line.
+fn chunk_head(out: &mut Vec<u8>, len: usize) {
     use std::io::Write;
-    let _ = write!(out, "{:x}\r\n", data.len());
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
+    let _ = write!(out, "{len:x}\r\n");
 }
 
 async fn write<C: AsyncWrite + Unpin>(client: &mut C, out: &mut Vec<u8>) -> Result<(), BodyError> {

@@ -1,13 +1,13 @@
-//! The HTTP/1.1 relay: plain keep-alive requests on routes that copy nothing (no mirror, no
-//! recording, no canary) cross the proxy as bytes — the head parsed with httparse and written
-//! anew for v1, the body passed on as it arrives, v1's answer the same way back — on a plain
-//! TCP connection the client connection keeps (`upstream/raw.rs`). No hyper state machine on
-//! either leg, no `Request` or `HeaderMap` built: the unmirrored path's cost, measured in
-//! `benches/README.md`.
+//! The HTTP/1.1 relay: plain keep-alive requests cross the proxy as bytes — the head parsed
+//! with httparse and written anew for v1, the body passed on as it arrives, v1's answer the
+//! same way back — on a plain TCP connection the client connection keeps (`upstream/raw.rs`).
+//! No hyper state machine on either leg. On a route that copies nothing, no `Request` or
+//! `HeaderMap` is built at all; on one that mirrors or records, the copies get the heads as
+//! maps and the bodies through the same captures `TeeBody` feeds (`forward::Copies`).
 //!
-//! Everything else is hyper's: the first request that is not plain (`head.rs`), or whose route
-//! mirrors, records or serves a canary, hands the connection to hyper from that request on,
-//! with the bytes already read (`rewind.rs`). What the relay does for a request it carries is
+//! Everything else is hyper's: the first request that is not plain (`head.rs`), or that a
+//! canary may serve from v2, hands the connection to hyper from that request on, with the
+//! bytes already read (`rewind.rs`). What the relay does for a request it carries is
 //! what `forward` does for it: the same fix-ups (hop-by-hop fields out, `X-Forwarded-*` in,
 //! the mirror mark removed), the same timeouts, the same metrics and access line, the same
 //! retry of a bodiless idempotent request on a reused connection v1 closed, the same error
@@ -22,21 +22,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::cutover::Backend;
-use crate::forward::{self, Inbound};
+use crate::forward::{self, Copies, Inbound};
+use crate::mirror::CopyTo;
 use crate::net::headers::is_hop_by_hop;
 use crate::net::idle::{Stalled, Which};
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
+use crate::tee::CaptureEnd;
 use crate::upstream::lane::{expiry_of, ClientBody, LaneError};
 use crate::upstream::raw::{Keeper, RawConn};
 use crate::upstream::retry::is_idempotent;
-use answer::BodyError;
+use answer::{BodyError, Tees};
 use head::{Parsed, Plain};
 use rewind::Rewind;
 
@@ -129,6 +131,9 @@ struct Exchange {
     body_left: u64,
     bodiless: bool,
     close: bool,
+    /// The mirror and recording this request starts, and the tees on its body.
+    copies: Copies,
+    tees: Tees,
 }
 
 impl Relay<'_> {
@@ -146,9 +151,11 @@ impl Relay<'_> {
             if !self.client.is_empty() {
                 let mut storage = [httparse::EMPTY_HEADER; head::MAX_HEADERS];
                 match head::parse(&self.client, &mut storage) {
-                    Parsed::Partial if self.client.len() > MAX_HEAD => return Next::Hyper,
+                    Parsed::Partial if self.client.len() > MAX_HEAD => {
+                        return self.hand_off("head")
+                    }
                     Parsed::Partial => {}
-                    Parsed::Hyper => return Next::Hyper,
+                    Parsed::Hyper => return self.hand_off("head"),
                     Parsed::Refuse(msg) => {
                         let resp = forward::error(StatusCode::BAD_REQUEST, msg);
                         let _ = self.reply(io, resp, true).await;
@@ -158,10 +165,12 @@ impl Relay<'_> {
                         let len = p.len;
                         // Read now, not before the wait: a reload while idle applies.
                         let snap = self.shared.snapshot.load_full();
-                        let Some(mut e) = begin(&mut self.out, self.inbound, &snap, &p) else {
-                            return Next::Hyper;
+                        let mut e = match begin(&mut self.out, self.shared, self.inbound, &snap, &p)
+                        {
+                            Ok(e) => e,
+                            Err(reason) => return self.hand_off(reason),
                         };
-                        e.body_left = self.take_body(len, e.body_left);
+                        e.body_left = self.take_body(len, &mut e);
                         break (e, snap);
                     }
                 }
@@ -183,9 +192,16 @@ impl Relay<'_> {
         self.exchange(io, &snap, exchange).await
     }
 
+    /// Count why the connection goes to hyper.
+    fn hand_off(&self, reason: &'static str) -> Next {
+        let m = &self.shared.metrics;
+        m.relay_handoffs.with_label_values(&[reason]).inc();
+        Next::Hyper
+    }
+
     /// Send the request to v1 (once more on a new connection when a reused one broke before
     /// any answer and the request can be sent twice), then pass the answer back.
-    async fn exchange<I>(&mut self, io: &mut I, snap: &Snapshot, e: Exchange) -> Next
+    async fn exchange<I>(&mut self, io: &mut I, snap: &Snapshot, mut e: Exchange) -> Next
     where
         I: AsyncRead + AsyncWrite + Unpin,
     {
@@ -194,7 +210,7 @@ impl Relay<'_> {
         let cap = &self.shared.caps.primary;
         let replayable = e.bodiless && is_idempotent(&e.method);
         let mut retried = false;
-        let (mut conn, head) = loop {
+        let (mut conn, (head, fields)) = loop {
             let kept = if retried {
                 None
             } else {
@@ -211,7 +227,7 @@ impl Relay<'_> {
                 }
             };
             let again = reused && replayable && !retried;
-            if let Err(failure) = self.send(io, &mut conn, &e).await {
+            if let Err(failure) = self.send(io, &mut conn, &mut e).await {
                 if again && matches!(failure, Failure::Lane(LaneError::Io { .. })) {
                     retried = true;
                     e.route.metrics.primary_retries.inc();
@@ -235,8 +251,18 @@ impl Relay<'_> {
         let elapsed = started.elapsed();
         forward::served(&e.route, Backend::V1, head.status, elapsed);
         self.shared.mirror_limit.served(elapsed);
-        if let Some(path) = &e.path {
+        // A mirrored exchange is logged when its verdict is known.
+        if let (Some(path), false) = (&e.path, e.copies.mirrored()) {
             forward::log_not_mirrored(&e.route, &e.method, path, head.status, elapsed);
+        }
+        let mut tees = Tees::default();
+        if let Some(headers) = fields {
+            let mut parts = http::Response::new(()).into_parts().0;
+            parts.status = head.status;
+            parts.headers = headers;
+            let copies = std::mem::take(&mut e.copies);
+            let (capture, record) = copies.primary_answered(self.shared, snap, &parts, elapsed);
+            tees = Tees(capture, record);
         }
         self.v1.advance(head.len);
         let idle = snap.config.stream_idle_timeout;
@@ -247,6 +273,7 @@ impl Relay<'_> {
             io,
             &mut self.out,
             idle,
+            &mut tees,
         )
         .await;
         match relayed {
@@ -273,7 +300,12 @@ impl Relay<'_> {
 
     /// Write v1's request (head and what was read of the body, in `out`), then the rest of
     /// the body as the client sends it, each wait bounded by `client_body_timeout`.
-    async fn send<I>(&mut self, io: &mut I, conn: &mut RawConn, e: &Exchange) -> Result<(), Failure>
+    async fn send<I>(
+        &mut self,
+        io: &mut I,
+        conn: &mut RawConn,
+        e: &mut Exchange,
+    ) -> Result<(), Failure>
     where
         I: AsyncRead + Unpin,
     {
@@ -293,35 +325,31 @@ impl Relay<'_> {
             if self.client.is_empty() {
                 self.client.reserve(16 * 1024);
                 let read = tokio::time::timeout(limit, io.read_buf(&mut self.client)).await;
-                match read {
-                    Err(_) => {
-                        let stalled = Stalled {
-                            which: Which::ClientBody,
-                            limit,
-                        };
-                        return Err(Failure::Lane(LaneError::ClientBody(ClientBody::Stalled(
-                            stalled,
-                        ))));
-                    }
-                    Ok(Ok(0) | Err(_)) => {
-                        return Err(Failure::Lane(LaneError::ClientBody(ClientBody::Ended)))
-                    }
-                    Ok(Ok(_)) => {}
+                let failed = match read {
+                    Ok(Ok(n)) if n > 0 => None,
+                    Err(_) => Some(ClientBody::Stalled(Stalled {
+                        which: Which::ClientBody,
+                        limit,
+                    })),
+                    Ok(_) => Some(ClientBody::Ended),
+                };
+                if let Some(failed) = failed {
+                    e.tees.finish(Some(CaptureEnd::Failed));
+                    return Err(Failure::Lane(LaneError::ClientBody(failed)));
                 }
             }
             let n = usize::try_from(left).map_or(self.client.len(), |l| l.min(self.client.len()));
-            conn.stream
-                .write_all(&self.client[..n])
-                .await
-                .map_err(|source| {
-                    Failure::Lane(LaneError::Io {
-                        source,
-                        before_response: false,
-                    })
-                })?;
-            self.client.advance(n);
+            self.out.clear();
+            e.tees.take(&mut self.client, n, &mut self.out);
             left -= n as u64;
+            conn.stream.write_all(&self.out).await.map_err(|source| {
+                Failure::Lane(LaneError::Io {
+                    source,
+                    before_response: false,
+                })
+            })?;
         }
+        e.tees.finish(None);
         Ok(())
     }
 
@@ -333,7 +361,7 @@ impl Relay<'_> {
         conn: &mut RawConn,
         e: &Exchange,
         timeout: Duration,
-    ) -> Result<answer::Head, Failure>
+    ) -> Result<(answer::Head, Option<HeaderMap>), Failure>
     where
         I: AsyncRead + Unpin,
     {
@@ -343,13 +371,21 @@ impl Relay<'_> {
         loop {
             if answered {
                 self.out.clear();
-                match answer::parse(&self.v1, head_request, e.close, &mut self.out) {
+                // The copies get v1's head as a map (built only when there are copies).
+                let mut fields = (!e.copies.is_empty()).then(HeaderMap::new);
+                match answer::parse(
+                    &self.v1,
+                    head_request,
+                    e.close,
+                    &mut self.out,
+                    fields.as_mut(),
+                ) {
                     Ok(None) => {}
                     Ok(Some(h)) if h.status.is_informational() => {
                         self.v1.advance(h.len);
                         continue;
                     }
-                    Ok(Some(h)) => return Ok(h),
+                    Ok(Some(h)) => return Ok((h, fields)),
                     Err(err) => return Err(Failure::Lane(err)),
                 }
             }
@@ -452,39 +488,55 @@ impl Relay<'_> {
         io.write_all(out).await
     }
 
-    /// Drop the head from the client's bytes and move what is there of the body to `out`.
-    fn take_body(&mut self, head_len: usize, body: u64) -> u64 {
+    /// Drop the head from the client's bytes and move what is there of the body to `out`
+    /// (and the tees); the body bytes still to come.
+    fn take_body(&mut self, head_len: usize, e: &mut Exchange) -> u64 {
         self.client.advance(head_len);
+        let body = e.body_left;
         let n = usize::try_from(body).map_or(self.client.len(), |b| b.min(self.client.len()));
-        self.out.extend_from_slice(&self.client[..n]);
-        self.client.advance(n);
+        e.tees.take(&mut self.client, n, &mut self.out);
+        if n as u64 == body {
+            e.tees.finish(None);
+        }
         body - n as u64
     }
 }
 
-/// The route's say and v1's request head in `out`; `None` when hyper must take it.
-fn begin(out: &mut Vec<u8>, inbound: &Inbound, snap: &Snapshot, p: &Plain<'_>) -> Option<Exchange> {
+/// The route's say and v1's request head in `out`; the copies started (a mirror, a
+/// recording: they get the same head as a `request::Parts`); `Err(why)` when hyper must take
+/// it.
+fn begin(
+    out: &mut Vec<u8>,
+    shared: &Arc<Shared>,
+    inbound: &Inbound,
+    snap: &Arc<Snapshot>,
+    p: &Plain<'_>,
+) -> Result<Exchange, &'static str> {
     if !snap.primary.uses_lanes() || !snap.primary.http1_only() {
-        return None;
+        return Err("upstream");
     }
-    let method = Method::from_bytes(p.method.as_bytes()).ok()?;
+    let method = Method::from_bytes(p.method.as_bytes()).map_err(|_| "head")?;
     let route = snap.route_for(&method, p.path());
-    // gRPC, and a `grpc-timeout` that sets v1's deadline, are hyper's (`forward`).
-    if !route.copies_nothing()
-        || p.header("content-type").is_some_and(is_grpc)
-        || p.header("grpc-timeout").is_some()
-    {
-        return None;
+    // A canary's v2 leg, gRPC, and a `grpc-timeout` that sets v1's deadline are hyper's
+    // (`forward`).
+    if route.cutover.v2_serves() {
+        return Err("canary");
     }
-    let route = route.clone();
-    route.metrics.requests.inc();
-    out.clear();
-    out.extend_from_slice(p.method.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(snap.primary.prefix().as_bytes());
-    out.extend_from_slice(p.target.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if p.header("content-type").is_some_and(is_grpc) || p.header("grpc-timeout").is_some() {
+        return Err("grpc");
+    }
+    let mut head = V1Head {
+        out,
+        fields: (!route.copies_nothing()).then(HeaderMap::new),
+    };
+    head.out.clear();
+    head.out.extend_from_slice(p.method.as_bytes());
+    head.out.push(b' ');
+    head.out.extend_from_slice(snap.primary.prefix().as_bytes());
+    head.out.extend_from_slice(p.target.as_bytes());
+    head.out.extend_from_slice(b" HTTP/1.1\r\n");
     let mark = snap.shaping.mark().map(http::HeaderName::as_str);
+    let proto = inbound.proto.as_bytes();
     let (mut forwarded_for, mut forwarded_proto) = (false, false);
     for h in p.headers {
         let name = h.name;
@@ -494,46 +546,79 @@ fn begin(out: &mut Vec<u8>, inbound: &Inbound, snap: &Snapshot, p: &Plain<'_>) -
         // As `add_forwarded` does on a HeaderMap: the first of each replaced in place.
         if name.eq_ignore_ascii_case("x-forwarded-for") {
             if !std::mem::replace(&mut forwarded_for, true) {
-                push_forwarded_for(out, inbound, h.value);
+                head.forwarded_for(inbound, h.value).ok_or("head")?;
             }
-            continue;
-        }
-        if name.eq_ignore_ascii_case("x-forwarded-proto") {
+        } else if name.eq_ignore_ascii_case("x-forwarded-proto") {
             if !std::mem::replace(&mut forwarded_proto, true) {
-                answer::push_field(out, b"x-forwarded-proto", inbound.proto.as_bytes());
+                head.field(b"x-forwarded-proto", proto).ok_or("head")?;
             }
-            continue;
+        } else {
+            head.field(name.as_bytes(), h.value).ok_or("head")?;
         }
-        answer::push_field(out, name.as_bytes(), h.value);
     }
     if !forwarded_for {
-        push_forwarded_for(out, inbound, b"");
+        head.forwarded_for(inbound, b"").ok_or("head")?;
     }
     if !forwarded_proto {
-        answer::push_field(out, b"x-forwarded-proto", inbound.proto.as_bytes());
+        head.field(b"x-forwarded-proto", proto).ok_or("head")?;
     }
-    out.extend_from_slice(b"\r\n");
+    head.out.extend_from_slice(b"\r\n");
+    let route = route.clone();
+    route.metrics.requests.inc();
+    shared.metrics.relay_requests.inc();
+    let mut copies = Copies::default();
+    let mut tees = Tees::default();
+    if let Some(headers) = head.fields {
+        let mut parts = http::Request::new(()).into_parts().0;
+        parts.method = method.clone();
+        parts.uri = http::Uri::try_from(p.target).map_err(|_| "head")?;
+        parts.headers = headers;
+        let to = CopyTo::Candidate(Some(inbound.mirror_lane.clone()));
+        copies = Copies::start(shared, snap, &route, &parts, p.body == 0, to, true);
+        let (capture, record) = copies.request_captures();
+        tees = Tees(capture, record);
+    }
     let path = route.access_log.then(|| p.path().to_owned());
-    Some(Exchange {
+    Ok(Exchange {
         route,
         method,
         path,
         body_left: p.body,
         bodiless: p.body == 0,
         close: p.close,
+        copies,
+        tees,
     })
 }
 
-fn push_forwarded_for(out: &mut Vec<u8>, inbound: &Inbound, previous: &[u8]) {
-    let peer = inbound.peer_value.as_bytes();
-    if previous.is_empty() {
-        answer::push_field(out, b"x-forwarded-for", peer);
-    } else {
+/// v1's request head being written, and the same fields as a map when copies need them.
+struct V1Head<'a> {
+    out: &'a mut Vec<u8>,
+    fields: Option<HeaderMap>,
+}
+
+impl V1Head<'_> {
+    /// One field; `None` when it cannot go in a `HeaderMap` (hyper's path then answers it).
+    fn field(&mut self, name: &[u8], value: &[u8]) -> Option<()> {
+        answer::push_field(self.out, name, value);
+        if let Some(map) = &mut self.fields {
+            let name = http::HeaderName::from_bytes(name).ok()?;
+            map.append(name, http::HeaderValue::from_bytes(value).ok()?);
+        }
+        Some(())
+    }
+
+    /// `X-Forwarded-For`: the client's chain (if any) and the peer.
+    fn forwarded_for(&mut self, inbound: &Inbound, previous: &[u8]) -> Option<()> {
+        let peer = inbound.peer_value.as_bytes();
+        if previous.is_empty() {
+            return self.field(b"x-forwarded-for", peer);
+        }
         let mut chain = Vec::with_capacity(previous.len() + 2 + peer.len());
         chain.extend_from_slice(previous);
         chain.extend_from_slice(b", ");
         chain.extend_from_slice(peer);
-        answer::push_field(out, b"x-forwarded-for", &chain);
+        self.field(b"x-forwarded-for", &chain)
     }
 }
 

@@ -211,7 +211,8 @@ impl Capture {
         self.failed.map_or(Ok(()), Err)
     }
 
-    fn push(&mut self, data: &Bytes) {
+    /// Copy `data` (a reference count), within the cap.
+    pub fn push(&mut self, data: &Bytes) {
         let Some(buf) = self.buf.as_mut().filter(|_| !data.is_empty()) else {
             return;
         };
@@ -226,7 +227,8 @@ impl Capture {
         self.buf = None;
     }
 
-    fn finish(&mut self, end: Option<CaptureEnd>) {
+    /// The body ended (`None`), or failed: send the result, once.
+    pub fn finish(&mut self, end: Option<CaptureEnd>) {
         let Some(tx) = self.tx.take() else { return };
         let result = match (end.or(self.failed), self.buf.take()) {
             (None, Some(buf)) => Ok(buf.finish(self.trailers.take())),
