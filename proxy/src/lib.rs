@@ -9,6 +9,9 @@
 //!  listen/      accept (cap, first-byte deadline, TLS) ─ ─ ▶ a task per connection    [hand-off 1]
 //!    │
 //!    ▼
+//!  relay/       plain HTTP/1.1 as bytes (httparse): the same fix-ups, copies (forward::Copies),
+//!    │          metrics and answers as below, without hyper; anything else ─▶ hyper ─▶ forward/
+//!    ▼
 //!  forward/     handle: route/ picks the policy ─▶ cutover/ picks the backend (v1, or v2 for a
 //!    │             │   canary's users) ─▶ inbound fix-ups
 //!    │             ├─▶ record/tap   recorded? (one atomic load when off) ─ ─ ▶ a task: v1's copies
