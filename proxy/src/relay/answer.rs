@@ -253,7 +253,63 @@ where
     U: AsyncRead + Unpin,
     C: AsyncWrite + Unpin,
 {
-    let passed = pass_body(framing, v1, buf, client, out, idle, tees).await;
+    let passed = async {
+        match framing {
+            Framing::None => write(client, out).await,
+            Framing::Length(mut left) => {
+                let n = take(buf, left);
+                tees.take(buf, n, out);
+                left -= n as u64;
+                write(client, out).await?;
+                while left > 0 {
+                    read(v1, buf, idle).await?.ok_or(BodyError::Upstream)?;
+                    let n = take(buf, left);
+                    tees.take(buf, n, out);
+                    left -= n as u64;
+                    write(client, out).await?;
+                }
+                Ok(())
+            }
+            Framing::Chunked => {
+                let mut decoder = Decoder::default();
+                loop {
+                    match decoder.step(buf).map_err(|_| BodyError::Upstream)? {
+                        Step::Need => {
+                            if !out.is_empty() {
+                                write(client, out).await?;
+                            }
+                            read(v1, buf, idle).await?.ok_or(BodyError::Upstream)?;
+                        }
+                        Step::Skip(n) | Step::Trailer(n) => buf.advance(n),
+                        Step::Data(n) => {
+                            chunk_head(out, n);
+                            tees.take(buf, n, out);
+                            out.extend_from_slice(b"\r\n");
+                        }
+                        Step::End(n) => {
+                            buf.advance(n);
+                            out.extend_from_slice(b"0\r\n\r\n");
+                            return write(client, out).await;
+                        }
+                    }
+                }
+            }
+            Framing::Close => loop {
+                if !buf.is_empty() {
+                    let n = buf.len();
+                    chunk_head(out, n);
+                    tees.take(buf, n, out);
+                    out.extend_from_slice(b"\r\n");
+                }
+                write(client, out).await?;
+                if read(v1, buf, idle).await?.is_none() {
+                    out.extend_from_slice(b"0\r\n\r\n");
+                    return write(client, out).await;
+                }
+            },
+        }
+    }
+    .await;
     match &passed {
         Ok(()) => tees.finish(None),
         Err(BodyError::Upstream) => tees.finish(Some(CaptureEnd::Failed)),
@@ -261,75 +317,6 @@ where
         Err(BodyError::Client) => {}
     }
     passed
-}
-
-async fn pass_body<U, C>(
-    framing: Framing,
-    v1: &mut U,
-    buf: &mut BytesMut,
-    client: &mut C,
-    out: &mut Vec<u8>,
-    idle: Duration,
-    tees: &mut Tees,
-) -> Result<(), BodyError>
-where
-    U: AsyncRead + Unpin,
-    C: AsyncWrite + Unpin,
-{
-    match framing {
-        Framing::None => write(client, out).await,
-        Framing::Length(mut left) => {
-            let n = take(buf, left);
-            tees.take(buf, n, out);
-            left -= n as u64;
-            write(client, out).await?;
-            while left > 0 {
-                read(v1, buf, idle).await?.ok_or(BodyError::Upstream)?;
-                let n = take(buf, left);
-                tees.take(buf, n, out);
-                left -= n as u64;
-                write(client, out).await?;
-            }
-            Ok(())
-        }
-        Framing::Chunked => {
-            let mut decoder = Decoder::default();
-            loop {
-                match decoder.step(buf).map_err(|_| BodyError::Upstream)? {
-                    Step::Need => {
-                        if !out.is_empty() {
-                            write(client, out).await?;
-                        }
-                        read(v1, buf, idle).await?.ok_or(BodyError::Upstream)?;
-                    }
-                    Step::Skip(n) | Step::Trailer(n) => buf.advance(n),
-                    Step::Data(n) => {
-                        chunk_head(out, n);
-                        tees.take(buf, n, out);
-                        out.extend_from_slice(b"\r\n");
-                    }
-                    Step::End(n) => {
-                        buf.advance(n);
-                        out.extend_from_slice(b"0\r\n\r\n");
-                        return write(client, out).await;
-                    }
-                }
-            }
-        }
-        Framing::Close => loop {
-            if !buf.is_empty() {
-                let n = buf.len();
-                chunk_head(out, n);
-                tees.take(buf, n, out);
-                out.extend_from_slice(b"\r\n");
-            }
-            write(client, out).await?;
-            if read(v1, buf, idle).await?.is_none() {
-                out.extend_from_slice(b"0\r\n\r\n");
-                return write(client, out).await;
-            }
-        },
-    }
 }
 
 fn take(buf: &BytesMut, left: u64) -> usize {

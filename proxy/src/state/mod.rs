@@ -29,7 +29,8 @@ use crate::record::Recorder;
 use crate::tee::ByteBudget;
 use crate::upstream::breaker::Breaker;
 use crate::upstream::cap::ConnectionCap;
-use crate::upstream::lane::{Shelf, Shelves};
+use crate::upstream::lane::Shelves;
+use crate::upstream::shelf::Shelf;
 
 pub use reload::ReloadSource;
 pub use snapshot::{CandidateClient, NoiseLeg, PrimaryBody, PrimaryClient, Snapshot};
@@ -141,7 +142,7 @@ impl Shared {
             primary: Shelf::new(&caps.primary),
             mirror: Shelf::new(&caps.candidate),
             serve: Shelf::new(&caps.candidate),
-            raw: crate::upstream::raw::Shelf::new(&caps.primary),
+            raw: Shelf::new(&caps.primary),
         };
         let cutovers = Arc::new(Cutovers::open(&config.cutover, metrics.clone())?);
         let snapshot = Snapshot::build(config, &metrics, &stats, &caps, &cutovers)?;

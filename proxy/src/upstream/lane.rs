@@ -17,7 +17,6 @@
 //! sends one request per connection costs v1 no connection of its own (nginx's upstream
 //! `keepalive` pool does the same).
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -29,6 +28,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::upstream::cap::{self, ConnectionCap, Overloaded, Reclaim};
+use crate::upstream::raw::RawConn;
+use crate::upstream::shelf::{Shelf, Shelved};
 
 /// Why the lane could not deliver a request.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +90,7 @@ impl LaneError {
 }
 
 /// The connection kept between a client's requests, and where it goes.
-struct Kept<B> {
+pub struct Kept<B> {
     authority: Authority,
     sender: Conn<B>,
     /// Past this the upstream may close it (its `Keep-Alive: timeout=N`): not reused then.
@@ -130,7 +131,7 @@ impl<B> State<B> {
 pub struct Lane<B> {
     slot: Mutex<State<B>>,
     /// Where its idle connection goes when the client connection ends (none: it closes).
-    shelf: Option<Arc<Shelf<B>>>,
+    shelf: Option<Arc<LaneShelf<B>>>,
 }
 
 impl<B> Default for Lane<B> {
@@ -141,11 +142,11 @@ impl<B> Default for Lane<B> {
 
 impl<B> Lane<B> {
     /// A lane that takes idle connections from `shelf` and leaves its own there.
-    pub fn shelved(shelf: &Arc<Shelf<B>>) -> Self {
+    pub fn shelved(shelf: &Arc<LaneShelf<B>>) -> Self {
         Self::with(Some(shelf.clone()))
     }
 
-    fn with(shelf: Option<Arc<Shelf<B>>>) -> Self {
+    fn with(shelf: Option<Arc<LaneShelf<B>>>) -> Self {
         Self {
             slot: Mutex::new(State {
                 kept: None,
@@ -174,90 +175,26 @@ impl<B> Drop for Lane<B> {
 /// The shelves a client connection's lanes take from and leave their connection on: to v1, to
 /// v2 for mirrors, to v2 for the requests a canary serves. They outlive reloads, as the caps do.
 pub struct Shelves<P> {
-    pub primary: Arc<Shelf<P>>,
-    pub mirror: Arc<Shelf<http_body_util::Full<bytes::Bytes>>>,
-    pub serve: Arc<Shelf<P>>,
+    pub primary: Arc<LaneShelf<P>>,
+    pub mirror: Arc<LaneShelf<http_body_util::Full<bytes::Bytes>>>,
+    pub serve: Arc<LaneShelf<P>>,
     /// The relay's plain connections to v1 (`raw.rs`).
-    pub raw: Arc<crate::upstream::raw::Shelf>,
+    pub raw: Arc<Shelf<RawConn>>,
 }
 
-/// Idle connections to one upstream whose client connection has gone, newest last; at most
-/// [`SHELVED`], none older than [`SHELF_IDLE`]. Each still holds its slot under the
-/// upstream's cap, so the cap can reclaim them like a lane's.
-pub struct Shelf<B> {
-    idle: Mutex<VecDeque<(Kept<B>, Instant)>>,
-}
+/// Where lanes of body type `B` leave their idle connection.
+pub type LaneShelf<B> = Shelf<Kept<B>>;
 
-/// Connections kept per upstream between client connections (nginx's `keepalive` is per
-/// worker and commonly 16 to 64; one I/O thread here serves what several workers would).
-pub(crate) const SHELVED: usize = 128;
-/// Longer idle than this, a shelved connection is closed rather than handed out: upstreams
-/// close idle keep-alive connections on their own clock (nginx's default is 75 s).
-pub(crate) const SHELF_IDLE: Duration = Duration::from_secs(30);
-
-impl<B: Send + 'static> Shelf<B> {
-    /// An empty shelf, known to `cap` as a keeper of idle connections.
-    pub fn new(cap: &ConnectionCap) -> Arc<Self> {
-        let shelf = Arc::new(Self {
-            idle: Mutex::new(VecDeque::new()),
-        });
-        let me: Arc<dyn Reclaim> = shelf.clone();
-        cap.register(Arc::downgrade(&me));
-        shelf
-    }
-}
-
-impl<B> Shelf<B> {
-    fn idle(&self) -> std::sync::MutexGuard<'_, VecDeque<(Kept<B>, Instant)>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+/// A lane's connection waits on a shelf while idle and open.
+impl<B> Shelved for Kept<B> {
+    fn keepable(&self, now: Instant) -> bool {
+        self.sender.0.is_ready() && self.expires.is_none_or(|at| now < at)
     }
 
-    /// Keep `kept` if it is idle and open (a response still being read, or an upstream that
-    /// closed it, is not worth a slot); the oldest goes when full.
-    fn put(&self, kept: Kept<B>) {
-        let now = Instant::now();
-        if !kept.sender.0.is_ready() || kept.expires.is_some_and(|at| now >= at) {
-            return;
-        }
-        let mut idle = self.idle();
-        prune(&mut idle, now);
-        if idle.len() >= SHELVED {
-            idle.pop_front();
-        }
-        idle.push_back((kept, now));
-    }
-
-    /// The newest shelved connection to `authority` that is still usable; others met on the
-    /// way (closed, expired, or to an upstream a reload moved away from) are closed.
-    fn take(&self, authority: &Authority) -> Option<Conn<B>> {
-        let now = Instant::now();
-        let mut idle = self.idle();
-        prune(&mut idle, now);
-        while let Some((kept, _)) = idle.pop_back() {
-            if kept.authority == *authority
-                && !kept.sender.0.is_closed()
-                && kept.expires.is_none_or(|at| now < at)
-            {
-                return Some(kept.sender);
-            }
-        }
-        None
-    }
-}
-
-/// Close the connections idle past [`SHELF_IDLE`] (the oldest are at the front).
-fn prune<B>(idle: &mut VecDeque<(Kept<B>, Instant)>, now: Instant) {
-    while idle
-        .front()
-        .is_some_and(|(_, since)| now.duration_since(*since) >= SHELF_IDLE)
-    {
-        idle.pop_front();
-    }
-}
-
-impl<B: Send + 'static> Reclaim for Shelf<B> {
-    fn reclaim_idle(&self) -> bool {
-        self.idle().pop_front().is_some()
+    fn usable(&self, authority: &Authority, now: Instant) -> bool {
+        self.authority == *authority
+            && !self.sender.0.is_closed()
+            && self.expires.is_none_or(|at| now < at)
     }
 }
 
@@ -305,7 +242,7 @@ where
         req: Request<B>,
     ) -> Result<Response<Incoming>, LaneError> {
         let kept = self.slot().take_for(dial.authority);
-        let mut sender = kept.or_else(|| self.shelf.as_ref()?.take(dial.authority));
+        let mut sender = kept.or_else(|| Some(self.shelf.as_ref()?.take(dial.authority)?.sender));
         let resp = exchange(&mut sender, dial, req).await;
         if let (Some(s), Ok(r)) = (sender, &resp) {
             let mut slot = self.slot();
@@ -331,7 +268,7 @@ where
         Some(Lease {
             lane: self.clone(),
             authority: authority.clone(),
-            sender: kept.or_else(|| self.shelf.as_ref()?.take(authority)),
+            sender: kept.or_else(|| Some(self.shelf.as_ref()?.take(authority)?.sender)),
             expires: None,
             finished: false,
         })

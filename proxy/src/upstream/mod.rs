@@ -9,6 +9,7 @@ pub mod lane;
 pub mod raw;
 pub mod retry;
 pub mod shaping;
+pub mod shelf;
 
 use std::sync::Arc;
 use std::time::Duration;

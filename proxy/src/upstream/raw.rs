@@ -2,7 +2,6 @@
 //! requests, shelved between client connections, counted under v1's connection cap and
 //! reclaimable by it while idle — a lane's life (`lane.rs`) without hyper's connection task.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -12,7 +11,8 @@ use http::uri::Authority;
 use tokio::net::TcpStream;
 
 use crate::upstream::cap::{ConnectionCap, Reclaim, Slot};
-use crate::upstream::lane::{dial_tcp, LaneError, SHELF_IDLE, SHELVED};
+use crate::upstream::lane::{dial_tcp, LaneError};
+use crate::upstream::shelf::{Shelf, Shelved};
 
 /// An open connection to v1 between exchanges.
 pub struct RawConn {
@@ -39,6 +39,12 @@ impl RawConn {
             _slot: slot,
         })
     }
+}
+
+impl Shelved for RawConn {
+    fn keepable(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|at| now < at)
+    }
 
     /// Still good for a request to `authority`: same upstream, not expired, and v1 has neither
     /// closed it nor sent anything unasked. Costs a read only when the socket has signalled
@@ -62,13 +68,13 @@ impl RawConn {
 /// A client connection's idle connection to v1, where the cap can reclaim it.
 pub struct Keeper {
     kept: Mutex<Option<RawConn>>,
-    shelf: Arc<Shelf>,
+    shelf: Arc<Shelf<RawConn>>,
     /// Known to the cap (registered once, on the first keep).
     registered: AtomicBool,
 }
 
 impl Keeper {
-    pub fn new(shelf: &Arc<Shelf>) -> Arc<Self> {
+    pub fn new(shelf: &Arc<Shelf<RawConn>>) -> Arc<Self> {
         Arc::new(Self {
             kept: Mutex::new(None),
             shelf: shelf.clone(),
@@ -84,7 +90,7 @@ impl Keeper {
     pub fn take(&self, authority: &Authority) -> Option<RawConn> {
         let now = Instant::now();
         let kept = self.kept().take().filter(|c| c.usable(authority, now));
-        kept.or_else(|| self.shelf.take(authority, now))
+        kept.or_else(|| self.shelf.take(authority))
     }
 
     /// Keep `conn` for this client's next request.
@@ -113,62 +119,5 @@ impl Drop for Keeper {
 impl Reclaim for Keeper {
     fn reclaim_idle(&self) -> bool {
         self.kept().take().is_some()
-    }
-}
-
-/// Idle connections whose client connection has gone, newest last: at most [`SHELVED`], none
-/// idle longer than [`SHELF_IDLE`].
-pub struct Shelf {
-    idle: Mutex<VecDeque<(RawConn, Instant)>>,
-}
-
-impl Shelf {
-    pub fn new(cap: &ConnectionCap) -> Arc<Self> {
-        let shelf = Arc::new(Self {
-            idle: Mutex::new(VecDeque::new()),
-        });
-        let me: Arc<dyn Reclaim> = shelf.clone();
-        cap.register(Arc::downgrade(&me));
-        shelf
-    }
-
-    fn idle(&self) -> std::sync::MutexGuard<'_, VecDeque<(RawConn, Instant)>> {
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn put(&self, conn: RawConn) {
-        let now = Instant::now();
-        let mut idle = self.idle();
-        prune(&mut idle, now);
-        if idle.len() >= SHELVED {
-            idle.pop_front();
-        }
-        idle.push_back((conn, now));
-    }
-
-    fn take(&self, authority: &Authority, now: Instant) -> Option<RawConn> {
-        let mut idle = self.idle();
-        prune(&mut idle, now);
-        while let Some((conn, _)) = idle.pop_back() {
-            if conn.usable(authority, now) {
-                return Some(conn);
-            }
-        }
-        None
-    }
-}
-
-fn prune(idle: &mut VecDeque<(RawConn, Instant)>, now: Instant) {
-    while idle
-        .front()
-        .is_some_and(|(_, since)| now.duration_since(*since) >= SHELF_IDLE)
-    {
-        idle.pop_front();
-    }
-}
-
-impl Reclaim for Shelf {
-    fn reclaim_idle(&self) -> bool {
-        self.idle().pop_front().is_some()
     }
 }
