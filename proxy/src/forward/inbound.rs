@@ -11,7 +11,8 @@ use http_body_util::Full;
 
 use crate::net::headers::{add_forwarded, peer_value, strip_hop_by_hop};
 use crate::state::PrimaryBody;
-use crate::upstream::lane::{Lane, Shelves};
+use crate::upstream::lane::Lane;
+use crate::upstream::Shelves;
 
 /// How the client reached us, for `X-Forwarded-For` and `X-Forwarded-Proto`, and its lanes;
 /// made once per connection and shared by its requests (one reference count each).

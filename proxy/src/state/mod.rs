@@ -29,8 +29,8 @@ use crate::record::Recorder;
 use crate::tee::ByteBudget;
 use crate::upstream::breaker::Breaker;
 use crate::upstream::cap::ConnectionCap;
-use crate::upstream::lane::Shelves;
 use crate::upstream::shelf::Shelf;
+use crate::upstream::Shelves;
 
 pub use reload::ReloadSource;
 pub use snapshot::{CandidateClient, NoiseLeg, PrimaryBody, PrimaryClient, Snapshot};

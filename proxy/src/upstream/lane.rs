@@ -28,7 +28,6 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::upstream::cap::{self, ConnectionCap, Overloaded, Reclaim};
-use crate::upstream::raw::RawConn;
 use crate::upstream::shelf::{Shelf, Shelved};
 
 /// Why the lane could not deliver a request.
@@ -170,16 +169,6 @@ impl<B> Drop for Lane<B> {
             shelf.put(kept);
         }
     }
-}
-
-/// The shelves a client connection's lanes take from and leave their connection on: to v1, to
-/// v2 for mirrors, to v2 for the requests a canary serves. They outlive reloads, as the caps do.
-pub struct Shelves<P> {
-    pub primary: Arc<LaneShelf<P>>,
-    pub mirror: Arc<LaneShelf<http_body_util::Full<bytes::Bytes>>>,
-    pub serve: Arc<LaneShelf<P>>,
-    /// The relay's plain connections to v1 (`raw.rs`).
-    pub raw: Arc<Shelf<RawConn>>,
 }
 
 /// Where lanes of body type `B` leave their idle connection.

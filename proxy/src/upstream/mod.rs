@@ -25,6 +25,9 @@ use config::{Upstream, UpstreamProtocol};
 
 use crate::upstream::cap::ConnectionCap;
 use crate::upstream::capped::CappedConnector;
+use crate::upstream::lane::LaneShelf;
+use crate::upstream::raw::RawConn;
+use crate::upstream::shelf::Shelf;
 
 /// Where a leg's requests go: scheme and authority, plus an optional path prefix.
 #[derive(Debug, Clone)]
@@ -180,4 +183,14 @@ where
             UpstreamProtocol::H2c | UpstreamProtocol::H2
         ));
     Ok(builder.build(connector))
+}
+
+/// The shelves a client connection's lanes take from and leave their connection on: to v1, to
+/// v2 for mirrors, to v2 for the requests a canary serves. They outlive reloads, as the caps do.
+pub struct Shelves<P> {
+    pub primary: Arc<LaneShelf<P>>,
+    pub mirror: Arc<LaneShelf<http_body_util::Full<bytes::Bytes>>>,
+    pub serve: Arc<LaneShelf<P>>,
+    /// The relay's plain connections to v1 (`raw.rs`).
+    pub raw: Arc<Shelf<RawConn>>,
 }
