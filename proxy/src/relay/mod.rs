@@ -73,9 +73,10 @@ where
         shared,
         inbound,
         keeper,
-        client: BytesMut::with_capacity(8 * 1024),
-        v1: BytesMut::with_capacity(16 * 1024),
-        out: Vec::with_capacity(4 * 1024),
+        // Allocated at first use: a connection that never sends a request costs no buffers.
+        client: BytesMut::new(),
+        v1: BytesMut::new(),
+        out: Vec::new(),
     };
     loop {
         match relay.next(&mut io, closing, idle_limit).await {
