@@ -260,3 +260,75 @@ proptest! {
         });
     }
 }
+
+/// v1's answer however it is framed: the client gets the same status and body on both paths,
+/// and v2's identical copy compares equal (the captures saw the decoded body).
+#[tokio::test]
+async fn every_v1_framing_reaches_the_client_whole_on_both_paths() {
+    let answers: &[(&str, &'static [u8], &[u8])] = &[
+        ("length", b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 9\r\n\r\n{\"a\":12}\n", b"{\"a\":12}\n"),
+        ("chunked, extensions and a trailer", b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n4;x=y\r\n{\"a\"\r\n5\r\n:12}\n\r\n0\r\nx-t: 1\r\n\r\n", b"{\"a\":12}\n"),
+        ("until close", b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{\"a\":12}\n", b"{\"a\":12}\n"),
+        ("HTTP/1.0", b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\ncontent-length: 9\r\n\r\n{\"a\":12}\n", b"{\"a\":12}\n"),
+        ("an early hint first", b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 9\r\n\r\n{\"a\":12}\n", b"{\"a\":12}\n"),
+        ("no content", b"HTTP/1.1 204 No Content\r\n\r\n", b""),
+    ];
+    for (name, wire, body) in answers {
+        let mut results = Vec::new();
+        for relay in PATHS {
+            let v1 = garbage_upstream(wire).await;
+            let v2 = garbage_upstream(wire).await;
+            let extra = format!("http1_relay = {relay}\nmirror_percent = 100");
+            let proxy = TestProxy::start(&v1.url(), &v2.url(), &extra).await;
+            let out = exchange(
+                proxy.addr,
+                b"GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+            )
+            .await;
+            let responses = parse_responses(&out);
+            assert_eq!(responses.len(), 2, "relay={relay} {name}: {out:?}");
+            let got: Vec<_> = responses
+                .iter()
+                .map(|r| (r.status, r.body.clone()))
+                .collect();
+            let status = if body.is_empty() { 204 } else { 200 };
+            assert_eq!(
+                got,
+                vec![(status, body.to_vec()); 2],
+                "relay={relay} {name}"
+            );
+            proxy.settle().await;
+            let m = proxy.metrics().await;
+            results.push((got, m.comparisons("default", "match")));
+            proxy.running.shutdown().await;
+        }
+        assert_eq!(results[0], results[1], "{name}");
+        assert_eq!(results[0].1, 2.0, "{name}: both pairs compared equal");
+    }
+}
+
+/// A chunk size v1 breaks mid-body: the client's answer is cut (never a silently short body
+/// that looks whole), and the failure is counted against v1, on both paths.
+#[tokio::test]
+async fn a_broken_chunk_from_v1_cuts_the_answer_and_is_counted_on_both_paths() {
+    for relay in PATHS {
+        let v1 = garbage_upstream(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{\"a\"\r\nzz\r\n:12}\r\n0\r\n\r\n",
+        )
+        .await;
+        let proxy = proxy(&v1.url(), relay).await;
+        let out = exchange(proxy.addr, b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n").await;
+        assert_eq!(status(&out), 200, "relay={relay}");
+        assert!(
+            !out.ends_with(b"0\r\n\r\n"),
+            "relay={relay}: the chunked answer must not end cleanly: {out:?}"
+        );
+        let m = proxy.metrics().await;
+        let body_errors = m.value(
+            "shadowdiff_primary_errors_total",
+            &[("route", "default"), ("kind", "body")],
+        );
+        assert_eq!(body_errors, 1.0, "relay={relay}");
+        proxy.running.shutdown().await;
+    }
+}

@@ -33,6 +33,21 @@ impl Tees {
         self.each().for_each(|c| c.push(data));
     }
 
+    /// One trailer field line of v1's chunked body (`name: value\r\n`, checked by the decoder).
+    pub fn trailer(&mut self, line: &[u8]) {
+        if self.is_empty() {
+            return;
+        }
+        let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            return;
+        };
+        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            self.each().for_each(|c| c.trailer(n.clone(), v.clone()));
+        }
+    }
+
     /// The body ended (`None`) or failed; a tee dropped unfinished says `Aborted`.
     pub fn finish(&mut self, end: Option<CaptureEnd>) {
         self.each().for_each(|c| c.finish(end));
@@ -280,7 +295,13 @@ where
                             }
                             read(v1, buf, idle).await?.ok_or(BodyError::Upstream)?;
                         }
-                        Step::Skip(n) | Step::Trailer(n) => buf.advance(n),
+                        Step::Skip(n) => buf.advance(n),
+                        // The copies get v1's trailers, as hyper's path gives them; the client
+                        // does not (hyper sends only fields a `Trailer` header declares).
+                        Step::Trailer(n) => {
+                            tees.trailer(&buf[..n]);
+                            buf.advance(n);
+                        }
                         Step::Data(n) => {
                             chunk_head(out, n);
                             tees.take(buf, n, out);
@@ -312,7 +333,14 @@ where
     .await;
     match &passed {
         Ok(()) => tees.finish(None),
-        Err(BodyError::Upstream) => tees.finish(Some(CaptureEnd::Failed)),
+        Err(BodyError::Upstream) => {
+            // What arrived whole goes out before the cut (as hyper's path streams it): the
+            // client sees v1's status and a body that does not end cleanly.
+            if !out.is_empty() {
+                let _ = write(client, out).await;
+            }
+            tees.finish(Some(CaptureEnd::Failed));
+        }
         // Dropped unfinished: aborted, as when hyper drops a tee'd body.
         Err(BodyError::Client) => {}
     }

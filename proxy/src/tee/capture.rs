@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::oneshot;
 
@@ -225,6 +225,13 @@ impl Capture {
     fn fail(&mut self, why: CaptureEnd) {
         self.failed = Some(why);
         self.buf = None;
+    }
+
+    /// A trailer field of the body (kept with the copy, as a trailers frame would be).
+    pub fn trailer(&mut self, name: HeaderName, value: HeaderValue) {
+        self.trailers
+            .get_or_insert_with(HeaderMap::new)
+            .append(name, value);
     }
 
     /// The body ended (`None`), or failed: send the result, once.
