@@ -30,6 +30,14 @@ async fn exchange(addr: std::net::SocketAddr, wire: &[u8]) -> Vec<u8> {
     out
 }
 
+/// One GET through a proxy (on the relay or not) whose v1 answers `wire` verbatim.
+async fn get_from_raw_v1(wire: &'static [u8], relay: bool) -> (TestProxy, Vec<u8>) {
+    let v1 = garbage_upstream(wire).await;
+    let proxy = proxy(&v1.url(), relay).await;
+    let out = exchange(proxy.addr, b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n").await;
+    (proxy, out)
+}
+
 fn status(out: &[u8]) -> u16 {
     let line = out.split(|b| *b == b'\n').next().unwrap_or_default();
     std::str::from_utf8(line)
@@ -132,12 +140,11 @@ async fn well_framed_bodies_reach_v1_whole_on_both_paths() {
 #[tokio::test]
 async fn v1_answer_with_conflicting_lengths_is_a_502_on_both_paths() {
     for relay in PATHS {
-        let v1 = garbage_upstream(
+        let (proxy, out) = get_from_raw_v1(
             b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nabcd",
+            relay,
         )
         .await;
-        let proxy = proxy(&v1.url(), relay).await;
-        let out = exchange(proxy.addr, b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n").await;
         assert_eq!(status(&out), 502, "relay={relay}");
         proxy.running.shutdown().await;
     }
@@ -312,12 +319,11 @@ async fn every_v1_framing_reaches_the_client_whole_on_both_paths() {
 #[tokio::test]
 async fn a_broken_chunk_from_v1_cuts_the_answer_and_is_counted_on_both_paths() {
     for relay in PATHS {
-        let v1 = garbage_upstream(
+        let (proxy, out) = get_from_raw_v1(
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{\"a\"\r\nzz\r\n:12}\r\n0\r\n\r\n",
+            relay,
         )
         .await;
-        let proxy = proxy(&v1.url(), relay).await;
-        let out = exchange(proxy.addr, b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n").await;
         assert_eq!(status(&out), 200, "relay={relay}");
         assert!(
             !out.ends_with(b"0\r\n\r\n"),

@@ -194,19 +194,11 @@ pub enum PrimaryError {
 impl PrimaryError {
     /// v2 is to blame, for a canary's gate: it was not the proxy's cap, nor the client.
     pub fn backend_failed(&self) -> bool {
-        !self.overloaded() && !self.client_stalled() && !self.client_body_failed()
+        !self.overloaded() && !client_stalled(self) && !self.client_body_failed()
     }
 
-    /// The client's request body stalled past `client_body_timeout` (hyper's path or the
-    /// relay's).
-    fn client_stalled(&self) -> bool {
-        matches!(
-            self,
-            PrimaryError::Lane(LaneError::ClientBody(ClientBody::Stalled(_)))
-        ) || client_stalled(self)
-    }
-
-    /// The client's request body broke off or was malformed.
+    /// The client's request body broke off or was malformed (hyper reports it as a user error
+    /// caused by the inbound body; the relay says so itself).
     fn client_body_failed(&self) -> bool {
         matches!(
             self,
@@ -275,7 +267,7 @@ impl PrimaryError {
         }
         // The client stopped sending its body for client_body_timeout: 408, as nginx answers,
         // and v1's half-sent request is dropped with this exchange.
-        if self.client_stalled() {
+        if client_stalled(self) {
             m.client_body_timeout.inc();
             return error(
                 StatusCode::REQUEST_TIMEOUT,

@@ -97,11 +97,7 @@ pub fn is_hop_by_hop(name: &str) -> bool {
 pub fn add_forwarded(headers: &mut HeaderMap, client: &HeaderValue, proto: &'static str) {
     let value = match headers.get(&X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
         Some(prev) if !prev.is_empty() => {
-            let mut chain = Vec::with_capacity(prev.len() + 2 + client.len());
-            chain.extend_from_slice(prev);
-            chain.extend_from_slice(b", ");
-            chain.extend_from_slice(client.as_bytes());
-            HeaderValue::from_bytes(&chain).ok()
+            HeaderValue::from_bytes(&forwarded_chain(prev, client.as_bytes())).ok()
         }
         _ => Some(client.clone()),
     };
@@ -109,6 +105,15 @@ pub fn add_forwarded(headers: &mut HeaderMap, client: &HeaderValue, proto: &'sta
         headers.insert(X_FORWARDED_FOR, v);
     }
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+}
+
+/// A client's non-empty `X-Forwarded-For` chain extended with the peer: `prev, client`.
+pub fn forwarded_chain(prev: &[u8], client: &[u8]) -> Vec<u8> {
+    let mut chain = Vec::with_capacity(prev.len() + 2 + client.len());
+    chain.extend_from_slice(prev);
+    chain.extend_from_slice(b", ");
+    chain.extend_from_slice(client);
+    chain
 }
 
 /// The peer's address as an `X-Forwarded-For` element.
@@ -121,7 +126,12 @@ pub fn peer_value(ip: std::net::IpAddr) -> HeaderValue {
 pub fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+        .is_some_and(|v| is_grpc_type(v.as_bytes()))
+}
+
+/// A gRPC content type (`application/grpc`, `application/grpc+proto`…).
+pub fn is_grpc_type(content_type: &[u8]) -> bool {
+    content_type.starts_with(b"application/grpc")
 }
 
 /// The deadline a gRPC client gave its call (`grpc-timeout`: up to 8 digits and a unit, H M S m

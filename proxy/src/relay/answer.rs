@@ -3,7 +3,7 @@
 //! by length, or re-chunked from v1's chunks or from a body v1 ends by closing.
 
 use std::cell::RefCell;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -11,8 +11,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::net::headers::is_hop_by_hop;
 use crate::relay::chunked::{Decoder, Step};
-use crate::relay::head::content_length;
+use crate::relay::head::{content_length, MAX_HEAD, MAX_HEADERS};
 use crate::tee::{Capture, CaptureEnd};
+use crate::upstream::lane::expiry_of;
 use crate::upstream::lane::LaneError;
 
 /// The copies a body feeds as it passes (the mirror's, the recording's), as `TeeBody` does on
@@ -67,11 +68,6 @@ impl Tees {
     }
 }
 
-/// Response fields the relay reads (hyper's limit too).
-const MAX_HEADERS: usize = 100;
-/// The most of a response head the relay buffers.
-pub const MAX_HEAD: usize = 64 * 1024;
-
 /// How v1's body is framed, and so how it goes on to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
@@ -91,8 +87,8 @@ pub struct Head {
     pub framing: Framing,
     /// v1 may be asked for another request on this connection afterwards.
     pub reusable: bool,
-    /// `Keep-Alive: timeout=N`, for the connection's expiry.
-    pub keep_alive: Option<Vec<u8>>,
+    /// When v1 may close the connection (its `Keep-Alive: timeout=N`), if it said.
+    pub expires: Option<Instant>,
 }
 
 /// Parse a response head from `buf`; `None` while incomplete. 1xx heads other than 101 are
@@ -129,13 +125,13 @@ pub fn parse(
             len,
             framing: Framing::None,
             reusable: true,
-            keep_alive: None,
+            expires: None,
         }));
     }
     // What Connection names is hop-by-hop too; and whether v1 closes after this answer.
     let mut named: [&[u8]; 8] = [&[]; 8];
     let (mut n_named, mut close, mut keep) = (0, false, false);
-    let (mut te, mut length, mut keep_alive) = (None, None, None);
+    let (mut te, mut length, mut expires) = (None, None, None);
     for h in resp.headers.iter() {
         if h.name.eq_ignore_ascii_case("connection") {
             for token in h.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
@@ -159,7 +155,7 @@ pub fn parse(
             }
             length = Some(n);
         } else if h.name.eq_ignore_ascii_case("keep-alive") {
-            keep_alive = Some(h.value.to_vec());
+            expires = expiry_of(h.value);
         }
     }
     let bodiless =
@@ -174,14 +170,7 @@ pub fn parse(
     let v1_closes = close || (resp.version == Some(0) && !keep);
     // Length and encoding both: v1's framing is in doubt; the connection is not used again.
     let doubtful = te.is_some() && length.is_some();
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    match resp.reason.filter(|r| !r.is_empty()) {
-        Some(r) => out.extend_from_slice(r.as_bytes()),
-        None => out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes()),
-    }
-    out.extend_from_slice(b"\r\n");
+    push_status_line(out, status, resp.reason.filter(|r| !r.is_empty()));
     let rechunked = matches!(framing, Framing::Chunked | Framing::Close);
     let mut has_date = false;
     for h in resp.headers.iter() {
@@ -222,8 +211,19 @@ pub fn parse(
         len,
         framing,
         reusable: !v1_closes && !doubtful && framing != Framing::Close,
-        keep_alive,
+        expires,
     }))
+}
+
+/// `HTTP/1.1 <code> <reason>\r\n`: v1's reason phrase when it gave one (hyper's path passes it
+/// on too), else the canonical one.
+pub fn push_status_line(out: &mut Vec<u8>, status: StatusCode, reason: Option<&str>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    let reason = reason.or(status.canonical_reason()).unwrap_or("");
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// `name: value\r\n`, the name lower-cased as hyper writes it.

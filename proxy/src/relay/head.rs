@@ -13,8 +13,13 @@
 
 use memchr::memchr_iter;
 
-/// hyper's own limit on request header fields: a head with more goes to hyper, which answers it.
+use crate::net::headers::is_grpc_type;
+
+/// hyper's own limit on header fields: a request head with more goes to hyper, which answers
+/// it; a response head with more is refused.
 pub const MAX_HEADERS: usize = 100;
+/// The most of a head (request or response) the relay buffers before giving up on it.
+pub const MAX_HEAD: usize = 64 * 1024;
 
 /// What the bytes read so far hold.
 pub enum Parsed<'b> {
@@ -40,19 +45,14 @@ pub struct Plain<'b> {
     pub body: u64,
     /// `Connection: close`: the connection ends after this exchange.
     pub close: bool,
+    /// A gRPC call, or a `grpc-timeout` that sets v1's deadline: `forward`'s to handle.
+    pub grpc: bool,
 }
 
 impl Plain<'_> {
     /// The target's path, for routing (the query is not part of it).
     pub fn path(&self) -> &str {
         self.target.split_once('?').map_or(self.target, |(p, _)| p)
-    }
-
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
     }
 }
 
@@ -76,7 +76,7 @@ pub fn parse<'b>(buf: &'b [u8], storage: &'b mut [httparse::Header<'b>]) -> Pars
     }
     let mut body = None;
     let mut hosts = 0;
-    let (mut close, mut chunked) = (false, false);
+    let (mut close, mut chunked, mut grpc) = (false, false, false);
     for h in req.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -96,6 +96,10 @@ pub fn parse<'b>(buf: &'b [u8], storage: &'b mut [httparse::Header<'b>]) -> Pars
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = true;
+        } else if name.eq_ignore_ascii_case("content-type") {
+            grpc |= is_grpc_type(h.value);
+        } else if name.eq_ignore_ascii_case("grpc-timeout") {
+            grpc = true;
         } else if name.eq_ignore_ascii_case("upgrade")
             || name.eq_ignore_ascii_case("expect")
             || name.eq_ignore_ascii_case("te")
@@ -118,6 +122,7 @@ pub fn parse<'b>(buf: &'b [u8], storage: &'b mut [httparse::Header<'b>]) -> Pars
         headers: req.headers,
         body: body.unwrap_or(0),
         close,
+        grpc,
     })
 }
 

@@ -30,20 +30,18 @@ use tokio::sync::watch;
 use crate::cutover::Backend;
 use crate::forward::{self, Copies, Inbound};
 use crate::mirror::CopyTo;
-use crate::net::headers::is_hop_by_hop;
+use crate::net::headers::{forwarded_chain, is_hop_by_hop};
 use crate::net::idle::{Stalled, Which};
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::tee::CaptureEnd;
-use crate::upstream::lane::{expiry_of, ClientBody, LaneError};
+use crate::upstream::lane::{ClientBody, LaneError};
 use crate::upstream::raw::{Keeper, RawConn};
 use crate::upstream::retry::is_idempotent;
 use answer::{BodyError, Tees};
-use head::{Parsed, Plain};
+use head::{Parsed, Plain, MAX_HEAD};
 use rewind::Rewind;
 
-/// A head still incomplete past this goes to hyper, which has its own limit and answer.
-const MAX_HEAD: usize = 64 * 1024;
 /// Pipelined bytes read from the client while v1 answers: past this, reading waits.
 const MAX_AHEAD: usize = 64 * 1024;
 
@@ -97,10 +95,43 @@ where
 enum Failure {
     Lane(LaneError),
     Timeout,
-    /// A connection closed (or reset) before any byte of an answer.
-    Closed,
     /// The client went away first.
     Cancelled,
+}
+
+impl Failure {
+    /// The connection broke before any byte of an answer: a reused one v1 had closed.
+    fn closed_before_response(&self) -> bool {
+        matches!(
+            self,
+            Failure::Lane(LaneError::Io {
+                before_response: true,
+                ..
+            })
+        )
+    }
+
+    /// The request was not read whole from the client: the connection cannot carry another.
+    fn request_unfinished(&self) -> bool {
+        matches!(
+            self,
+            Failure::Lane(
+                LaneError::ClientBody(_)
+                    | LaneError::Io {
+                        before_response: false,
+                        ..
+                    }
+            )
+        )
+    }
+}
+
+/// The connection broke before v1 answered anything.
+fn broke(source: std::io::Error) -> Failure {
+    Failure::Lane(LaneError::Io {
+        source,
+        before_response: true,
+    })
 }
 
 enum Next {
@@ -227,24 +258,15 @@ impl Relay<'_> {
                     }
                 }
             };
-            let again = reused && replayable && !retried;
-            if let Err(failure) = self.send(io, &mut conn, &mut e).await {
-                if again && matches!(failure, Failure::Lane(LaneError::Io { .. })) {
-                    retried = true;
-                    e.route.metrics.primary_retries.inc();
-                    continue;
-                }
-                return self.fail(io, &e, failure, started).await;
-            }
-            match self.answer_head(io, &mut conn, &e, target.timeout).await {
+            let sent = match self.send(io, &mut conn, &mut e, snap).await {
+                Ok(()) => self.answer_head(io, &mut conn, &e, target.timeout).await,
+                Err(failure) => Err(failure),
+            };
+            match sent {
                 Ok(head) => break (conn, head),
-                Err(Failure::Closed) if again => {
+                Err(f) if f.closed_before_response() && reused && replayable && !retried => {
                     retried = true;
                     e.route.metrics.primary_retries.inc();
-                }
-                Err(Failure::Cancelled) => {
-                    forward::client_cancelled(&e.route, &e.method, e.path.as_deref(), started);
-                    return Next::Close;
                 }
                 Err(failure) => return self.fail(io, &e, failure, started).await,
             }
@@ -280,7 +302,7 @@ impl Relay<'_> {
         match relayed {
             Ok(()) => {
                 if head.reusable && self.v1.is_empty() {
-                    conn.expires = head.keep_alive.as_deref().and_then(expiry_of);
+                    conn.expires = head.expires;
                     self.keeper.keep(conn, cap);
                 }
                 self.v1.clear();
@@ -306,22 +328,14 @@ impl Relay<'_> {
         io: &mut I,
         conn: &mut RawConn,
         e: &mut Exchange,
+        snap: &Snapshot,
     ) -> Result<(), Failure>
     where
         I: AsyncRead + Unpin,
     {
-        let broke = |source| {
-            Failure::Lane(LaneError::Io {
-                source,
-                before_response: true,
-            })
-        };
         conn.stream.write_all(&self.out).await.map_err(broke)?;
         let mut left = e.body_left;
-        if left == 0 {
-            return Ok(());
-        }
-        let limit = self.shared.snapshot.load().config.client_body_timeout;
+        let limit = snap.config.client_body_timeout;
         while left > 0 {
             if self.client.is_empty() {
                 self.client.reserve(16 * 1024);
@@ -350,7 +364,9 @@ impl Relay<'_> {
                 })
             })?;
         }
-        e.tees.finish(None);
+        if e.body_left > 0 {
+            e.tees.finish(None);
+        }
         Ok(())
     }
 
@@ -395,8 +411,8 @@ impl Relay<'_> {
             }
             tokio::select! {
                 read = conn.stream.read_buf(&mut self.v1) => match read {
-                    Ok(0) if !answered => return Err(Failure::Closed),
-                    Err(_) if !answered => return Err(Failure::Closed),
+                    Ok(0) if !answered => return Err(broke(std::io::ErrorKind::UnexpectedEof.into())),
+                    Err(source) if !answered => return Err(broke(source)),
                     Ok(0) => return Err(Failure::Lane(LaneError::Invalid("connection closed inside the response head"))),
                     Err(source) => return Err(Failure::Lane(LaneError::Io { source, before_response: false })),
                     Ok(_) => answered = true,
@@ -422,31 +438,19 @@ impl Relay<'_> {
     where
         I: AsyncWrite + Unpin,
     {
+        let close = e.close || failure.request_unfinished();
         let error = match failure {
             Failure::Lane(err) => forward::PrimaryError::Lane(err),
             Failure::Timeout => forward::PrimaryError::Timeout,
-            Failure::Closed => forward::PrimaryError::Lane(LaneError::Io {
-                source: std::io::ErrorKind::UnexpectedEof.into(),
-                before_response: true,
-            }),
             Failure::Cancelled => {
                 forward::client_cancelled(&e.route, &e.method, e.path.as_deref(), started);
                 return Next::Close;
             }
         };
-        let body_read = !matches!(error, forward::PrimaryError::Lane(LaneError::ClientBody(_)))
-            && !matches!(
-                error,
-                forward::PrimaryError::Lane(LaneError::Io {
-                    before_response: false,
-                    ..
-                })
-            );
         let resp = forward::failed(&e.route, Backend::V1, &error);
         if let Some(path) = &e.path {
             forward::log_not_mirrored(&e.route, &e.method, path, resp.status(), started.elapsed());
         }
-        let close = e.close || !body_read;
         match self.reply(io, resp, close).await {
             Ok(()) if !close => Next::Relayed,
             _ => Next::Close,
@@ -471,11 +475,7 @@ impl Relay<'_> {
             .unwrap_or_default();
         let out = &mut self.out;
         out.clear();
-        out.extend_from_slice(b"HTTP/1.1 ");
-        out.extend_from_slice(parts.status.as_str().as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
-        out.extend_from_slice(b"\r\n");
+        answer::push_status_line(out, parts.status, None);
         for (name, value) in &parts.headers {
             answer::push_field(out, name.as_str().as_bytes(), value.as_bytes());
         }
@@ -523,7 +523,7 @@ fn begin(
     if route.cutover.v2_serves() {
         return Err("canary");
     }
-    if p.header("content-type").is_some_and(is_grpc) || p.header("grpc-timeout").is_some() {
+    if p.grpc {
         return Err("grpc");
     }
     let mut head = V1Head {
@@ -609,21 +609,12 @@ impl V1Head<'_> {
         Some(())
     }
 
-    /// `X-Forwarded-For`: the client's chain (if any) and the peer.
+    /// `X-Forwarded-For`: the client's chain (if any) and the peer, as `add_forwarded` writes it.
     fn forwarded_for(&mut self, inbound: &Inbound, previous: &[u8]) -> Option<()> {
         let peer = inbound.peer_value.as_bytes();
         if previous.is_empty() {
             return self.field(b"x-forwarded-for", peer);
         }
-        let mut chain = Vec::with_capacity(previous.len() + 2 + peer.len());
-        chain.extend_from_slice(previous);
-        chain.extend_from_slice(b", ");
-        chain.extend_from_slice(peer);
-        self.field(b"x-forwarded-for", &chain)
+        self.field(b"x-forwarded-for", &forwarded_chain(previous, peer))
     }
-}
-
-/// A gRPC call (`content-type: application/grpc…`): hyper's, which answers it properly.
-fn is_grpc(content_type: &[u8]) -> bool {
-    content_type.starts_with(b"application/grpc")
 }

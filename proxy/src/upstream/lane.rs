@@ -70,8 +70,8 @@ pub enum LaneError {
 /// How a client's request body failed on the relay.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBody {
-    #[error(transparent)]
-    Stalled(crate::net::idle::Stalled),
+    #[error("stalled")]
+    Stalled(#[source] crate::net::idle::Stalled),
     #[error("the client closed before its body ended")]
     Ended,
 }
