@@ -1,12 +1,12 @@
 //! Question: can any bytes make the relay's framers (`relay/head.rs` for client heads,
-//! `relay/chunked.rs` for v1's chunked bodies) panic, or break their contracts — a head the
+//! `net/chunked.rs` for chunked bodies) panic, or break their contracts — a head the
 //! relay carries has one Host, a plain length and no Transfer-Encoding, and ends inside the
 //! input; a chunked body never yields more data than it was given, and decodes the same
 //! however the input is split into reads?
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shadowdiff::relay::chunked::{decode_all, ChunkError, Decoder, Step};
+use shadowdiff::net::chunked::{decode_all, ChunkError, Decoder, Step};
 use shadowdiff::relay::head::{parse, Parsed, MAX_HEADERS};
 
 fuzz_target!(|input: (&[u8], &[u8], u8)| {

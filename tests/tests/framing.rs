@@ -338,3 +338,40 @@ async fn a_broken_chunk_from_v1_cuts_the_answer_and_is_counted_on_both_paths() {
         proxy.running.shutdown().await;
     }
 }
+
+/// v2's answer broken in its framing, on the mirror's plain connection to v2: never compared,
+/// counted as v2's failure of the right kind, and the client still gets v1's answer.
+#[tokio::test]
+async fn v2_answers_broken_in_their_framing_are_counted_never_compared() {
+    let cases: &[(&str, &'static [u8], &str)] = &[
+        ("broken chunk size", b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{\"a\"\r\nzz\r\n:12}\r\n0\r\n\r\n", "protocol"),
+        ("conflicting lengths", b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 9\r\ncontent-length: 8\r\n\r\n{\"a\":12}\n", "protocol"),
+        ("body cut short", b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 90\r\n\r\n{\"a\":12}\n", "reset"),
+        ("not HTTP", b"SSH-2.0-OpenSSH\r\n\r\n", "protocol"),
+    ];
+    for (name, wire, kind) in cases {
+        let v1 = Upstream::json("{\"a\":12}\n").await;
+        let v2 = garbage_upstream(wire).await;
+        let proxy = TestProxy::start(&v1.url(), &v2.url(), "mirror_percent = 100").await;
+        let out = exchange(
+            proxy.addr,
+            b"GET /a HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await;
+        let responses = parse_responses(&out);
+        assert_eq!(responses.len(), 1, "{name}: {out:?}");
+        assert_eq!(responses[0].status, 200, "{name}");
+        assert_eq!(responses[0].body, b"{\"a\":12}\n", "{name}: v1's answer");
+        proxy.settle().await;
+        let m = proxy.metrics().await;
+        let errors = m.value(
+            "shadowdiff_candidate_errors_total",
+            &[("route", "default"), ("kind", kind)],
+        );
+        assert_eq!(errors, 1.0, "{name}");
+        assert_eq!(m.skipped("default", "candidate_failed"), 1.0, "{name}");
+        assert_eq!(m.comparisons("default", "match"), 0.0, "{name}");
+        assert_eq!(m.comparisons("default", "mismatch"), 0.0, "{name}");
+        proxy.running.shutdown().await;
+    }
+}

@@ -4,14 +4,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::request::Parts;
 use http::{header, HeaderValue};
-use http_body_util::Full;
 
 use crate::net::headers::{add_forwarded, peer_value, strip_hop_by_hop};
 use crate::state::PrimaryBody;
 use crate::upstream::lane::Lane;
+use crate::upstream::raw::Keeper;
 use crate::upstream::Shelves;
 
 /// How the client reached us, for `X-Forwarded-For` and `X-Forwarded-Proto`, and its lanes;
@@ -24,7 +23,7 @@ pub struct Inbound {
     pub proto: &'static str,
     /// This connection's own connections to v1 and v2 (HTTP/1.x clients, `http://` upstreams).
     pub lane: Arc<Lane<PrimaryBody>>,
-    pub mirror_lane: Arc<Lane<Full<Bytes>>>,
+    pub mirror_lane: Arc<Keeper>,
     /// Its own connection to v2 for the requests a canary serves from v2.
     pub serve_lane: Arc<Lane<PrimaryBody>>,
 }
@@ -36,7 +35,7 @@ impl Inbound {
             peer_value: peer_value(peer.ip()),
             proto,
             lane: Arc::new(Lane::shelved(&shelves.primary)),
-            mirror_lane: Arc::new(Lane::shelved(&shelves.mirror)),
+            mirror_lane: Keeper::new(&shelves.mirror),
             serve_lane: Arc::new(Lane::shelved(&shelves.serve)),
         }
     }

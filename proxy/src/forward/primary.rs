@@ -172,7 +172,6 @@ async fn attempt(
             authority: to.target.authority(),
             connect_timeout: to.target.connect_timeout,
             cap,
-            read_buffer: None,
         };
         lane.send(&dial, req).await.map_err(PrimaryError::Lane)
     } else {

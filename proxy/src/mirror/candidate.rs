@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::response::Parts;
 use http::{Request, Response};
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 
 use crate::compare::Side;
@@ -19,17 +19,19 @@ use crate::net::headers::{content_length, strip_hop_by_hop};
 use crate::observe::metrics::RouteMetrics;
 use crate::observe::outcome::SkipReason;
 use crate::state::{CandidateClient, Shared, Snapshot};
-use crate::tee::{read_capped, ByteBudget, CapturedBody, ReadEnd};
+use crate::tee::{read_capped, ByteBudget, CaptureEnd, CapturedBody, ReadEnd};
 use prometheus::{Histogram, IntCounter};
 
 use crate::upstream::breaker::Breaker;
 use crate::upstream::cap::ConnectionCap;
-use crate::upstream::lane::{Dial, Lane, Lease};
+use crate::upstream::lane::LaneError;
+use crate::upstream::plain::{self, PlainError};
+use crate::upstream::raw::{Keeper, Lease, RawConn};
 use crate::upstream::retry::{is_idempotent, resend};
 use crate::upstream::Target;
 
-/// A client connection's own connection to v2 (see `upstream/lane.rs`).
-pub type CandidateLane = Lane<Full<Bytes>>;
+/// A client connection's own plain connection to v2 (see `upstream/raw.rs`).
+pub type CandidateLane = Keeper;
 
 /// Everything a send to v2 needs, borrowed.
 pub struct CandidateLeg<'a> {
@@ -117,77 +119,118 @@ impl<'a> CandidateLeg<'a> {
         self.judge(answered)
     }
 
-    /// Send on the lane when it is free, else on the pool, and read the body within the caps.
+    /// Send on the client connection's own plain connection when it is free, else on the pool,
+    /// and read the body within the caps. A stale connection is no fault of v2's: an
+    /// idempotent copy goes once more on a new one.
     async fn exchange(
         &self,
         req: Request<Full<Bytes>>,
         lane: Option<&Arc<CandidateLane>>,
     ) -> Result<(Parts, CapturedBody, Duration), Failure> {
         let started = Instant::now();
-        let cap = self.max_capture_bytes;
-        let mut lease = lane
+        let lease = lane
             .filter(|_| self.target.uses_lanes())
             .and_then(|lane| lane.lease(self.target.authority()));
-        // A stale connection is no fault of v2's: an idempotent copy goes once more on a new one.
+        let (parts, body, head_at) = match lease {
+            Some(lease) => self.plain(lease, req).await?,
+            None => self.pooled(req).await?,
+        };
+        let elapsed = head_at.saturating_duration_since(started);
+        if let Some(d) = self.duration {
+            d.observe(elapsed.as_secs_f64());
+        }
+        Ok((parts, body, elapsed))
+    }
+
+    /// On the leased plain connection (`upstream/plain.rs`), or a new one under v2's cap.
+    async fn plain(
+        &self,
+        mut lease: Lease,
+        req: Request<Full<Bytes>>,
+    ) -> Result<(Parts, CapturedBody, Instant), Failure> {
+        // `Full` holds its bytes whole: collecting it is a reference count, not a read.
+        let body = req.body().clone().collect().await.map_or_else(
+            |never: std::convert::Infallible| match never {},
+            |c| c.to_bytes(),
+        );
+        let mut again = is_idempotent(req.method());
+        loop {
+            let mut conn = match lease.conn.take() {
+                Some(conn) => conn,
+                None => RawConn::connect(
+                    self.target.authority(),
+                    self.target.connect_timeout,
+                    self.cap,
+                )
+                .await
+                .map_err(Failure::from_lane)?,
+            };
+            match plain::exchange(&mut conn, &req, &body, self.max_capture_bytes, self.budget).await
+            {
+                Ok(answer) => {
+                    if answer.reusable {
+                        lease.finish(conn, self.cap);
+                    }
+                    return Ok((answer.parts, answer.body, answer.head_at));
+                }
+                Err(PlainError::Lane(LaneError::Io {
+                    before_response: true,
+                    ..
+                })) if std::mem::take(&mut again) => {
+                    if let Some(r) = self.retries {
+                        r.inc();
+                    }
+                }
+                Err(PlainError::Lane(e)) => return Err(Failure::from_lane(e)),
+                Err(PlainError::Capture(CaptureEnd::Overloaded)) => {
+                    return Err(Failure::Overloaded)
+                }
+                Err(PlainError::Capture(_)) => return Err(Failure::TooLarge),
+            }
+        }
+    }
+
+    /// On the pooled client (h2, TLS, or the lane in use by another mirror).
+    async fn pooled(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<(Parts, CapturedBody, Instant), Failure> {
         let again = is_idempotent(req.method()).then(|| resend(&req, req.body().clone()));
-        let resp = match self.attempt(lease.as_mut(), req).await {
+        let resp = match self.attempt(req).await {
             Err(f) if f.closed_before_response() && again.is_some() => {
                 if let Some(r) = self.retries {
                     r.inc();
                 }
                 match again {
-                    Some(req) => self.attempt(lease.as_mut(), req).await?,
+                    Some(req) => self.attempt(req).await?,
                     None => return Err(f),
                 }
             }
             answered => answered?,
         };
-        let elapsed = started.elapsed();
-        if let Some(d) = self.duration {
-            d.observe(elapsed.as_secs_f64());
-        }
+        let head_at = Instant::now();
         let (parts, body) = resp.into_parts();
         // A declared length is checked and reserved before a byte is read: reading megabytes only
         // to drop them costs the I/O threads that serve v1, and memory the budget never saw.
         let declared = content_length(&parts.headers);
-        let body = read_capped(body, cap, self.budget, declared)
+        let body = read_capped(body, self.max_capture_bytes, self.budget, declared)
             .await
             .map_err(|e| match e {
                 ReadEnd::TooLarge => Failure::TooLarge,
                 ReadEnd::Overloaded => Failure::Overloaded,
                 ReadEnd::Body(e) => Failure::Body(Box::new(e)),
             })?;
-        if let Some(lease) = lease {
-            lease.finish();
-        }
-        Ok((parts, body, elapsed))
+        Ok((parts, body, head_at))
     }
 
-    async fn attempt(
-        &self,
-        lease: Option<&mut Lease<Full<Bytes>>>,
-        req: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, Failure> {
-        match lease {
-            Some(lease) => {
-                let dial = Dial {
-                    authority: self.target.authority(),
-                    connect_timeout: self.target.connect_timeout,
-                    cap: self.cap,
-                    read_buffer: Some(crate::upstream::CANDIDATE_READ_BUFFER),
-                };
-                lease.send(&dial, req).await.map_err(Failure::from_lane)
-            }
-            None => {
-                let (mut parts, body) = req.into_parts();
-                let pq = parts.uri.path_and_query().cloned();
-                if let Ok(uri) = self.target.pooled_uri(pq.as_ref(), &mut parts.headers) {
-                    parts.uri = uri;
-                }
-                let req = Request::from_parts(parts, body);
-                self.client.request(req).await.map_err(Failure::from_pool)
-            }
+    async fn attempt(&self, req: Request<Full<Bytes>>) -> Result<Response<Incoming>, Failure> {
+        let (mut parts, body) = req.into_parts();
+        let pq = parts.uri.path_and_query().cloned();
+        if let Ok(uri) = self.target.pooled_uri(pq.as_ref(), &mut parts.headers) {
+            parts.uri = uri;
         }
+        let req = Request::from_parts(parts, body);
+        self.client.request(req).await.map_err(Failure::from_pool)
     }
 
     /// Count the exchange, tell the breaker, and turn it into a side or a skip.

@@ -48,6 +48,9 @@ impl Failure {
         match self {
             Failure::Request(e) => !e.is_connect() && closed_before_response(e.as_ref()),
             Failure::Lane(LaneError::Send(e)) => closed_before_response(e),
+            Failure::Lane(LaneError::Io {
+                before_response, ..
+            }) => *before_response,
             Failure::Lane(_)
             | Failure::Body(_)
             | Failure::Timeout
@@ -63,6 +66,7 @@ impl Failure {
             Failure::Request(e) if e.is_connect() => CandidateErrorKind::Connect,
             Failure::Request(e) => hyper_kind(std::error::Error::source(e.as_ref())),
             Failure::Lane(e) if e.is_connect() => CandidateErrorKind::Connect,
+            Failure::Lane(LaneError::Invalid(_)) => CandidateErrorKind::Protocol,
             Failure::Lane(e) => hyper_kind(std::error::Error::source(e)),
             Failure::Body(e) => hyper_kind(Some(e.as_ref())),
             // Counted as skips, not errors; never reached through `kind`.

@@ -2,7 +2,9 @@
 //! client for control-plane calls.
 
 pub mod builder;
+pub mod chunked;
 pub mod fetch;
 pub mod headers;
 pub mod idle;
+pub mod response;
 pub mod tls;

@@ -3,17 +3,15 @@
 //! by length, or re-chunked from v1's chunks or from a body v1 ends by closing.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::net::headers::is_hop_by_hop;
-use crate::relay::chunked::{Decoder, Step};
-use crate::relay::head::{content_length, MAX_HEAD, MAX_HEADERS};
+use crate::net::chunked::{trailer_field, Decoder, Step};
+use crate::net::response::{self, Framing, Shape, MAX_HEADERS};
 use crate::tee::{Capture, CaptureEnd};
-use crate::upstream::lane::expiry_of;
 use crate::upstream::lane::LaneError;
 
 /// The copies a body feeds as it passes (the mirror's, the recording's), as `TeeBody` does on
@@ -39,12 +37,7 @@ impl Tees {
         if self.is_empty() {
             return;
         }
-        let line = line.strip_suffix(b"\r\n").unwrap_or(line);
-        let Some(colon) = line.iter().position(|b| *b == b':') else {
-            return;
-        };
-        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+        if let Some((n, v)) = trailer_field(line) {
             self.each().for_each(|c| c.trailer(n.clone(), v.clone()));
         }
     }
@@ -68,121 +61,35 @@ impl Tees {
     }
 }
 
-/// How v1's body is framed, and so how it goes on to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
-    /// No body (HEAD, 1xx, 204, 304).
-    None,
-    Length(u64),
-    Chunked,
-    /// Until v1 closes.
-    Close,
-}
-
-/// A response head, rewritten.
-pub struct Head {
-    pub status: StatusCode,
-    /// Bytes of v1's head (to drop from the buffer).
-    pub len: usize,
-    pub framing: Framing,
-    /// v1 may be asked for another request on this connection afterwards.
-    pub reusable: bool,
-    /// When v1 may close the connection (its `Keep-Alive: timeout=N`), if it said.
-    pub expires: Option<Instant>,
-}
-
-/// Parse a response head from `buf`; `None` while incomplete. 1xx heads other than 101 are
-/// skipped (returned with `status` 1xx for the caller to drop and read on). The client's head
-/// goes into `out`.
+/// Parse v1's answer head from `buf`; `None` while incomplete. 1xx heads other than 101 come
+/// back with no body (for the caller to drop and read on). The client's head goes into `out`,
+/// and the copies' fields into `fields`.
 pub fn parse(
     buf: &[u8],
     head_request: bool,
     close_client: bool,
     out: &mut Vec<u8>,
     mut fields: Option<&mut HeaderMap>,
-) -> Result<Option<Head>, LaneError> {
+) -> Result<Option<Shape>, LaneError> {
     let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut storage);
-    let len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
-            return Err(LaneError::Invalid("response head too large"))
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(LaneError::Invalid("malformed response head")),
+    let Some(head) =
+        response::parse(buf, &mut storage, head_request).map_err(LaneError::Invalid)?
+    else {
+        return Ok(None);
     };
-    let code = resp.code.unwrap_or(0);
-    let status =
-        StatusCode::from_u16(code).map_err(|_| LaneError::Invalid("invalid status code"))?;
-    if status == StatusCode::SWITCHING_PROTOCOLS {
-        return Err(LaneError::Invalid(
-            "101 to a request that asked for no upgrade",
-        ));
+    let shape = head.shape;
+    if shape.status.is_informational() {
+        return Ok(Some(shape));
     }
-    if status.is_informational() {
-        return Ok(Some(Head {
-            status,
-            len,
-            framing: Framing::None,
-            reusable: true,
-            expires: None,
-        }));
-    }
-    // What Connection names is hop-by-hop too; and whether v1 closes after this answer.
-    let mut named: [&[u8]; 8] = [&[]; 8];
-    let (mut n_named, mut close, mut keep) = (0, false, false);
-    let (mut te, mut length, mut expires) = (None, None, None);
-    for h in resp.headers.iter() {
-        if h.name.eq_ignore_ascii_case("connection") {
-            for token in h.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
-                if token.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    keep = true;
-                } else if n_named < named.len() {
-                    named[n_named] = token;
-                    n_named += 1;
-                } else {
-                    return Err(LaneError::Invalid("too many Connection options"));
-                }
-            }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            te = Some(h.value);
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            let n = content_length(h.value).ok_or(LaneError::Invalid("invalid content-length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(LaneError::Invalid("conflicting content-length"));
-            }
-            length = Some(n);
-        } else if h.name.eq_ignore_ascii_case("keep-alive") {
-            expires = expiry_of(h.value);
-        }
-    }
-    let bodiless =
-        head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
-    let framing = match (bodiless, te, length) {
-        (true, _, _) => Framing::None,
-        (false, Some(te), _) if last_coding_is_chunked(te) => Framing::Chunked,
-        (false, Some(_), _) => Framing::Close,
-        (false, None, Some(n)) => Framing::Length(n),
-        (false, None, None) => Framing::Close,
-    };
-    let v1_closes = close || (resp.version == Some(0) && !keep);
-    // Length and encoding both: v1's framing is in doubt; the connection is not used again.
-    let doubtful = te.is_some() && length.is_some();
-    push_status_line(out, status, resp.reason.filter(|r| !r.is_empty()));
-    let rechunked = matches!(framing, Framing::Chunked | Framing::Close);
+    push_status_line(out, shape.status, head.reason.filter(|r| !r.is_empty()));
+    let rechunked = matches!(shape.framing, Framing::Chunked | Framing::Close);
     let mut has_date = false;
-    for h in resp.headers.iter() {
-        let name = h.name.as_bytes();
-        if is_hop_by_hop(h.name)
-            || named[..n_named]
-                .iter()
-                .any(|n| n.eq_ignore_ascii_case(name))
-            || (rechunked && h.name.eq_ignore_ascii_case("content-length"))
+    for h in head.fields {
+        if !head.end_to_end(h.name) || (rechunked && h.name.eq_ignore_ascii_case("content-length"))
         {
             continue;
         }
+        let name = h.name.as_bytes();
         has_date |= h.name.eq_ignore_ascii_case("date");
         push_field(out, name, h.value);
         if let Some(map) = fields.as_deref_mut() {
@@ -206,13 +113,7 @@ pub fn parse(
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    Ok(Some(Head {
-        status,
-        len,
-        framing,
-        reusable: !v1_closes && !doubtful && framing != Framing::Close,
-        expires,
-    }))
+    Ok(Some(shape))
 }
 
 /// `HTTP/1.1 <code> <reason>\r\n`: v1's reason phrase when it gave one (hyper's path passes it
@@ -237,12 +138,6 @@ pub fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 /// The `date` field hyper adds to answers without one.
 pub fn push_date(out: &mut Vec<u8>) {
     DATE.with(|d| push_field(out, b"date", d.borrow_mut().now()));
-}
-
-fn last_coding_is_chunked(te: &[u8]) -> bool {
-    te.rsplit(|b| *b == b',')
-        .next()
-        .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
 /// Why passing v1's body on stopped short.

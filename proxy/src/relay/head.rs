@@ -14,12 +14,7 @@
 use memchr::memchr_iter;
 
 use crate::net::headers::is_grpc_type;
-
-/// hyper's own limit on header fields: a request head with more goes to hyper, which answers
-/// it; a response head with more is refused.
-pub const MAX_HEADERS: usize = 100;
-/// The most of a head (request or response) the relay buffers before giving up on it.
-pub const MAX_HEAD: usize = 64 * 1024;
+use crate::net::response::content_length;
 
 /// What the bytes read so far hold.
 pub enum Parsed<'b> {
@@ -131,17 +126,6 @@ fn has_bare_lf(head: &[u8]) -> bool {
     memchr_iter(b'\n', head).any(|i| i == 0 || head[i - 1] != b'\r')
 }
 
-/// `1*DIGIT`, nothing else (no sign, no list, no spaces inside; httparse trims the ends), and
-/// not past what a u64 holds.
-pub fn content_length(value: &[u8]) -> Option<u64> {
-    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    value.iter().try_fold(0u64, |n, d| {
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
-}
-
 /// `Connection` tokens: `Some(true)` when it asks to close, `None` when it names anything but
 /// `close` and `keep-alive` (fields to strip as hop-by-hop: hyper's path does that).
 fn connection(value: &[u8]) -> Option<bool> {
@@ -160,6 +144,7 @@ fn connection(value: &[u8]) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::response::MAX_HEADERS;
 
     fn kind(wire: &[u8]) -> &'static str {
         let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];

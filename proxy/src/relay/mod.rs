@@ -14,7 +14,6 @@
 //! answers.
 
 pub mod answer;
-pub mod chunked;
 pub mod head;
 pub mod rewind;
 
@@ -32,6 +31,7 @@ use crate::forward::{self, Copies, Inbound};
 use crate::mirror::CopyTo;
 use crate::net::headers::{forwarded_chain, is_hop_by_hop};
 use crate::net::idle::{Stalled, Which};
+use crate::net::response::{Shape, MAX_HEAD, MAX_HEADERS};
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::tee::CaptureEnd;
@@ -39,7 +39,7 @@ use crate::upstream::lane::{ClientBody, LaneError};
 use crate::upstream::raw::{Keeper, RawConn};
 use crate::upstream::retry::is_idempotent;
 use answer::{BodyError, Tees};
-use head::{Parsed, Plain, MAX_HEAD};
+use head::{Parsed, Plain};
 use rewind::Rewind;
 
 /// Pipelined bytes read from the client while v1 answers: past this, reading waits.
@@ -181,7 +181,7 @@ impl Relay<'_> {
         let deadline = tokio::time::Instant::now() + idle_limit;
         let (exchange, snap) = loop {
             if !self.client.is_empty() {
-                let mut storage = [httparse::EMPTY_HEADER; head::MAX_HEADERS];
+                let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
                 match head::parse(&self.client, &mut storage) {
                     Parsed::Partial if self.client.len() > MAX_HEAD => {
                         return self.hand_off("head")
@@ -378,7 +378,7 @@ impl Relay<'_> {
         conn: &mut RawConn,
         e: &Exchange,
         timeout: Duration,
-    ) -> Result<(answer::Head, Option<HeaderMap>), Failure>
+    ) -> Result<(Shape, Option<HeaderMap>), Failure>
     where
         I: AsyncRead + Unpin,
     {

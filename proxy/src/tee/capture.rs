@@ -71,7 +71,7 @@ pub type CaptureResult = Result<CapturedBody, CaptureEnd>;
 /// keeps the upstream connection's whole read buffer alive (an 8 KiB buffer for a 1 KiB body, up
 /// to 400 KiB for a large one), memory the budget would never have seen.
 #[derive(Debug)]
-struct CaptureBuf {
+pub struct CaptureBuf {
     buf: Vec<u8>,
     cap: usize,
     held: Held,
@@ -80,7 +80,7 @@ struct CaptureBuf {
 impl CaptureBuf {
     /// A declared length (`Content-Length`) is checked against `cap` and reserved whole, up
     /// front: a body that cannot be kept is known before a byte of it is read.
-    fn new(
+    pub fn new(
         cap: usize,
         budget: &Arc<ByteBudget>,
         declared: Option<u64>,
@@ -100,7 +100,7 @@ impl CaptureBuf {
         Ok(Self { buf, cap, held })
     }
 
-    fn push(&mut self, data: &[u8]) -> Result<(), CaptureEnd> {
+    pub fn push(&mut self, data: &[u8]) -> Result<(), CaptureEnd> {
         let need = self.buf.len() + data.len();
         if need > self.cap {
             return Err(CaptureEnd::TooLarge);
@@ -120,7 +120,7 @@ impl CaptureBuf {
 
     /// The body as it will be held until its comparison ends: exactly its length, in memory
     /// and in the budget (growth room is given back; a declared length has none).
-    fn finish(mut self, trailers: Option<HeaderMap>) -> CapturedBody {
+    pub fn finish(mut self, trailers: Option<HeaderMap>) -> CapturedBody {
         if self.buf.capacity() > self.buf.len() {
             self.buf.shrink_to_fit();
         }

@@ -6,5 +6,5 @@ pub mod capture;
 
 pub use budget::ByteBudget;
 pub use capture::{
-    read_capped, Capture, CaptureEnd, CaptureResult, CapturedBody, ReadEnd, TeeBody,
+    read_capped, Capture, CaptureBuf, CaptureEnd, CaptureResult, CapturedBody, ReadEnd, TeeBody,
 };

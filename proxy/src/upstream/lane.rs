@@ -8,10 +8,6 @@
 //! connection. h2 clients (many streams on one connection) and `https://` upstreams keep using
 //! the pooled client.
 //!
-//! Mirrors lease a second lane of the same client connection for v2. A mirror may outlive its
-//! request (v2 slower than v1), so while one holds the lease the next mirror uses the pool
-//! rather than opening a connection it could not keep.
-//!
 //! When a client connection ends, its lanes put their idle connection on the upstream's
 //! [`Shelf`], where the next client connection's lane finds it before dialling: a client that
 //! sends one request per connection costs v1 no connection of its own (nginx's upstream
@@ -27,6 +23,7 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::net::response::expiry_of;
 use crate::upstream::cap::{self, ConnectionCap, Overloaded, Reclaim};
 use crate::upstream::shelf::{Shelf, Shelved};
 
@@ -101,8 +98,6 @@ type Conn<B> = (http1::SendRequest<B>, cap::Slot);
 
 struct State<B> {
     kept: Option<Kept<B>>,
-    /// A mirror holds the lease (see [`Lane::lease`]).
-    leased: bool,
     /// Known to the cap as a keeper of idle connections (see `cap.rs`).
     registered: bool,
 }
@@ -149,7 +144,6 @@ impl<B> Lane<B> {
         Self {
             slot: Mutex::new(State {
                 kept: None,
-                leased: false,
                 registered: false,
             }),
             shelf,
@@ -211,8 +205,6 @@ pub struct Dial<'a> {
     pub authority: &'a Authority,
     pub connect_timeout: Duration,
     pub cap: &'a Arc<ConnectionCap>,
-    /// The most a new connection buffers of a response (hyper's default when `None`).
-    pub read_buffer: Option<usize>,
 }
 
 impl<B> Lane<B>
@@ -243,72 +235,6 @@ where
         }
         resp
     }
-
-    /// For a mirror: the lane, unless another mirror of this client connection holds it (then
-    /// `None`: use the pool).
-    pub fn lease(self: &Arc<Self>, authority: &Authority) -> Option<Lease<B>> {
-        let mut slot = self.slot();
-        if slot.leased {
-            return None;
-        }
-        slot.leased = true;
-        let kept = slot.take_for(authority);
-        drop(slot);
-        Some(Lease {
-            lane: self.clone(),
-            authority: authority.clone(),
-            sender: kept.or_else(|| Some(self.shelf.as_ref()?.take(authority)?.sender)),
-            expires: None,
-            finished: false,
-        })
-    }
-}
-
-/// A mirror's hold on its client connection's v2 lane. Dropping it frees the lane; the
-/// connection is kept only through [`Lease::finish`], once the response has been read whole.
-pub struct Lease<B> {
-    lane: Arc<Lane<B>>,
-    authority: Authority,
-    sender: Option<Conn<B>>,
-    expires: Option<Instant>,
-    /// Set by [`Lease::finish`]: the connection goes back to the lane on drop.
-    finished: bool,
-}
-
-impl<B> Lease<B>
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    /// Send on the leased connection (or a new one under `dial`'s cap).
-    pub async fn send(
-        &mut self,
-        dial: &Dial<'_>,
-        req: Request<B>,
-    ) -> Result<Response<Incoming>, LaneError> {
-        let resp = exchange(&mut self.sender, dial, req).await;
-        match &resp {
-            Ok(r) => self.expires = expiry(r.headers()),
-            Err(_) => self.sender = None,
-        }
-        resp
-    }
-
-    /// The response was read to its end: keep the connection for the next mirror.
-    pub fn finish(mut self) {
-        self.finished = true;
-    }
-}
-
-impl<B> Drop for Lease<B> {
-    fn drop(&mut self) {
-        let mut slot = self.lane.slot();
-        slot.leased = false;
-        if let Some(sender) = self.sender.take().filter(|_| self.finished) {
-            slot.keep(&self.authority, sender, self.expires);
-        }
-    }
 }
 
 /// When a kept connection should no longer be reused: a little before the upstream's announced
@@ -316,19 +242,6 @@ impl<B> Drop for Lease<B> {
 /// closing. `None` when it announced none.
 fn expiry(headers: &HeaderMap) -> Option<Instant> {
     expiry_of(headers.get("keep-alive")?.as_bytes())
-}
-
-/// [`expiry`] from a `Keep-Alive` field's value.
-pub(crate) fn expiry_of(value: &[u8]) -> Option<Instant> {
-    let value = std::str::from_utf8(value).ok()?;
-    let secs: u64 = value
-        .split(',')
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("timeout"))
-        .and_then(|(_, v)| v.trim().parse().ok())?;
-    let timeout = Duration::from_secs(secs);
-    let margin = (timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(2));
-    Some(Instant::now() + timeout.saturating_sub(margin))
 }
 
 /// One exchange on `sender` (a kept connection) or, when it is gone or closed, on a new one,
@@ -388,11 +301,7 @@ where
     // The slot first: at the cap no connect is even tried.
     let slot = dial.cap.acquire().await.map_err(LaneError::Overloaded)?;
     let stream = dial_tcp(dial.authority, dial.connect_timeout).await?;
-    let mut builder = http1::Builder::new();
-    if let Some(n) = dial.read_buffer {
-        builder.max_buf_size(n);
-    }
-    let (sender, conn) = builder
+    let (sender, conn) = http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await
         .map_err(|source| LaneError::Handshake {

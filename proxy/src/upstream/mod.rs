@@ -6,6 +6,7 @@ pub mod breaker;
 pub mod cap;
 pub mod capped;
 pub mod lane;
+pub mod plain;
 pub mod raw;
 pub mod retry;
 pub mod shaping;
@@ -189,7 +190,8 @@ where
 /// v2 for mirrors, to v2 for the requests a canary serves. They outlive reloads, as the caps do.
 pub struct Shelves<P> {
     pub primary: Arc<LaneShelf<P>>,
-    pub mirror: Arc<LaneShelf<http_body_util::Full<bytes::Bytes>>>,
+    /// Plain connections to v2 for mirrors (`raw.rs`, `plain.rs`).
+    pub mirror: Arc<Shelf<RawConn>>,
     pub serve: Arc<LaneShelf<P>>,
     /// The relay's plain connections to v1 (`raw.rs`).
     pub raw: Arc<Shelf<RawConn>>,

@@ -71,6 +71,8 @@ pub struct Keeper {
     shelf: Arc<Shelf<RawConn>>,
     /// Known to the cap (registered once, on the first keep).
     registered: AtomicBool,
+    /// A mirror holds it (see [`Keeper::lease`]).
+    leased: AtomicBool,
 }
 
 impl Keeper {
@@ -79,6 +81,7 @@ impl Keeper {
             kept: Mutex::new(None),
             shelf: shelf.clone(),
             registered: AtomicBool::new(false),
+            leased: AtomicBool::new(false),
         })
     }
 
@@ -100,6 +103,47 @@ impl Keeper {
             let me: Arc<dyn Reclaim> = self.clone();
             cap.register(Arc::downgrade(&me));
         }
+    }
+}
+
+impl std::fmt::Debug for Keeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keeper").finish_non_exhaustive()
+    }
+}
+
+impl Keeper {
+    /// For a mirror (the v2 leg): the kept connection, unless another mirror of this client
+    /// connection holds it — a mirror may outlive its request, and the next one then uses the
+    /// pool rather than dialling a connection it could not keep.
+    pub fn lease(self: &Arc<Self>, authority: &Authority) -> Option<Lease> {
+        if self.leased.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        Some(Lease {
+            conn: self.take(authority),
+            keeper: self.clone(),
+        })
+    }
+}
+
+/// A mirror's hold on its client connection's keeper; dropping it frees the keeper.
+pub struct Lease {
+    keeper: Arc<Keeper>,
+    /// The connection to use first (none: dial one).
+    pub conn: Option<RawConn>,
+}
+
+impl Lease {
+    /// The answer was read to its end on `conn`: keep it for the next mirror.
+    pub fn finish(self, conn: RawConn, cap: &ConnectionCap) {
+        self.keeper.keep(conn, cap);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.keeper.leased.store(false, Ordering::Release);
     }
 }
 

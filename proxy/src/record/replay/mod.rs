@@ -88,7 +88,7 @@ pub async fn run(args: Args) -> Result<Outcome, Unusable> {
     for _ in 0..concurrency(&args) {
         let (live, bar, next) = (live.clone(), bar.clone(), next.clone());
         workers.spawn(async move {
-            let lanes = send::Lanes::default();
+            let lanes = send::Lanes::new(&live.shared);
             while let Some(lines) = take(&next).await {
                 for line in lines {
                     live.replay(line, &lanes).await;

@@ -23,10 +23,18 @@ use super::recorded::Recorded;
 
 /// One worker's own connections to v2 and (with `--primary`) v1: as a client connection's lanes
 /// in the proxy, no pool checkout per request.
-#[derive(Default)]
 pub struct Lanes {
     candidate: Arc<CandidateLane>,
     primary: Arc<CandidateLane>,
+}
+
+impl Lanes {
+    pub fn new(shared: &Shared) -> Self {
+        Self {
+            candidate: CandidateLane::new(&shared.shelves.mirror),
+            primary: CandidateLane::new(&shared.shelves.raw),
+        }
+    }
 }
 
 /// The legs of a replay: v2 always, v1 live with `--primary`.

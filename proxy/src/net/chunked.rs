@@ -1,4 +1,4 @@
-//! v1's chunked response body, read incrementally (RFC 9112 §7.1) so the relay can pass each
+//! A chunked response body, read incrementally (RFC 9112 §7.1) so the relay can pass each
 //! chunk's data on as it arrives. Strict where a lenient reader would let two parsers disagree:
 //! hex sizes of at most 16 digits (no overflow), CRLF after every size line and every chunk,
 //! no bare LF, bounded size lines and trailer sections.
@@ -182,6 +182,18 @@ pub fn decode_all(wire: &[u8]) -> Result<(Vec<u8>, Vec<u8>, usize), ChunkError> 
             Step::End(n) => return Ok((data, trailers, at + n)),
         }
     }
+}
+
+/// One trailer field line (`name: value\r\n`, as [`Step::Trailer`] hands it out) as a field;
+/// `None` for a line no header map can hold.
+pub fn trailer_field(line: &[u8]) -> Option<(http::HeaderName, http::HeaderValue)> {
+    let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+    let colon = line.iter().position(|b| *b == b':')?;
+    let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+    Some((
+        http::HeaderName::from_bytes(name).ok()?,
+        http::HeaderValue::from_bytes(value).ok()?,
+    ))
 }
 
 #[cfg(test)]

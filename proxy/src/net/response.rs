@@ -1,0 +1,174 @@
+//! An HTTP/1.1 response head as the plain-connection legs read it — the relay's v1 answer and
+//! the v2 leg's — parsed with httparse and judged once: its framing (RFC 9112 §6.3), whether
+//! the connection may carry another request, and which fields are end-to-end.
+
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+
+use crate::net::headers::is_hop_by_hop;
+
+/// hyper's own limit on header fields: a request head with more goes to hyper, which answers
+/// it; a response head with more is refused.
+pub const MAX_HEADERS: usize = 100;
+/// The most of a head (request or response) a plain-connection leg buffers before giving up.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// How a response body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (HEAD, 1xx, 204, 304).
+    None,
+    Length(u64),
+    Chunked,
+    /// Until the upstream closes.
+    Close,
+}
+
+/// What a head says about the exchange, owned.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub status: StatusCode,
+    /// Bytes of the head (to drop from the buffer).
+    pub len: usize,
+    pub framing: Framing,
+    /// The upstream may be asked for another request on this connection afterwards.
+    pub reusable: bool,
+    /// When the upstream may close the connection (its `Keep-Alive: timeout=N`), if it said.
+    pub expires: Option<Instant>,
+}
+
+/// A parsed head: its shape, and its fields borrowed from the buffer.
+pub struct Head<'b> {
+    pub shape: Shape,
+    pub reason: Option<&'b str>,
+    pub fields: &'b [httparse::Header<'b>],
+    /// What `Connection` names is hop-by-hop too.
+    named: [&'b [u8]; 8],
+    n_named: usize,
+}
+
+impl Head<'_> {
+    /// A field to pass on: not hop-by-hop, not named by `Connection`.
+    pub fn end_to_end(&self, name: &str) -> bool {
+        !is_hop_by_hop(name)
+            && !self.named[..self.n_named]
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+    }
+}
+
+/// Parse a response head from `buf`; `None` while incomplete. A 1xx head other than 101 comes
+/// back with no body, for the caller to drop and read on; 101 to a request that asked for no
+/// upgrade is refused.
+pub fn parse<'b>(
+    buf: &'b [u8],
+    storage: &'b mut [httparse::Header<'b>],
+    head_request: bool,
+) -> Result<Option<Head<'b>>, &'static str> {
+    let mut resp = httparse::Response::new(storage);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+            return Err("response head too large")
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err("malformed response head"),
+    };
+    let status = StatusCode::from_u16(resp.code.unwrap_or(0)).map_err(|_| "invalid status code")?;
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        return Err("101 to a request that asked for no upgrade");
+    }
+    let (version, reason, fields) = (resp.version, resp.reason, resp.headers);
+    let mut head = Head {
+        shape: Shape {
+            status,
+            len,
+            framing: Framing::None,
+            reusable: true,
+            expires: None,
+        },
+        reason,
+        fields: &*fields,
+        named: [&[]; 8],
+        n_named: 0,
+    };
+    if status.is_informational() {
+        return Ok(Some(head));
+    }
+    let (mut close, mut keep) = (false, false);
+    let (mut te, mut length) = (None, None);
+    for h in head.fields {
+        if h.name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    keep = true;
+                } else if head.n_named < head.named.len() {
+                    head.named[head.n_named] = token;
+                    head.n_named += 1;
+                } else {
+                    return Err("too many Connection options");
+                }
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            te = Some(h.value);
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            let n = content_length(h.value).ok_or("invalid content-length")?;
+            if length.is_some_and(|l| l != n) {
+                return Err("conflicting content-length");
+            }
+            length = Some(n);
+        } else if h.name.eq_ignore_ascii_case("keep-alive") {
+            head.shape.expires = expiry_of(h.value);
+        }
+    }
+    let bodiless =
+        head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    let framing = match (bodiless, te, length) {
+        (true, _, _) => Framing::None,
+        (false, Some(te), _) if last_coding_is_chunked(te) => Framing::Chunked,
+        (false, Some(_), _) => Framing::Close,
+        (false, None, Some(n)) => Framing::Length(n),
+        (false, None, None) => Framing::Close,
+    };
+    let closes = close || (version == Some(0) && !keep);
+    // Length and encoding both: the framing is in doubt; the connection is not used again.
+    let doubtful = te.is_some() && length.is_some();
+    head.shape.framing = framing;
+    head.shape.reusable = !closes && !doubtful && framing != Framing::Close;
+    Ok(Some(head))
+}
+
+/// `1*DIGIT`, nothing else (no sign, no list, no spaces inside; httparse trims the ends), and
+/// not past what a u64 holds.
+pub fn content_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 19 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    value.iter().try_fold(0u64, |n, d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// When a kept connection should no longer be reused, from a `Keep-Alive` field's value: a
+/// little before the upstream's announced `timeout=N` runs out, so a request is not written
+/// onto a connection it is closing. `None` when it announced none.
+pub fn expiry_of(value: &[u8]) -> Option<Instant> {
+    let value = std::str::from_utf8(value).ok()?;
+    let secs: u64 = value
+        .split(',')
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("timeout"))
+        .and_then(|(_, v)| v.trim().parse().ok())?;
+    let timeout = Duration::from_secs(secs);
+    let margin = (timeout / 4).clamp(Duration::from_millis(250), Duration::from_secs(2));
+    Some(Instant::now() + timeout.saturating_sub(margin))
+}
+
+fn last_coding_is_chunked(te: &[u8]) -> bool {
+    te.rsplit(|b| *b == b',')
+        .next()
+        .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}

@@ -1,0 +1,220 @@
+//! One request on a plain connection (`raw.rs`) with its answer read whole into a capture: the
+//! v2 leg's exchange (mirrors, replay) without hyper's client — no dispatch channel, no
+//! connection task to wake, no second task per request — as the relay does for v1. The same
+//! response reading as the relay's (`net::response`, `net::chunked`), so v2's framing is judged
+//! by the rules v1's is.
+
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::response::Parts;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Version};
+use http_body_util::Full;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::net::chunked::{trailer_field, Decoder, Step};
+use crate::net::headers::is_hop_by_hop;
+use crate::net::response::{self, Framing, MAX_HEADERS};
+use crate::tee::{ByteBudget, CaptureBuf, CaptureEnd, CapturedBody};
+use crate::upstream::lane::LaneError;
+use crate::upstream::raw::RawConn;
+
+/// Bytes asked of the socket per read.
+const READ: usize = 16 * 1024;
+
+/// Why an exchange on a plain connection ended without an answer to compare.
+#[derive(Debug)]
+pub enum PlainError {
+    /// The connection broke, or the upstream's answer was not HTTP.
+    Lane(LaneError),
+    /// The body was over the capture cap, or the byte budget was spent.
+    Capture(CaptureEnd),
+}
+
+/// v2's answer, read whole.
+pub struct Answer {
+    pub parts: Parts,
+    pub body: CapturedBody,
+    /// When the head was in (the upstream's latency, as hyper's path measures it).
+    pub head_at: Instant,
+    /// The connection may carry the next request.
+    pub reusable: bool,
+}
+
+/// Send `req` (its body is `body`) on `conn` and read the answer into memory of at most `cap`
+/// bytes, reserved in `budget`.
+pub async fn exchange(
+    conn: &mut RawConn,
+    req: &Request<Full<Bytes>>,
+    body: &Bytes,
+    cap: usize,
+    budget: &std::sync::Arc<ByteBudget>,
+) -> Result<Answer, PlainError> {
+    let mut out = Vec::with_capacity(512 + body.len().min(16 * 1024));
+    write_head(&mut out, req, body.len());
+    let io = |source, before_response| {
+        PlainError::Lane(LaneError::Io {
+            source,
+            before_response,
+        })
+    };
+    // A small body goes in the same write as the head.
+    if body.len() <= 16 * 1024 {
+        out.extend_from_slice(body);
+        conn.stream.write_all(&out).await.map_err(|e| io(e, true))?;
+    } else {
+        conn.stream.write_all(&out).await.map_err(|e| io(e, true))?;
+        conn.stream.write_all(body).await.map_err(|e| io(e, true))?;
+    }
+    let mut buf = BytesMut::with_capacity(READ);
+    let head_request = req.method() == Method::HEAD;
+    let (shape, headers) = loop {
+        if !buf.is_empty() {
+            let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let parsed = response::parse(&buf, &mut storage, head_request)
+                .map_err(|why| PlainError::Lane(LaneError::Invalid(why)))?;
+            match parsed {
+                Some(h) if h.shape.status.is_informational() => {
+                    let n = h.shape.len;
+                    buf.advance(n);
+                    continue;
+                }
+                Some(h) => {
+                    let mut headers = HeaderMap::with_capacity(h.fields.len());
+                    for f in h.fields {
+                        let (Ok(n), Ok(v)) = (
+                            HeaderName::from_bytes(f.name.as_bytes()),
+                            HeaderValue::from_bytes(f.value),
+                        ) else {
+                            return Err(PlainError::Lane(LaneError::Invalid(
+                                "invalid response field",
+                            )));
+                        };
+                        headers.append(n, v);
+                    }
+                    break (h.shape, headers);
+                }
+                None => {}
+            }
+        }
+        let before = buf.is_empty();
+        if read(conn, &mut buf).await.map_err(|e| io(e, before))? == 0 {
+            return Err(io(std::io::ErrorKind::UnexpectedEof.into(), before));
+        }
+    };
+    let head_at = Instant::now();
+    buf.advance(shape.len);
+    let declared = match shape.framing {
+        Framing::Length(n) => Some(n),
+        _ => None,
+    };
+    let mut capture = CaptureBuf::new(cap, budget, declared).map_err(PlainError::Capture)?;
+    let mut trailers = None;
+    let eof = || io(std::io::ErrorKind::UnexpectedEof.into(), false);
+    match shape.framing {
+        Framing::None => {}
+        Framing::Length(mut left) => loop {
+            let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            capture.push(&buf[..n]).map_err(PlainError::Capture)?;
+            buf.advance(n);
+            left -= n as u64;
+            if left == 0 {
+                break;
+            }
+            if read(conn, &mut buf).await.map_err(|e| io(e, false))? == 0 {
+                return Err(eof());
+            }
+        },
+        Framing::Chunked => {
+            let mut chunks = Decoder::default();
+            loop {
+                let step = chunks
+                    .step(&buf)
+                    .map_err(|_| PlainError::Lane(LaneError::Invalid("invalid chunked body")))?;
+                match step {
+                    Step::Need => {
+                        if read(conn, &mut buf).await.map_err(|e| io(e, false))? == 0 {
+                            return Err(eof());
+                        }
+                    }
+                    Step::Skip(n) => buf.advance(n),
+                    Step::Data(n) => {
+                        capture.push(&buf[..n]).map_err(PlainError::Capture)?;
+                        buf.advance(n);
+                    }
+                    Step::Trailer(n) => {
+                        if let Some((name, value)) = trailer_field(&buf[..n]) {
+                            trailers
+                                .get_or_insert_with(HeaderMap::new)
+                                .append(name, value);
+                        }
+                        buf.advance(n);
+                    }
+                    Step::End(n) => {
+                        buf.advance(n);
+                        break;
+                    }
+                }
+            }
+        }
+        Framing::Close => loop {
+            capture.push(&buf).map_err(PlainError::Capture)?;
+            buf.clear();
+            if read(conn, &mut buf).await.map_err(|e| io(e, false))? == 0 {
+                break;
+            }
+        },
+    }
+    conn.expires = shape.expires;
+    let mut parts = Response::new(()).into_parts().0;
+    parts.status = shape.status;
+    parts.version = Version::HTTP_11;
+    parts.headers = headers;
+    Ok(Answer {
+        parts,
+        body: capture.finish(trailers),
+        head_at,
+        // Bytes past the answer were never asked for: the connection's framing is in doubt.
+        reusable: shape.reusable && buf.is_empty(),
+    })
+}
+
+async fn read(conn: &mut RawConn, buf: &mut BytesMut) -> std::io::Result<usize> {
+    if buf.capacity() - buf.len() < READ / 4 {
+        buf.reserve(READ);
+    }
+    conn.stream.read_buf(buf).await
+}
+
+/// The request line in origin form and the fields, as hyper's client writes them: names lower
+/// case, hop-by-hop fields out, and the body's own length stated (a `Content-Length` that
+/// disagreed with the body would desynchronise the connection).
+fn write_head(out: &mut Vec<u8>, req: &Request<Full<Bytes>>, body_len: usize) {
+    out.extend_from_slice(req.method().as_str().as_bytes());
+    out.push(b' ');
+    let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    out.extend_from_slice(pq.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut stated = false;
+    for (name, value) in req.headers() {
+        if name == header::CONTENT_LENGTH {
+            stated = true;
+            continue;
+        }
+        if is_hop_by_hop(name.as_str()) {
+            continue;
+        }
+        field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if body_len > 0 || stated {
+        field(out, b"content-length", body_len.to_string().as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
