@@ -112,9 +112,9 @@ fn read_lines_up_to(path: &Path, max_line: usize, mut on_line: impl FnMut(u64, B
     let (home, spare) = crossbeam_channel::bounded(SPARE_CHUNKS);
     loop {
         let mut buf: Vec<u8> = spare.try_recv().unwrap_or_default();
-        // Sized up front: grown from empty, each chunk would be copied a dozen times on its way
-        // to 64 KiB.
-        buf.reserve(carry.len() + CHUNK);
+        // Sized up front and exactly: grown from empty, each chunk would be copied a dozen times
+        // on its way to 64 KiB, and one doubled past 2 × CHUNK would not be kept.
+        buf.reserve_exact(carry.len() + CHUNK);
         buf.extend_from_slice(&carry);
         carry.clear();
         let start = buf.len();
