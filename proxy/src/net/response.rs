@@ -172,3 +172,50 @@ fn last_coding_is_chunked(te: &[u8]) -> bool {
         .next()
         .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_and_reuse_are_read_off_the_head() {
+        let shape = |wire: &[u8], head_request: bool| {
+            let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            parse(wire, &mut storage, head_request)
+                .map(|h| h.map(|h| (h.shape.framing, h.shape.reusable)))
+        };
+        assert_eq!(
+            shape(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n", false),
+            Ok(Some((Framing::Length(3), true)))
+        );
+        assert_eq!(
+            shape(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n", true),
+            Ok(Some((Framing::None, true))),
+            "an answer to HEAD has no body whatever it declares"
+        );
+        assert_eq!(
+            shape(b"HTTP/1.0 200 OK\r\ncontent-length: 3\r\n\r\n", false),
+            Ok(Some((Framing::Length(3), false))),
+            "HTTP/1.0 without keep-alive closes"
+        );
+        assert_eq!(
+            shape(
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n",
+                false
+            ),
+            Ok(Some((Framing::Chunked, false))),
+            "length and encoding both: the encoding frames it, the connection is not reused"
+        );
+        assert_eq!(
+            shape(b"HTTP/1.1 200 OK\r\n\r\n", false),
+            Ok(Some((Framing::Close, false)))
+        );
+        assert_eq!(shape(b"HTTP/1.1 200 OK\r\ncontent-le", false), Ok(None));
+        assert!(shape(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+            false
+        )
+        .is_err());
+        assert!(shape(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", false).is_err());
+    }
+}

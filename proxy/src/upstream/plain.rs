@@ -218,3 +218,33 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head_of(req: Request<Full<Bytes>>, body_len: usize) -> String {
+        let mut out = Vec::new();
+        write_head(&mut out, &req, body_len);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_head_states_the_bodys_own_length_and_no_hop_by_hop_field() {
+        let req = Request::post("http://v2.internal/orders?x=1")
+            .header("host", "shop.example")
+            .header("content-length", "999")
+            .header("transfer-encoding", "chunked")
+            .header("connection", "keep-alive")
+            .header("x-a", "1")
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        assert_eq!(
+            head_of(req, 2),
+            "POST /orders?x=1 HTTP/1.1\r\nhost: shop.example\r\nx-a: 1\r\ncontent-length: 2\r\n\r\n"
+        );
+        // No body and no length asked for: none stated (hyper's client does the same).
+        let get = Request::get("/a").body(Full::new(Bytes::new())).unwrap();
+        assert_eq!(head_of(get, 0), "GET /a HTTP/1.1\r\n\r\n");
+    }
+}
