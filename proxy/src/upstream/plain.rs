@@ -222,6 +222,8 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::sync::Arc;
 
     fn head_of(req: Request<Full<Bytes>>, body_len: usize) -> String {
         let mut out = Vec::new();
@@ -246,5 +248,172 @@ mod tests {
         // No body and no length asked for: none stated (hyper's client does the same).
         let get = Request::get("/a").body(Full::new(Bytes::new())).unwrap();
         assert_eq!(head_of(get, 0), "GET /a HTTP/1.1\r\n\r\n");
+    }
+
+    /// What a leg made of v2's answer: status, fields, body and trailers — or that it failed.
+    type Read = Option<(u16, Vec<(String, Vec<u8>)>, Vec<u8>, Vec<(String, Vec<u8>)>)>;
+
+    fn fields(map: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+        let mut out: Vec<_> = map
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A v2 that answers the first request on each connection with `wire`, then closes.
+    async fn answering(wire: Vec<u8>) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let wire = wire.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut b = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut b).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&b[..n]),
+                        }
+                    }
+                    let _ = s.write_all(&wire).await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn request() -> Request<Full<Bytes>> {
+        Request::get("/a")
+            .header("host", "v2")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    }
+
+    async fn by_plain(addr: std::net::SocketAddr, budget: &Arc<ByteBudget>) -> Read {
+        let cap = crate::upstream::cap::ConnectionCap::new(
+            4,
+            std::time::Duration::from_millis(100),
+            prometheus::IntGauge::new("open", "open").unwrap(),
+        );
+        let authority: http::uri::Authority = addr.to_string().parse().unwrap();
+        let mut conn = RawConn::connect(&authority, std::time::Duration::from_secs(1), &cap)
+            .await
+            .ok()?;
+        let a = exchange(&mut conn, &request(), &Bytes::new(), 1 << 20, budget)
+            .await
+            .ok()?;
+        let trailers = a.body.trailers.as_ref().map(fields).unwrap_or_default();
+        let mut headers = a.parts.headers;
+        crate::net::headers::strip_hop_by_hop(&mut headers);
+        Some((
+            a.parts.status.as_u16(),
+            fields(&headers),
+            a.body.contiguous().to_vec(),
+            trailers,
+        ))
+    }
+
+    async fn by_hyper(addr: std::net::SocketAddr, budget: &Arc<ByteBudget>) -> Read {
+        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .ok()?;
+        tokio::spawn(conn);
+        let resp = send.send_request(request()).await.ok()?;
+        let (parts, body) = resp.into_parts();
+        let declared = crate::net::headers::content_length(&parts.headers);
+        let body = crate::tee::read_capped(body, 1 << 20, budget, declared)
+            .await
+            .ok()?;
+        let trailers = body.trailers.as_ref().map(fields).unwrap_or_default();
+        let mut headers = parts.headers;
+        crate::net::headers::strip_hop_by_hop(&mut headers);
+        Some((
+            parts.status.as_u16(),
+            fields(&headers),
+            body.contiguous().to_vec(),
+            trailers,
+        ))
+    }
+
+    /// A well-formed answer, framed one of the ways v2 may frame it.
+    fn answer() -> impl Strategy<Value = Vec<u8>> {
+        let body = proptest::collection::vec(any::<u8>(), 0..300);
+        let framing = 0..4u8;
+        let cuts = proptest::collection::vec(1..64usize, 1..6);
+        let extra = proptest::collection::vec(("x-[a-z]{1,6}", "[ -~]{0,12}"), 0..4);
+        let hint = any::<bool>();
+        let trailer = any::<bool>();
+        (body, framing, cuts, extra, hint, trailer).prop_map(
+            |(body, framing, cuts, extra, hint, trailer)| {
+                let mut w = Vec::new();
+                if hint {
+                    w.extend_from_slice(b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n");
+                }
+                let version = if framing == 3 { "1.0" } else { "1.1" };
+                w.extend_from_slice(format!("HTTP/{version} 200 OK\r\n").as_bytes());
+                for (n, v) in &extra {
+                    w.extend_from_slice(format!("{n}: {}\r\n", v.trim()).as_bytes());
+                }
+                match framing {
+                    // By length (also HTTP/1.0's).
+                    0 | 3 => {
+                        w.extend_from_slice(
+                            format!("content-length: {}\r\n\r\n", body.len()).as_bytes(),
+                        );
+                        w.extend_from_slice(&body);
+                    }
+                    // Chunked, cut where the strategy says, maybe with a trailer.
+                    1 => {
+                        w.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+                        let mut rest = &body[..];
+                        for c in cuts.iter().cycle() {
+                            if rest.is_empty() {
+                                break;
+                            }
+                            let n = (*c).min(rest.len());
+                            w.extend_from_slice(format!("{n:x};ext=1\r\n").as_bytes());
+                            w.extend_from_slice(&rest[..n]);
+                            w.extend_from_slice(b"\r\n");
+                            rest = &rest[n..];
+                        }
+                        w.extend_from_slice(b"0\r\n");
+                        if trailer {
+                            w.extend_from_slice(b"x-trailer: t\r\n");
+                        }
+                        w.extend_from_slice(b"\r\n");
+                    }
+                    // Until v2 closes.
+                    _ => {
+                        w.extend_from_slice(b"\r\n");
+                        w.extend_from_slice(&body);
+                    }
+                }
+                w
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// The same bytes from v2 read by the plain leg and by hyper's client: the same status,
+        /// end-to-end fields, body and trailers.
+        #[test]
+        fn the_plain_leg_reads_v2_as_hyper_does(wire in answer()) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let budget = ByteBudget::new(1 << 24, prometheus::IntGauge::new("b", "b").unwrap(), 0);
+            let (plain, hyper) = rt.block_on(async {
+                let addr = answering(wire.clone()).await;
+                (by_plain(addr, &budget).await, by_hyper(addr, &budget).await)
+            });
+            prop_assert!(plain.is_some(), "{:?}", String::from_utf8_lossy(&wire));
+            prop_assert_eq!(plain, hyper, "{:?}", String::from_utf8_lossy(&wire));
+        }
     }
 }
