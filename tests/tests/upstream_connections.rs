@@ -225,6 +225,31 @@ async fn mirrors_of_a_client_connection_reuse_one_v2_connection() {
     }
 }
 
+/// v2 drops a reused connection just as a mirror's request arrives: the copy (a GET) goes once
+/// more on a new connection and is compared, never counted as v2's failure.
+#[tokio::test]
+async fn a_mirror_on_a_connection_v2_dropped_is_sent_again_on_a_new_one() {
+    let primary = v1(1, false).await;
+    let v2 = shadowdiff_e2e::faults::stale_upstream().await;
+    let proxy = TestProxy::start(&primary.url(), &v2.upstream.url(), "mirror_percent = 100").await;
+    let mut s = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    for _ in 0..4 {
+        assert!(ask(&mut s).await.ends_with(r#"{"v":1}"#));
+        // Each mirror ends before the next request, so the next finds the kept connection.
+        proxy.settle().await;
+    }
+    let m = proxy.metrics().await;
+    assert_eq!(m.comparisons("default", "match"), 4.0);
+    let retries = [
+        ("route", "default"),
+        ("upstream", "candidate"),
+        ("reason", "stale_connection"),
+    ];
+    assert_eq!(m.value("shadowdiff_upstream_retries_total", &retries), 3.0);
+    assert_eq!(m.skipped("default", "candidate_failed"), 0.0);
+    proxy.running.shutdown().await;
+}
+
 /// v1 drops a reused keep-alive connection just as a request arrives: a GET is sent once more
 /// on a new connection and the client gets v1's answer, never a 502 the upstream did not cause.
 #[tokio::test]

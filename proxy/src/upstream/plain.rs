@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::net::chunked::{trailer_field, Decoder, Step};
 use crate::net::headers::is_hop_by_hop;
-use crate::net::response::{self, Framing, MAX_HEADERS};
+use crate::net::response::{self, Framing, Shape, MAX_HEADERS};
 use crate::tee::{ByteBudget, CaptureBuf, CaptureEnd, CapturedBody};
 use crate::upstream::lane::LaneError;
 use crate::upstream::raw::RawConn;
@@ -50,16 +50,10 @@ pub async fn exchange(
     cap: usize,
     budget: &std::sync::Arc<ByteBudget>,
 ) -> Result<Answer, PlainError> {
-    let mut out = Vec::with_capacity(512 + body.len().min(16 * 1024));
+    let mut out = Vec::with_capacity(512 + body.len().min(SAME_WRITE));
     write_head(&mut out, req, body.len());
-    let io = |source, before_response| {
-        PlainError::Lane(LaneError::Io {
-            source,
-            before_response,
-        })
-    };
     // A small body goes in the same write as the head.
-    if body.len() <= 16 * 1024 {
+    if body.len() <= SAME_WRITE {
         out.extend_from_slice(body);
         conn.stream.write_all(&out).await.map_err(|e| io(e, true))?;
     } else {
@@ -67,13 +61,56 @@ pub async fn exchange(
         conn.stream.write_all(body).await.map_err(|e| io(e, true))?;
     }
     let mut buf = BytesMut::with_capacity(READ);
-    let head_request = req.method() == Method::HEAD;
-    let (shape, headers) = loop {
+    let (shape, headers) = read_head(conn, &mut buf, req.method() == Method::HEAD).await?;
+    let head_at = Instant::now();
+    let declared = match shape.framing {
+        Framing::Length(n) => Some(n),
+        _ => None,
+    };
+    let mut capture = CaptureBuf::new(cap, budget, declared).map_err(PlainError::Capture)?;
+    let trailers = read_body(conn, &mut buf, shape.framing, &mut capture).await?;
+    conn.expires = shape.expires;
+    let mut parts = Response::new(()).into_parts().0;
+    parts.status = shape.status;
+    parts.version = Version::HTTP_11;
+    parts.headers = headers;
+    Ok(Answer {
+        parts,
+        body: capture.finish(trailers),
+        head_at,
+        // Bytes past the answer were never asked for: the connection's framing is in doubt.
+        reusable: shape.reusable && buf.is_empty(),
+    })
+}
+
+/// A body up to this size goes out in the head's write.
+const SAME_WRITE: usize = 16 * 1024;
+
+fn io(source: std::io::Error, before_response: bool) -> PlainError {
+    PlainError::Lane(LaneError::Io {
+        source,
+        before_response,
+    })
+}
+
+fn invalid(why: &'static str) -> PlainError {
+    PlainError::Lane(LaneError::Invalid(why))
+}
+
+/// The final answer's head (early hints are read past) and its fields; `buf` keeps what
+/// follows the head.
+async fn read_head(
+    conn: &mut RawConn,
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<(Shape, HeaderMap), PlainError> {
+    // Whether any byte of an answer arrived (an early hint counts): only a connection that
+    // broke before that may be retried.
+    let mut answered = false;
+    loop {
         if !buf.is_empty() {
             let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let parsed = response::parse(&buf, &mut storage, head_request)
-                .map_err(|why| PlainError::Lane(LaneError::Invalid(why)))?;
-            match parsed {
+            match response::parse(buf, &mut storage, head_request).map_err(invalid)? {
                 Some(h) if h.shape.status.is_informational() => {
                     let n = h.shape.len;
                     buf.advance(n);
@@ -86,32 +123,39 @@ pub async fn exchange(
                             HeaderName::from_bytes(f.name.as_bytes()),
                             HeaderValue::from_bytes(f.value),
                         ) else {
-                            return Err(PlainError::Lane(LaneError::Invalid(
-                                "invalid response field",
-                            )));
+                            return Err(invalid("invalid response field"));
                         };
                         headers.append(n, v);
                     }
-                    break (h.shape, headers);
+                    let shape = h.shape;
+                    buf.advance(shape.len);
+                    return Ok((shape, headers));
                 }
                 None => {}
             }
         }
-        let before = buf.is_empty();
-        if read(conn, &mut buf).await.map_err(|e| io(e, before))? == 0 {
-            return Err(io(std::io::ErrorKind::UnexpectedEof.into(), before));
+        let n = read(conn, buf).await.map_err(|e| io(e, !answered))?;
+        if n == 0 {
+            return Err(io(std::io::ErrorKind::UnexpectedEof.into(), !answered));
         }
-    };
-    let head_at = Instant::now();
-    buf.advance(shape.len);
-    let declared = match shape.framing {
-        Framing::Length(n) => Some(n),
-        _ => None,
-    };
-    let mut capture = CaptureBuf::new(cap, budget, declared).map_err(PlainError::Capture)?;
+        answered = true;
+    }
+}
+
+/// The body as `framing` delimits it, into `capture`; the trailers of a chunked one.
+async fn read_body(
+    conn: &mut RawConn,
+    buf: &mut BytesMut,
+    framing: Framing,
+    capture: &mut CaptureBuf,
+) -> Result<Option<HeaderMap>, PlainError> {
     let mut trailers = None;
-    let eof = || io(std::io::ErrorKind::UnexpectedEof.into(), false);
-    match shape.framing {
+    // More is needed and the connection ended: the body was cut short.
+    let more = |n: usize| match n {
+        0 => Err(io(std::io::ErrorKind::UnexpectedEof.into(), false)),
+        _ => Ok(()),
+    };
+    match framing {
         Framing::None => {}
         Framing::Length(mut left) => loop {
             let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -121,22 +165,16 @@ pub async fn exchange(
             if left == 0 {
                 break;
             }
-            if read(conn, &mut buf).await.map_err(|e| io(e, false))? == 0 {
-                return Err(eof());
-            }
+            more(read(conn, buf).await.map_err(|e| io(e, false))?)?;
         },
         Framing::Chunked => {
             let mut chunks = Decoder::default();
             loop {
-                let step = chunks
-                    .step(&buf)
-                    .map_err(|_| PlainError::Lane(LaneError::Invalid("invalid chunked body")))?;
-                match step {
-                    Step::Need => {
-                        if read(conn, &mut buf).await.map_err(|e| io(e, false))? == 0 {
-                            return Err(eof());
-                        }
-                    }
+                match chunks
+                    .step(buf)
+                    .map_err(|_| invalid("invalid chunked body"))?
+                {
+                    Step::Need => more(read(conn, buf).await.map_err(|e| io(e, false))?)?,
                     Step::Skip(n) => buf.advance(n),
                     Step::Data(n) => {
                         capture.push(&buf[..n]).map_err(PlainError::Capture)?;
@@ -158,25 +196,14 @@ pub async fn exchange(
             }
         }
         Framing::Close => loop {
-            capture.push(&buf).map_err(PlainError::Capture)?;
+            capture.push(buf).map_err(PlainError::Capture)?;
             buf.clear();
-            if read(conn, &mut buf).await.map_err(|e| io(e, false))? == 0 {
+            if read(conn, buf).await.map_err(|e| io(e, false))? == 0 {
                 break;
             }
         },
     }
-    conn.expires = shape.expires;
-    let mut parts = Response::new(()).into_parts().0;
-    parts.status = shape.status;
-    parts.version = Version::HTTP_11;
-    parts.headers = headers;
-    Ok(Answer {
-        parts,
-        body: capture.finish(trailers),
-        head_at,
-        // Bytes past the answer were never asked for: the connection's framing is in doubt.
-        reusable: shape.reusable && buf.is_empty(),
-    })
+    Ok(trailers)
 }
 
 async fn read(conn: &mut RawConn, buf: &mut BytesMut) -> std::io::Result<usize> {
