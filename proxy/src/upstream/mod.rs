@@ -133,8 +133,10 @@ impl Target {
     }
 }
 
-/// The most a v2 connection buffers of a response before the mirror reads it: bounds what a
-/// mirror in flight holds outside the byte budget (hyper's default is about 400 KiB).
+/// The most a pooled v2 connection (TLS, h2, or a mirror whose client connection's plain one is
+/// busy) buffers of a response before the mirror reads it: bounds what a mirror in flight holds
+/// outside the byte budget (hyper's default is about 400 KiB; the plain leg reads 16 KiB at a
+/// time).
 pub const CANDIDATE_READ_BUFFER: usize = 64 * 1024;
 
 /// hyper's own default read buffer cap (`http1_max_buf_size`), kept for v1.

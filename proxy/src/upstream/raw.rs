@@ -1,6 +1,7 @@
-//! Plain TCP connections to v1 for the HTTP/1.1 relay (`relay/`): kept between a client's
-//! requests, shelved between client connections, counted under v1's connection cap and
-//! reclaimable by it while idle — a lane's life (`lane.rs`) without hyper's connection task.
+//! Plain TCP connections — to v1 for the HTTP/1.1 relay (`relay/`), to v2 for the mirrors'
+//! exchanges (`plain.rs`): kept between a client's requests, shelved between client
+//! connections, counted under the upstream's connection cap and reclaimable by it while idle —
+//! a lane's life (`lane.rs`) without hyper's connection task.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
