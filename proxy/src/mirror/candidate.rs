@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::response::Parts;
 use http::{Request, Response};
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::compare::Side;
@@ -19,13 +19,12 @@ use crate::net::headers::{content_length, strip_hop_by_hop};
 use crate::observe::metrics::RouteMetrics;
 use crate::observe::outcome::SkipReason;
 use crate::state::{CandidateClient, Shared, Snapshot};
-use crate::tee::{read_capped, ByteBudget, CaptureEnd, CapturedBody, ReadEnd};
+use crate::tee::{read_capped, ByteBudget, CapturedBody, ReadEnd};
 use prometheus::{Histogram, IntCounter};
 
 use crate::upstream::breaker::Breaker;
 use crate::upstream::cap::ConnectionCap;
-use crate::upstream::lane::LaneError;
-use crate::upstream::plain::{self, PlainError};
+use crate::upstream::plain;
 use crate::upstream::raw::{Keeper, Lease, RawConn};
 use crate::upstream::retry::{is_idempotent, resend};
 use crate::upstream::Target;
@@ -110,7 +109,7 @@ impl<'a> CandidateLeg<'a> {
     /// v2's answer as one side of a pair, or why there is none (v2's failure already counted).
     pub async fn send(
         &self,
-        req: Request<Full<Bytes>>,
+        req: Request<Bytes>,
         lane: Option<&Arc<CandidateLane>>,
     ) -> Result<Side, SkipReason> {
         let answered = tokio::time::timeout(self.timeout, self.exchange(req, lane))
@@ -124,7 +123,7 @@ impl<'a> CandidateLeg<'a> {
     /// idempotent copy goes once more on a new one.
     async fn exchange(
         &self,
-        req: Request<Full<Bytes>>,
+        req: Request<Bytes>,
         lane: Option<&Arc<CandidateLane>>,
     ) -> Result<(Parts, CapturedBody, Duration), Failure> {
         let started = Instant::now();
@@ -146,13 +145,8 @@ impl<'a> CandidateLeg<'a> {
     async fn plain(
         &self,
         mut lease: Lease,
-        req: Request<Full<Bytes>>,
+        req: Request<Bytes>,
     ) -> Result<(Parts, CapturedBody, Instant), Failure> {
-        // `Full` holds its bytes whole: collecting it is a reference count, not a read.
-        let body = req.body().clone().collect().await.map_or_else(
-            |never: std::convert::Infallible| match never {},
-            |c| c.to_bytes(),
-        );
         let mut again = is_idempotent(req.method());
         loop {
             let mut conn = match lease.conn.take() {
@@ -165,42 +159,30 @@ impl<'a> CandidateLeg<'a> {
                 .await
                 .map_err(Failure::from_lane)?,
             };
-            match plain::exchange(&mut conn, &req, &body, self.max_capture_bytes, self.budget).await
-            {
+            let answered = plain::exchange(&mut conn, &req, self.max_capture_bytes, self.budget)
+                .await
+                .map_err(Failure::from_plain);
+            match answered {
                 Ok(answer) => {
                     if answer.reusable {
                         lease.finish(conn, self.cap);
                     }
                     return Ok((answer.parts, answer.body, answer.head_at));
                 }
-                Err(PlainError::Lane(LaneError::Io {
-                    before_response: true,
-                    ..
-                })) if std::mem::take(&mut again) => {
-                    if let Some(r) = self.retries {
-                        r.inc();
-                    }
+                Err(f) if f.closed_before_response() && std::mem::take(&mut again) => {
+                    self.count_retry();
                 }
-                Err(PlainError::Lane(e)) => return Err(Failure::from_lane(e)),
-                Err(PlainError::Capture(CaptureEnd::Overloaded)) => {
-                    return Err(Failure::Overloaded)
-                }
-                Err(PlainError::Capture(_)) => return Err(Failure::TooLarge),
+                Err(f) => return Err(f),
             }
         }
     }
 
     /// On the pooled client (h2, TLS, or the lane in use by another mirror).
-    async fn pooled(
-        &self,
-        req: Request<Full<Bytes>>,
-    ) -> Result<(Parts, CapturedBody, Instant), Failure> {
+    async fn pooled(&self, req: Request<Bytes>) -> Result<(Parts, CapturedBody, Instant), Failure> {
         let again = is_idempotent(req.method()).then(|| resend(&req, req.body().clone()));
         let resp = match self.attempt(req).await {
             Err(f) if f.closed_before_response() && again.is_some() => {
-                if let Some(r) = self.retries {
-                    r.inc();
-                }
+                self.count_retry();
                 match again {
                     Some(req) => self.attempt(req).await?,
                     None => return Err(f),
@@ -223,13 +205,19 @@ impl<'a> CandidateLeg<'a> {
         Ok((parts, body, head_at))
     }
 
-    async fn attempt(&self, req: Request<Full<Bytes>>) -> Result<Response<Incoming>, Failure> {
+    fn count_retry(&self) {
+        if let Some(r) = self.retries {
+            r.inc();
+        }
+    }
+
+    async fn attempt(&self, req: Request<Bytes>) -> Result<Response<Incoming>, Failure> {
         let (mut parts, body) = req.into_parts();
         let pq = parts.uri.path_and_query().cloned();
         if let Ok(uri) = self.target.pooled_uri(pq.as_ref(), &mut parts.headers) {
             parts.uri = uri;
         }
-        let req = Request::from_parts(parts, body);
+        let req = Request::from_parts(parts, Full::new(body));
         self.client.request(req).await.map_err(Failure::from_pool)
     }
 

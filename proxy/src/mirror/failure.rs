@@ -1,8 +1,10 @@
 //! How an exchange with v2 failed, before it is reduced to a label.
 
 use crate::observe::outcome::CandidateErrorKind;
+use crate::tee::CaptureEnd;
 use crate::upstream::cap::Overloaded;
 use crate::upstream::lane::LaneError;
+use crate::upstream::plain::PlainError;
 use crate::upstream::retry::closed_before_response;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,15 @@ impl Failure {
         match e {
             LaneError::Overloaded(_) => Failure::Capped,
             e => Failure::Lane(e),
+        }
+    }
+
+    /// A plain connection's failure (`upstream/plain.rs`).
+    pub fn from_plain(e: PlainError) -> Self {
+        match e {
+            PlainError::Lane(e) => Self::from_lane(e),
+            PlainError::Capture(CaptureEnd::Overloaded) => Failure::Overloaded,
+            PlainError::Capture(_) => Failure::TooLarge,
         }
     }
 

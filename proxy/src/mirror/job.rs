@@ -14,7 +14,6 @@ use http::request;
 use http::response;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request};
-use http_body_util::Full;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use crate::compare::{Job, Observed, Side, Watcher};
@@ -356,7 +355,7 @@ impl MirrorJob {
     }
 
     /// v1's second request, for learning noise: the client's request as v1 had it, with the mark.
-    fn baseline_request(&self, body: Bytes) -> Option<Request<Full<Bytes>>> {
+    fn baseline_request(&self, body: Bytes) -> Option<Request<Bytes>> {
         let pq = self.path_and_query.as_ref();
         let target = &self.snap.noise.target;
         let headers = self.headers.clone();
@@ -367,7 +366,7 @@ impl MirrorJob {
     }
 
     /// Moves the request headers into v2's request: they are needed only once.
-    fn candidate_request(&mut self, body: Bytes) -> Result<Request<Full<Bytes>>, SkipReason> {
+    fn candidate_request(&mut self, body: Bytes) -> Result<Request<Bytes>, SkipReason> {
         let pq = self.path_and_query.as_ref();
         let headers = std::mem::take(&mut self.headers);
         let shaping = &self.snap.shaping;

@@ -189,11 +189,7 @@ pub fn decode_all(wire: &[u8]) -> Result<(Vec<u8>, Vec<u8>, usize), ChunkError> 
 pub fn trailer_field(line: &[u8]) -> Option<(http::HeaderName, http::HeaderValue)> {
     let line = line.strip_suffix(b"\r\n").unwrap_or(line);
     let colon = line.iter().position(|b| *b == b':')?;
-    let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-    Some((
-        http::HeaderName::from_bytes(name).ok()?,
-        http::HeaderValue::from_bytes(value).ok()?,
-    ))
+    crate::net::headers::field(&line[..colon], line[colon + 1..].trim_ascii())
 }
 
 #[cfg(test)]

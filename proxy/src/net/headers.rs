@@ -91,6 +91,23 @@ pub fn is_hop_by_hop(name: &str) -> bool {
         || is_proxy_name(name)
 }
 
+/// `name: value\r\n` onto a head being written, the name lower-cased as hyper writes it.
+pub fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend(name.iter().map(u8::to_ascii_lowercase));
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A field read off the wire as a map entry; `None` for a name or value a `HeaderMap` cannot
+/// hold.
+pub fn field(name: &[u8], value: &[u8]) -> Option<(HeaderName, HeaderValue)> {
+    Some((
+        HeaderName::from_bytes(name).ok()?,
+        HeaderValue::from_bytes(value).ok()?,
+    ))
+}
+
 /// Append the client address to `X-Forwarded-For` and set `X-Forwarded-Proto`.
 /// `client` is the peer address as a header value, made once per connection: without a chain
 /// to extend, this costs no allocation per request.

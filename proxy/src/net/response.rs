@@ -1,11 +1,13 @@
 //! An HTTP/1.1 response head as the plain-connection legs read it — the relay's v1 answer and
 //! the v2 leg's — parsed with httparse and judged once: its framing (RFC 9112 §6.3), whether
-//! the connection may carry another request, and which fields are end-to-end.
+//! the connection may carry another request, and which fields are end-to-end; and its body
+//! walked by that framing ([`Body`]).
 
 use std::time::{Duration, Instant};
 
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
 
+use crate::net::chunked::{ChunkError, Decoder, Step};
 use crate::net::headers::is_hop_by_hop;
 
 /// hyper's own limit on header fields: a request head with more goes to hyper, which answers
@@ -139,6 +141,60 @@ pub fn parse<'b>(
     head.shape.framing = framing;
     head.shape.reusable = !closes && !doubtful && framing != Framing::Close;
     Ok(Some(head))
+}
+
+/// A response head as the copies get it.
+pub fn parts(status: StatusCode, headers: HeaderMap) -> http::response::Parts {
+    let mut parts = http::Response::new(()).into_parts().0;
+    parts.status = status;
+    parts.headers = headers;
+    parts
+}
+
+/// Where a response body is, as its framing delimits it: the relay passing v1's body on and
+/// the v2 leg reading v2's walk it with the same steps (`net/chunked.rs`'s), so the two cannot
+/// disagree on where a body ends.
+pub struct Body {
+    framing: Framing,
+    /// Bytes still to come of a body framed by its length.
+    left: u64,
+    chunks: Decoder,
+}
+
+impl Body {
+    pub fn new(framing: Framing) -> Self {
+        Self {
+            framing,
+            left: match framing {
+                Framing::Length(n) => n,
+                _ => 0,
+            },
+            chunks: Decoder::default(),
+        }
+    }
+
+    /// The next step over `buf`, which starts where the previous step's bytes ended. On
+    /// `Step::Need` read more; if the stream has ended instead, the body is whole only when
+    /// [`Body::ends_at_close`].
+    pub fn step(&mut self, buf: &[u8]) -> Result<Step, ChunkError> {
+        match self.framing {
+            Framing::None => Ok(Step::End(0)),
+            Framing::Length(_) if self.left == 0 => Ok(Step::End(0)),
+            Framing::Chunked => self.chunks.step(buf),
+            _ if buf.is_empty() => Ok(Step::Need),
+            Framing::Length(_) => {
+                let n = usize::try_from(self.left).map_or(buf.len(), |l| l.min(buf.len()));
+                self.left -= n as u64;
+                Ok(Step::Data(n))
+            }
+            Framing::Close => Ok(Step::Data(buf.len())),
+        }
+    }
+
+    /// The upstream's close ends this body (rather than cutting it short).
+    pub fn ends_at_close(&self) -> bool {
+        self.framing == Framing::Close
+    }
 }
 
 /// `1*DIGIT`, nothing else (no sign, no list, no spaces inside; httparse trims the ends), and

@@ -6,10 +6,11 @@ use std::cell::RefCell;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use http::{HeaderMap, StatusCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::net::chunked::{trailer_field, Decoder, Step};
+use crate::net::chunked::{trailer_field, Step};
+use crate::net::headers::{field, push_field};
 use crate::net::response::{self, Framing, Shape, MAX_HEADERS};
 use crate::tee::{Capture, CaptureEnd};
 use crate::upstream::lane::LaneError;
@@ -94,12 +95,8 @@ pub fn parse(
         push_field(out, name, h.value);
         if let Some(map) = fields.as_deref_mut() {
             // The head the copies get: what the client gets, as hyper's path hands it over.
-            let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(name),
-                HeaderValue::from_bytes(h.value),
-            ) else {
-                return Err(LaneError::Invalid("invalid response field"));
-            };
+            let (n, v) =
+                field(name, h.value).ok_or(LaneError::Invalid("invalid response field"))?;
             map.append(n, v);
         }
     }
@@ -124,14 +121,6 @@ pub fn push_status_line(out: &mut Vec<u8>, status: StatusCode, reason: Option<&s
     out.push(b' ');
     let reason = reason.or(status.canonical_reason()).unwrap_or("");
     out.extend_from_slice(reason.as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
-/// `name: value\r\n`, the name lower-cased as hyper writes it.
-pub fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend(name.iter().map(u8::to_ascii_lowercase));
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -163,66 +152,46 @@ where
     U: AsyncRead + Unpin,
     C: AsyncWrite + Unpin,
 {
+    // v1's chunks are passed on as chunks, and a body v1 ends by closing is chunked for the
+    // client (which has no other way to know where it ends on a kept connection).
+    let rechunk = matches!(framing, Framing::Chunked | Framing::Close);
+    let mut body = response::Body::new(framing);
     let passed = async {
-        match framing {
-            Framing::None => write(client, out).await,
-            Framing::Length(mut left) => {
-                let n = take(buf, left);
-                tees.take(buf, n, out);
-                left -= n as u64;
-                write(client, out).await?;
-                while left > 0 {
-                    read(v1, buf, idle).await?.ok_or(BodyError::Upstream)?;
-                    let n = take(buf, left);
-                    tees.take(buf, n, out);
-                    left -= n as u64;
-                    write(client, out).await?;
-                }
-                Ok(())
-            }
-            Framing::Chunked => {
-                let mut decoder = Decoder::default();
-                loop {
-                    match decoder.step(buf).map_err(|_| BodyError::Upstream)? {
-                        Step::Need => {
-                            if !out.is_empty() {
-                                write(client, out).await?;
-                            }
-                            read(v1, buf, idle).await?.ok_or(BodyError::Upstream)?;
+        loop {
+            match body.step(buf).map_err(|_| BodyError::Upstream)? {
+                Step::Need => {
+                    if !out.is_empty() {
+                        write(client, out).await?;
+                    }
+                    if read(v1, buf, idle).await?.is_none() {
+                        if !body.ends_at_close() {
+                            return Err(BodyError::Upstream);
                         }
-                        Step::Skip(n) => buf.advance(n),
-                        // The copies get v1's trailers, as hyper's path gives them; the client
-                        // does not (hyper sends only fields a `Trailer` header declares).
-                        Step::Trailer(n) => {
-                            tees.trailer(&buf[..n]);
-                            buf.advance(n);
-                        }
-                        Step::Data(n) => {
-                            chunk_head(out, n);
-                            tees.take(buf, n, out);
-                            out.extend_from_slice(b"\r\n");
-                        }
-                        Step::End(n) => {
-                            buf.advance(n);
-                            out.extend_from_slice(b"0\r\n\r\n");
-                            return write(client, out).await;
-                        }
+                        out.extend_from_slice(b"0\r\n\r\n");
+                        return write(client, out).await;
                     }
                 }
-            }
-            Framing::Close => loop {
-                if !buf.is_empty() {
-                    let n = buf.len();
+                Step::Skip(n) => buf.advance(n),
+                // The copies get v1's trailers, as hyper's path gives them; the client does not
+                // (hyper sends only fields a `Trailer` header declares).
+                Step::Trailer(n) => {
+                    tees.trailer(&buf[..n]);
+                    buf.advance(n);
+                }
+                Step::Data(n) if rechunk => {
                     chunk_head(out, n);
                     tees.take(buf, n, out);
                     out.extend_from_slice(b"\r\n");
                 }
-                write(client, out).await?;
-                if read(v1, buf, idle).await?.is_none() {
-                    out.extend_from_slice(b"0\r\n\r\n");
+                Step::Data(n) => tees.take(buf, n, out),
+                Step::End(n) => {
+                    buf.advance(n);
+                    if rechunk {
+                        out.extend_from_slice(b"0\r\n\r\n");
+                    }
                     return write(client, out).await;
                 }
-            },
+            }
         }
     }
     .await;
@@ -240,10 +209,6 @@ where
         Err(BodyError::Client) => {}
     }
     passed
-}
-
-fn take(buf: &BytesMut, left: u64) -> usize {
-    usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()))
 }
 
 /// A chunk's size line.

@@ -29,9 +29,9 @@ use tokio::sync::watch;
 use crate::cutover::Backend;
 use crate::forward::{self, Copies, Inbound};
 use crate::mirror::CopyTo;
-use crate::net::headers::{forwarded_chain, is_hop_by_hop};
+use crate::net::headers::{field, forwarded_chain, is_hop_by_hop, push_field};
 use crate::net::idle::{Stalled, Which};
-use crate::net::response::{Shape, MAX_HEAD, MAX_HEADERS};
+use crate::net::response::{self, Shape, MAX_HEAD, MAX_HEADERS};
 use crate::route::RouteRuntime;
 use crate::state::{Shared, Snapshot};
 use crate::tee::CaptureEnd;
@@ -280,9 +280,7 @@ impl Relay<'_> {
         }
         let mut tees = Tees::default();
         if let Some(headers) = fields {
-            let mut parts = http::Response::new(()).into_parts().0;
-            parts.status = head.status;
-            parts.headers = headers;
+            let parts = response::parts(head.status, headers);
             let copies = std::mem::take(&mut e.copies);
             let (capture, record) = copies.primary_answered(self.shared, snap, &parts, elapsed);
             tees = Tees(capture, record);
@@ -477,9 +475,9 @@ impl Relay<'_> {
         out.clear();
         answer::push_status_line(out, parts.status, None);
         for (name, value) in &parts.headers {
-            answer::push_field(out, name.as_str().as_bytes(), value.as_bytes());
+            push_field(out, name.as_str().as_bytes(), value.as_bytes());
         }
-        answer::push_field(out, b"content-length", body.len().to_string().as_bytes());
+        push_field(out, b"content-length", body.len().to_string().as_bytes());
         answer::push_date(out);
         if close {
             out.extend_from_slice(b"connection: close\r\n");
@@ -601,10 +599,10 @@ struct V1Head<'a> {
 impl V1Head<'_> {
     /// One field; `None` when it cannot go in a `HeaderMap` (hyper's path then answers it).
     fn field(&mut self, name: &[u8], value: &[u8]) -> Option<()> {
-        answer::push_field(self.out, name, value);
+        push_field(self.out, name, value);
         if let Some(map) = &mut self.fields {
-            let name = http::HeaderName::from_bytes(name).ok()?;
-            map.append(name, http::HeaderValue::from_bytes(value).ok()?);
+            let (name, value) = field(name, value)?;
+            map.append(name, value);
         }
         Some(())
     }

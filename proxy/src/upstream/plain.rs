@@ -8,12 +8,11 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::response::Parts;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Version};
-use http_body_util::Full;
+use http::{header, HeaderMap, Method, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::net::chunked::{trailer_field, Decoder, Step};
-use crate::net::headers::is_hop_by_hop;
+use crate::net::chunked::{trailer_field, Step};
+use crate::net::headers::{field, is_hop_by_hop, push_field};
 use crate::net::response::{self, Framing, Shape, MAX_HEADERS};
 use crate::tee::{ByteBudget, CaptureBuf, CaptureEnd, CapturedBody};
 use crate::upstream::lane::LaneError;
@@ -41,17 +40,17 @@ pub struct Answer {
     pub reusable: bool,
 }
 
-/// Send `req` (its body is `body`) on `conn` and read the answer into memory of at most `cap`
+/// Send `req` on `conn` and read the answer into memory of at most `cap`
 /// bytes, reserved in `budget`.
 pub async fn exchange(
     conn: &mut RawConn,
-    req: &Request<Full<Bytes>>,
-    body: &Bytes,
+    req: &Request<Bytes>,
     cap: usize,
     budget: &std::sync::Arc<ByteBudget>,
 ) -> Result<Answer, PlainError> {
+    let body = req.body();
     let mut out = Vec::with_capacity(512 + body.len().min(SAME_WRITE));
-    write_head(&mut out, req, body.len());
+    write_head(&mut out, req);
     // A small body goes in the same write as the head.
     if body.len() <= SAME_WRITE {
         out.extend_from_slice(body);
@@ -70,12 +69,8 @@ pub async fn exchange(
     let mut capture = CaptureBuf::new(cap, budget, declared).map_err(PlainError::Capture)?;
     let trailers = read_body(conn, &mut buf, shape.framing, &mut capture).await?;
     conn.expires = shape.expires;
-    let mut parts = Response::new(()).into_parts().0;
-    parts.status = shape.status;
-    parts.version = Version::HTTP_11;
-    parts.headers = headers;
     Ok(Answer {
-        parts,
+        parts: response::parts(shape.status, headers),
         body: capture.finish(trailers),
         head_at,
         // Bytes past the answer were never asked for: the connection's framing is in doubt.
@@ -117,14 +112,11 @@ async fn read_head(
                     continue;
                 }
                 Some(h) => {
+                    // End-to-end fields only, as the comparison takes them from either client.
                     let mut headers = HeaderMap::with_capacity(h.fields.len());
-                    for f in h.fields {
-                        let (Ok(n), Ok(v)) = (
-                            HeaderName::from_bytes(f.name.as_bytes()),
-                            HeaderValue::from_bytes(f.value),
-                        ) else {
-                            return Err(invalid("invalid response field"));
-                        };
+                    for f in h.fields.iter().filter(|f| h.end_to_end(f.name)) {
+                        let (n, v) = field(f.name.as_bytes(), f.value)
+                            .ok_or_else(|| invalid("invalid response field"))?;
                         headers.append(n, v);
                     }
                     let shape = h.shape;
@@ -150,60 +142,40 @@ async fn read_body(
     capture: &mut CaptureBuf,
 ) -> Result<Option<HeaderMap>, PlainError> {
     let mut trailers = None;
-    // More is needed and the connection ended: the body was cut short.
-    let more = |n: usize| match n {
-        0 => Err(io(std::io::ErrorKind::UnexpectedEof.into(), false)),
-        _ => Ok(()),
-    };
-    match framing {
-        Framing::None => {}
-        Framing::Length(mut left) => loop {
-            let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            capture.push(&buf[..n]).map_err(PlainError::Capture)?;
-            buf.advance(n);
-            left -= n as u64;
-            if left == 0 {
-                break;
-            }
-            more(read(conn, buf).await.map_err(|e| io(e, false))?)?;
-        },
-        Framing::Chunked => {
-            let mut chunks = Decoder::default();
-            loop {
-                match chunks
-                    .step(buf)
-                    .map_err(|_| invalid("invalid chunked body"))?
-                {
-                    Step::Need => more(read(conn, buf).await.map_err(|e| io(e, false))?)?,
-                    Step::Skip(n) => buf.advance(n),
-                    Step::Data(n) => {
-                        capture.push(&buf[..n]).map_err(PlainError::Capture)?;
-                        buf.advance(n);
+    let mut body = response::Body::new(framing);
+    loop {
+        match body
+            .step(buf)
+            .map_err(|_| invalid("invalid chunked body"))?
+        {
+            Step::Need => {
+                if read(conn, buf).await.map_err(|e| io(e, false))? == 0 {
+                    if body.ends_at_close() {
+                        return Ok(trailers);
                     }
-                    Step::Trailer(n) => {
-                        if let Some((name, value)) = trailer_field(&buf[..n]) {
-                            trailers
-                                .get_or_insert_with(HeaderMap::new)
-                                .append(name, value);
-                        }
-                        buf.advance(n);
-                    }
-                    Step::End(n) => {
-                        buf.advance(n);
-                        break;
-                    }
+                    // The connection ended and more was due: the body was cut short.
+                    return Err(io(std::io::ErrorKind::UnexpectedEof.into(), false));
                 }
             }
-        }
-        Framing::Close => loop {
-            capture.push(buf).map_err(PlainError::Capture)?;
-            buf.clear();
-            if read(conn, buf).await.map_err(|e| io(e, false))? == 0 {
-                break;
+            Step::Skip(n) => buf.advance(n),
+            Step::Data(n) => {
+                capture.push(&buf[..n]).map_err(PlainError::Capture)?;
+                buf.advance(n);
             }
-        },
+            Step::Trailer(n) => {
+                if let Some((name, value)) = trailer_field(&buf[..n]) {
+                    trailers
+                        .get_or_insert_with(HeaderMap::new)
+                        .append(name, value);
+                }
+                buf.advance(n);
+            }
+            Step::End(n) => {
+                buf.advance(n);
+                return Ok(trailers);
+            }
+        }
     }
-    Ok(trailers)
 }
 
 async fn read(conn: &mut RawConn, buf: &mut BytesMut) -> std::io::Result<usize> {
@@ -216,7 +188,8 @@ async fn read(conn: &mut RawConn, buf: &mut BytesMut) -> std::io::Result<usize> 
 /// The request line in origin form and the fields, as hyper's client writes them: names lower
 /// case, hop-by-hop fields out, and the body's own length stated (a `Content-Length` that
 /// disagreed with the body would desynchronise the connection).
-fn write_head(out: &mut Vec<u8>, req: &Request<Full<Bytes>>, body_len: usize) {
+fn write_head(out: &mut Vec<u8>, req: &Request<Bytes>) {
+    let body_len = req.body().len();
     out.extend_from_slice(req.method().as_str().as_bytes());
     out.push(b' ');
     let pq = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
@@ -231,18 +204,11 @@ fn write_head(out: &mut Vec<u8>, req: &Request<Full<Bytes>>, body_len: usize) {
         if is_hop_by_hop(name.as_str()) {
             continue;
         }
-        field(out, name.as_str().as_bytes(), value.as_bytes());
+        push_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     if body_len > 0 || stated {
-        field(out, b"content-length", body_len.to_string().as_bytes());
+        push_field(out, b"content-length", body_len.to_string().as_bytes());
     }
-    out.extend_from_slice(b"\r\n");
-}
-
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -252,9 +218,9 @@ mod tests {
     use proptest::prelude::*;
     use std::sync::Arc;
 
-    fn head_of(req: Request<Full<Bytes>>, body_len: usize) -> String {
+    fn head_of(req: Request<Bytes>) -> String {
         let mut out = Vec::new();
-        write_head(&mut out, &req, body_len);
+        write_head(&mut out, &req);
         String::from_utf8(out).unwrap()
     }
 
@@ -266,15 +232,15 @@ mod tests {
             .header("transfer-encoding", "chunked")
             .header("connection", "keep-alive")
             .header("x-a", "1")
-            .body(Full::new(Bytes::from_static(b"{}")))
+            .body(Bytes::from_static(b"{}"))
             .unwrap();
         assert_eq!(
-            head_of(req, 2),
+            head_of(req),
             "POST /orders?x=1 HTTP/1.1\r\nhost: shop.example\r\nx-a: 1\r\ncontent-length: 2\r\n\r\n"
         );
         // No body and no length asked for: none stated (hyper's client does the same).
-        let get = Request::get("/a").body(Full::new(Bytes::new())).unwrap();
-        assert_eq!(head_of(get, 0), "GET /a HTTP/1.1\r\n\r\n");
+        let get = Request::get("/a").body(Bytes::new()).unwrap();
+        assert_eq!(head_of(get), "GET /a HTTP/1.1\r\n\r\n");
     }
 
     /// What a leg made of v2's answer: status, fields, body and trailers — or that it failed.
@@ -313,10 +279,10 @@ mod tests {
         addr
     }
 
-    fn request() -> Request<Full<Bytes>> {
+    fn request() -> Request<Bytes> {
         Request::get("/a")
             .header("host", "v2")
-            .body(Full::new(Bytes::new()))
+            .body(Bytes::new())
             .unwrap()
     }
 
@@ -330,7 +296,7 @@ mod tests {
         let mut conn = RawConn::connect(&authority, std::time::Duration::from_secs(1), &cap)
             .await
             .ok()?;
-        let a = exchange(&mut conn, &request(), &Bytes::new(), 1 << 20, budget)
+        let a = exchange(&mut conn, &request(), 1 << 20, budget)
             .await
             .ok()?;
         let trailers = a.body.trailers.as_ref().map(fields).unwrap_or_default();
@@ -351,7 +317,10 @@ mod tests {
                 .await
                 .ok()?;
         tokio::spawn(conn);
-        let resp = send.send_request(request()).await.ok()?;
+        let resp = send
+            .send_request(request().map(http_body_util::Full::new))
+            .await
+            .ok()?;
         let (parts, body) = resp.into_parts();
         let declared = crate::net::headers::content_length(&parts.headers);
         let body = crate::tee::read_capped(body, 1 << 20, budget, declared)

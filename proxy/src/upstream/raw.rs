@@ -66,7 +66,8 @@ impl Shelved for RawConn {
     }
 }
 
-/// A client connection's idle connection to v1, where the cap can reclaim it.
+/// A client connection's idle connection to an upstream (v1 for the relay, v2 for its
+/// mirrors), where the cap can reclaim it.
 pub struct Keeper {
     kept: Mutex<Option<RawConn>>,
     shelf: Arc<Shelf<RawConn>>,
@@ -105,15 +106,7 @@ impl Keeper {
             cap.register(Arc::downgrade(&me));
         }
     }
-}
 
-impl std::fmt::Debug for Keeper {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keeper").finish_non_exhaustive()
-    }
-}
-
-impl Keeper {
     /// For a mirror (the v2 leg): the kept connection, unless another mirror of this client
     /// connection holds it — a mirror may outlive its request, and the next one then uses the
     /// pool rather than dialling a connection it could not keep.
@@ -145,6 +138,12 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.keeper.leased.store(false, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for Keeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keeper").finish_non_exhaustive()
     }
 }
 

@@ -10,15 +10,14 @@ use bytes::Bytes;
 use http::header::{HeaderName, HOST};
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Method, Request};
-use http_body_util::Full;
 
 use config::Candidate;
 
 use crate::upstream::Target;
 
 /// A request copy with these parts.
-fn copy(method: &Method, uri: http::Uri, headers: HeaderMap, body: Bytes) -> Request<Full<Bytes>> {
-    let mut req = Request::new(Full::new(body));
+fn copy(method: &Method, uri: http::Uri, headers: HeaderMap, body: Bytes) -> Request<Bytes> {
+    let mut req = Request::new(body);
     *req.method_mut() = method.clone();
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
@@ -80,7 +79,7 @@ impl Shaping {
         pq: Option<&PathAndQuery>,
         headers: HeaderMap,
         body: Bytes,
-    ) -> Result<Request<Full<Bytes>>, http::Error> {
+    ) -> Result<Request<Bytes>, http::Error> {
         let mut req = copy(method, target.uri(pq)?, headers, body);
         self.marked(req.headers_mut());
         Ok(req)
@@ -94,7 +93,7 @@ impl Shaping {
         pq: Option<&PathAndQuery>,
         headers: HeaderMap,
         body: Bytes,
-    ) -> Result<Request<Full<Bytes>>, http::Error> {
+    ) -> Result<Request<Bytes>, http::Error> {
         let rewritten = self.rewrite_path(pq);
         let uri = target.uri(rewritten.as_ref().or(pq))?;
         let client_host = headers.get(HOST);

@@ -8,7 +8,6 @@ use bytes::Bytes;
 use http::header::HOST;
 use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderValue, Method, Request};
-use http_body_util::Full;
 
 use crate::compare::{Job, Side};
 use crate::mirror::candidate::{CandidateLane, CandidateLeg};
@@ -197,9 +196,9 @@ fn v1_request(
     pq: &PathAndQuery,
     mut headers: HeaderMap,
     body: Bytes,
-) -> anyhow::Result<Request<Full<Bytes>>> {
+) -> anyhow::Result<Request<Bytes>> {
     headers.insert(HOST, HeaderValue::from_str(target.authority().as_str())?);
-    let mut req = Request::new(Full::new(body));
+    let mut req = Request::new(body);
     *req.method_mut() = method.clone();
     *req.uri_mut() = target.uri(Some(pq))?;
     *req.headers_mut() = headers;
