@@ -5,11 +5,11 @@
 //! comparison pool's own compare-and-record and its single fan-out (`compare/`) — so a config
 //! tested in CI is the config that runs in production.
 //!
-//! Shape: a reader thread decodes the files and parses each line into an exchange ready to send
-//! (its strings and bodies slices of the decompressed text), into a bounded channel; `C` workers (the
-//! concurrency) each own a connection to v2, as a client connection's lane does in the proxy,
-//! take the next line (paced under the same lock, for `--rate` and `--speed`), send it and
-//! compare the pair where they are: a replay serves no client whose latency a comparison could
+//! Shape: a reader thread decodes the files and cuts them into lines (slices of the decompressed
+//! text), into a bounded channel; `C` workers (the concurrency) each own a connection to v2, as
+//! a client connection's lane does in the proxy, take the next lines (paced under the same lock,
+//! for `--rate` and `--speed`), parse each into an exchange ready to send (its strings and
+//! bodies still slices of the text), send it and compare the pair where they are: a replay serves no client whose latency a comparison could
 //! steal, so there is no hand-off to a comparison thread to pay for.
 //!
 //! Exit codes: 0 every route within its budget, 1 some route over it (named), 2 usage errors
@@ -77,7 +77,7 @@ pub async fn run(args: Args) -> Result<Outcome, Unusable> {
 
     let total = source::count(&args.files);
     let bar = progress::Progress::new(total);
-    let (lines, read) = source::spawn(args.files.clone());
+    let (lines, parser, read) = source::spawn(args.files.clone());
     let started = Instant::now();
     let next = Arc::new(Mutex::new(Next {
         batches: lines,
@@ -86,11 +86,11 @@ pub async fn run(args: Args) -> Result<Outcome, Unusable> {
     }));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency(&args) {
-        let (live, bar, next) = (live.clone(), bar.clone(), next.clone());
+        let (live, bar, next, parser) = (live.clone(), bar.clone(), next.clone(), parser.clone());
         workers.spawn(async move {
             let lanes = send::Lanes::new(&live.shared);
-            while let Some(lines) = take(&next).await {
-                for line in lines {
+            while let Some(taken) = take(&next, &parser).await {
+                for line in taken.into_exchanges(&parser) {
                     live.replay(line, &lanes).await;
                     bar.done(&live.shared);
                 }
@@ -99,7 +99,12 @@ pub async fn run(args: Args) -> Result<Outcome, Unusable> {
     }
     while workers.join_next().await.is_some() {}
     bar.finish(&shared);
-    let read = read.await.context("reading the files").map_err(Unusable)?;
+    let bad = parser.take_bad();
+    let read = read
+        .await
+        .context("reading the files")
+        .map_err(Unusable)?
+        .with_bad(bad);
     if read.lines == 0 {
         return Err(Unusable(anyhow::anyhow!(
             "nothing to replay: no readable exchange in {} file(s){}",
@@ -169,24 +174,47 @@ fn for_replay(mut config: Config, redactor: &Redactor) -> Config {
 
 /// Where the workers take lines from.
 struct Next {
-    batches: mpsc::Receiver<Vec<Recorded>>,
-    batch: std::collections::VecDeque<Recorded>,
+    batches: mpsc::Receiver<Vec<source::RawLine>>,
+    /// The rest of a batch, paced: one line at a time.
+    batch: std::collections::VecDeque<source::RawLine>,
     pace: pace::Pace,
 }
 
-/// A worker's next lines. Paced, one line when it is due: the pace is kept under the same lock
-/// as the queue, so the workers together leave at the rate (or the recorded pace) asked for.
-/// Unpaced, a whole batch: one lock per batch, and still one request in flight per worker.
-async fn take(next: &Mutex<Next>) -> Option<Vec<Recorded>> {
-    let mut next = next.lock().await;
-    if next.batch.is_empty() {
-        let batch = next.batches.recv().await?;
-        if !next.pace.is_paced() {
-            return Some(batch);
-        }
-        next.batch = batch.into();
+/// What a worker takes: unpaced, a whole batch as read (one lock per batch, and still one
+/// request in flight per worker), each line parsed just before it is sent; paced, one line,
+/// parsed to learn when it is due, once it is.
+enum Taken {
+    Batch(Vec<source::RawLine>),
+    Due(Box<Recorded>),
+}
+
+impl Taken {
+    fn into_exchanges(self, parser: &source::Parser) -> impl Iterator<Item = Recorded> + '_ {
+        let (batch, due) = match self {
+            Taken::Batch(b) => (b, None),
+            Taken::Due(r) => (Vec::new(), Some(*r)),
+        };
+        due.into_iter()
+            .chain(batch.into_iter().filter_map(|l| parser.parse(l)))
     }
-    let line = next.batch.pop_front()?;
-    next.pace.wait(line.time_ms).await;
-    Some(vec![line])
+}
+
+/// A worker's next lines. The pace is kept under the same lock as the queue, so the workers
+/// together leave at the rate (or the recorded pace) asked for.
+async fn take(next: &Mutex<Next>, parser: &source::Parser) -> Option<Taken> {
+    let mut next = next.lock().await;
+    loop {
+        if next.batch.is_empty() {
+            let batch = next.batches.recv().await?;
+            if !next.pace.is_paced() {
+                return Some(Taken::Batch(batch));
+            }
+            next.batch = batch.into();
+        }
+        let Some(line) = next.batch.pop_front().and_then(|l| parser.parse(l)) else {
+            continue;
+        };
+        next.pace.wait(line.time_ms).await;
+        return Some(Taken::Due(Box::new(line)));
+    }
 }

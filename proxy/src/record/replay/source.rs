@@ -1,9 +1,13 @@
-//! The files, read and parsed on a blocking thread and handed over in batches through a bounded
-//! channel: a recording is never held in memory whole, and the workers get exchanges ready to
-//! send (`Recorded`), not text.
+//! The files, decompressed and cut into lines on a blocking thread and handed over in batches
+//! through a bounded channel: a recording is never held in memory whole. Each line is parsed
+//! by the worker that sends it, just before it is sent ([`Parser`]): parsed ahead on the
+//! reader thread, every exchange was made on one thread and used and freed on another, cold in
+//! the cache, and the replay ran 11 % slower for it (benches/README.md, "Replay").
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -20,6 +24,7 @@ const AHEAD: usize = 16;
 /// What reading found, besides the lines themselves.
 #[derive(Debug, Default)]
 pub struct Read {
+    /// Exchanges read and parsed (bad lines not counted).
     pub lines: u64,
     pub bad: Vec<BadLine>,
     /// Files whose stream broke, with the lines read before the break and why.
@@ -38,6 +43,13 @@ impl Read {
         }
         out
     }
+
+    /// The reader's account (every line it cut) with the lines that did not parse taken out.
+    pub fn with_bad(mut self, bad: Vec<BadLine>) -> Self {
+        self.lines -= bad.len() as u64;
+        self.bad = bad;
+        self
+    }
 }
 
 /// Lines in all files, for the progress bar's total: a first pass that decompresses and splits
@@ -50,38 +62,70 @@ pub fn count(files: &[PathBuf]) -> u64 {
     lines
 }
 
+/// A line as read: where it is, and its text (a slice of a decompressed chunk).
+pub struct RawLine {
+    file: usize,
+    number: u64,
+    text: Bytes,
+}
+
+/// Turns lines into exchanges where they are sent, and keeps the ones that are not, with their
+/// file and line number, for the report.
+pub struct Parser {
+    files: Arc<[PathBuf]>,
+    bad: Mutex<Vec<BadLine>>,
+}
+
+impl Parser {
+    pub fn parse(&self, line: RawLine) -> Option<Recorded> {
+        match Recorded::parse(&line.text) {
+            Ok(exchange) => Some(exchange),
+            Err(why) => {
+                let bad = BadLine {
+                    file: self.files[line.file].clone(),
+                    line: line.number,
+                    why,
+                };
+                self.bad.lock().unwrap_or_else(|p| p.into_inner()).push(bad);
+                None
+            }
+        }
+    }
+
+    /// The lines that did not parse, in file and line order.
+    pub fn take_bad(&self) -> Vec<BadLine> {
+        let mut bad = std::mem::take(&mut *self.bad.lock().unwrap_or_else(|p| p.into_inner()));
+        // Workers parse their batches side by side; the report lists them as the files do.
+        bad.sort_by_key(|b| (self.files.iter().position(|f| *f == b.file), b.line));
+        bad
+    }
+}
+
 /// Read every file in order on a blocking thread; the lines in batches of up to [`BATCH`],
-/// and what was found at the end.
-pub fn spawn(files: Vec<PathBuf>) -> (mpsc::Receiver<Vec<Recorded>>, JoinHandle<Read>) {
+/// and what was found at the end (`Read::lines` counting every line cut, good or bad).
+pub fn spawn(files: Vec<PathBuf>) -> (mpsc::Receiver<Vec<RawLine>>, Arc<Parser>, JoinHandle<Read>) {
+    let files: Arc<[PathBuf]> = files.into();
     let (tx, rx) = mpsc::channel(AHEAD);
+    let reading = files.clone();
     let handle = tokio::task::spawn_blocking(move || {
         let mut read = Read::default();
         let mut batch = Vec::with_capacity(BATCH);
-        for file in files {
-            let mut bad = Vec::new();
-            let mut lines = 0u64;
-            let end = read_lines(&file, |n, text| match Recorded::parse(&text) {
-                Ok(exchange) => {
-                    lines += 1;
-                    batch.push(exchange);
-                    if batch.len() == BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        // The receiver only goes away when the replay stops early.
-                        let _ = tx.blocking_send(full);
-                    }
+        for (file, path) in reading.iter().enumerate() {
+            let end = read_lines(path, |number, text| {
+                read.lines += 1;
+                batch.push(RawLine { file, number, text });
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    // The receiver only goes away when the replay stops early.
+                    let _ = tx.blocking_send(full);
                 }
-                Err(why) => bad.push(BadLine {
-                    file: file.clone(),
-                    line: n,
-                    why,
-                }),
             });
-            read.lines += lines;
-            read.bad.extend(bad);
             match end {
                 FileEnd::Complete => {}
-                FileEnd::Truncated { lines, why } => read.truncated.push((file, lines, why)),
-                FileEnd::Unreadable(why) => read.unreadable.push((file, why)),
+                FileEnd::Truncated { lines, why } => {
+                    read.truncated.push((path.clone(), lines, why))
+                }
+                FileEnd::Unreadable(why) => read.unreadable.push((path.clone(), why)),
             }
         }
         if !batch.is_empty() {
@@ -89,5 +133,9 @@ pub fn spawn(files: Vec<PathBuf>) -> (mpsc::Receiver<Vec<Recorded>>, JoinHandle<
         }
         read
     });
-    (rx, handle)
+    let parser = Parser {
+        files,
+        bad: Mutex::new(Vec::new()),
+    };
+    (rx, Arc::new(parser), handle)
 }
