@@ -315,6 +315,61 @@ async fn corrupt_lines_and_truncated_files_are_reported_and_the_rest_replays() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Workers parse the lines they send, side by side: every bad line is still reported once, with
+/// its own file and line number, in the order of the files, paced or not.
+#[tokio::test]
+async fn corrupt_lines_spread_over_many_batches_are_each_reported_in_file_order() {
+    let dir = temp_dir("corrupt-batches");
+    std::fs::create_dir_all(&dir).unwrap();
+    let v2 = upstream(false).await;
+    let line = |id: u64| {
+        format!(
+            r#"{{"version":1,"time":"2026-01-01T00:00:00.000Z","route":"default","method":"GET","uri":"/orders/{id}","request":{{"headers":[]}},"primary":{{"status":200,"headers":[["content-type","application/json"]],"body":"{{\"id\":{id},\"total\":{},\"items\":[{id},2,3]}}","latency_ms":1.0}},"verdict":{{"result":"not_mirrored"}}}}"#,
+            id * 10
+        )
+    };
+    // Several batches of lines per file, bad lines in different batches and both files.
+    let file = |name: &str, n: u64, bad: &[u64]| {
+        let text: String = (1..=n)
+            .map(|i| {
+                if bad.contains(&i) {
+                    format!("{{\"version\":1,\"cut\n")
+                } else {
+                    line(i) + "\n"
+                }
+            })
+            .collect();
+        let path = dir.join(name);
+        std::fs::write(&path, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+        path
+    };
+    let a = file("a.jsonl.zst", 300, &[5, 70, 200, 300]);
+    let b = file("b.jsonl.zst", 100, &[1, 99]);
+    let config_file = dir.join("empty.toml");
+    std::fs::write(&config_file, "").unwrap();
+    let want: Vec<String> = [(&a, 5), (&a, 70), (&a, 200), (&a, 300), (&b, 1), (&b, 99)]
+        .iter()
+        .map(|(f, n)| format!("{}:{n}:", f.display()))
+        .collect();
+
+    for rate in [None, Some(4000.0)] {
+        let out = replay::run(Args {
+            rate,
+            ..args(vec![a.clone(), b.clone()], v2.url(), &config_file)
+        })
+        .await
+        .unwrap();
+        let got: Vec<&String> = out.corrupt_lines.iter().collect();
+        assert_eq!(got.len(), want.len(), "rate {rate:?}: {got:?}");
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g.starts_with(w), "rate {rate:?}: {got:?}");
+        }
+        assert_eq!(out.exchanges, 394, "rate {rate:?}");
+        assert_eq!(out.exit_code(), 0);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn an_unreachable_v2_is_a_clear_error_not_a_hang() {
     let dir = temp_dir("unreachable");
