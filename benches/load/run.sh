@@ -178,7 +178,7 @@ P_NGX=${PORTS[4]} P_NGXM=${PORTS[5]} P_NGXMS=${PORTS[6]}
 P_SD0=${PORTS[7]} P_SD20=${PORTS[8]} P_SD100=${PORTS[9]} P_SD100R=${PORTS[10]} P_SD100S=${PORTS[11]}
 A_SD0=${PORTS[12]} A_SD20=${PORTS[13]} A_SD100=${PORTS[14]} A_SD100R=${PORTS[15]} A_SD100S=${PORTS[16]}
 P_SD0B=${PORTS[17]} P_SD100B=${PORTS[18]} A_SD0B=${PORTS[19]} A_SD100B=${PORTS[20]}
-P_SD0REC=${PORTS[24]} A_SD0REC=${PORTS[25]}
+P_SD0REC=${PORTS[24]} A_SD0REC=${PORTS[25]} P_SD100REC=${PORTS[21]} A_SD100REC=${PORTS[22]}
 P_SDC50=${PORTS[26]} A_SDC50=${PORTS[27]}
 P_SDC50S=${PORTS[28]} A_SDC50S=${PORTS[29]}
 P_SDN1=${PORTS[30]} A_SDN1=${PORTS[31]}
@@ -382,6 +382,15 @@ dir = "$TMP/record"
 max_files = 3
 EOF
 start_sd sd0rec "$P_SD0REC" "$A_SD0REC" "$P_V2" 0 "" "$TMP/record.toml"
+# Recording every exchange while shadowing every request (sd100's config plus [record]): what
+# recording adds to a proxy doing the job it records for (each line carries the verdict).
+cat "$TMP/compare_all.toml" - >"$TMP/record_shadow.toml" <<EOF
+[record]
+percent = 100
+dir = "$TMP/record_shadow"
+max_files = 3
+EOF
+start_sd sd100rec "$P_SD100REC" "$A_SD100REC" "$P_V2" 100 "" "$TMP/record_shadow.toml"
 # A canary holding at 50 %, mirroring none: half the requests served by v2 (the same document), the
 # gates' window filled on every request (issue 15: at most 5 % more CPU per request than sd0).
 cat >"$TMP/canary.toml" <<EOF
@@ -428,7 +437,7 @@ wait_http() { # url, seconds
     die "$1 did not answer within $2 s (logs in $TMP)"
 }
 for p in $P_V1 $P_V2 $P_V2R $P_NGX $P_NGXM; do wait_http "http://127.0.0.1:$p$DOC_PATH" 10; done
-for a in $A_SD0 $A_SD20 $A_SD100 $A_SD100R $A_SD100S $A_SD0REC $A_SDC50 $A_SDC50S $A_SDN1 ${wait_admins[@]+"${wait_admins[@]}"}; do wait_http "http://127.0.0.1:$a/healthz/ready" 10; done
+for a in $A_SD0 $A_SD20 $A_SD100 $A_SD100R $A_SD100S $A_SD0REC $A_SD100REC $A_SDC50 $A_SDC50S $A_SDN1 ${wait_admins[@]+"${wait_admins[@]}"}; do wait_http "http://127.0.0.1:$a/healthz/ready" 10; done
 if command -v haproxy >/dev/null; then wait_http "http://127.0.0.1:$P_HAP$DOC_PATH" 10; fi
 if [[ -f $TLS_DIR/cert.pem ]]; then wait_http "http://127.0.0.1:$A_SDTLS/healthz/ready" 10; fi
 wait_http "http://127.0.0.1:$P_SD100$DOC_PATH" 10
@@ -550,6 +559,7 @@ URL[nginx_mirror_slow]=http://127.0.0.1:$P_NGXMS$DOC_PATH; OWNER[nginx_mirror_sl
 URL[sd100_slow]=http://127.0.0.1:$P_SD100S$DOC_PATH;    OWNER[sd100_slow]=sd100slow;      ADMIN[sd100_slow]=$A_SD100S
 
 URL[sd0_record]=http://127.0.0.1:$P_SD0REC$DOC_PATH;   OWNER[sd0_record]=sd0rec;         ADMIN[sd0_record]=$A_SD0REC
+URL[sd100_record]=http://127.0.0.1:$P_SD100REC$DOC_PATH; OWNER[sd100_record]=sd100rec;    ADMIN[sd100_record]=$A_SD100REC
 URL[canary50]=http://127.0.0.1:$P_SDC50$DOC_PATH;       OWNER[canary50]=sdc50;            ADMIN[canary50]=$A_SDC50
 URL[sd100_noise1]=http://127.0.0.1:$P_SDN1$DOC_PATH;    OWNER[sd100_noise1]=sdn1;         ADMIN[sd100_noise1]=$A_SDN1
 URL[canary50_same]=http://127.0.0.1:$P_SDC50S$DOC_PATH; OWNER[canary50_same]=sdc50s;          ADMIN[canary50_same]=$A_SDC50S
@@ -568,7 +578,7 @@ if [[ -f $TLS_DIR/cert.pem ]]; then
     HEADER[tls_hs_nginx]="Connection: close" HEADER[tls_hs_sd0]="Connection: close"
 fi
 
-FAST=(direct nginx nginx_mirror sd0 sd20 sd100 sd100_reordered sd0_record canary50 canary50_same sd100_noise1)
+FAST=(direct nginx nginx_mirror sd0 sd20 sd100 sd100_reordered sd0_record sd100_record canary50 canary50_same sd100_noise1)
 FAST+=(close_nginx close_sd0)
 [[ -n ${URL[tls_sd0]:-} ]] && FAST+=(tls_nginx tls_sd0 tls_hs_nginx tls_hs_sd0)
 if command -v h2load >/dev/null; then

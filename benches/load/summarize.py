@@ -22,6 +22,7 @@ SCENARIOS = [
     ("sd100", "shadowdiff 100 %, compared, identical"),
     ("sd100_reordered", "shadowdiff 100 %, compared, key order differs"),
     ("sd0_record", "shadowdiff 0 %, recording 100 %"),
+    ("sd100_record", "shadowdiff 100 %, compared, recording 100 %"),
     ("canary50", "shadowdiff canary 50 % (half served by v2), 0 % mirrored"),
     ("sd100_noise1", "shadowdiff 100 %, compared, learning noise from 1 %"),
     ("canary50_same", "canary 50 %, v2 = v1's origin process (own connections)"),
@@ -49,6 +50,7 @@ BASELINE = {
     "sd100": "nginx_mirror",
     "sd100_reordered": "nginx_mirror",
     "sd0_record": "sd0",
+    "sd100_record": "sd100",
     "canary50": "sd0",
     "canary50_same": "sd0",
     "sd100_noise1": "sd100",
@@ -207,6 +209,9 @@ def main():
     # Issue 16: recording every exchange (to zstd files, on its own thread) costs at most 20 %.
     check("recording 100 %: CPU/request vs 0 % (issue 16)",
           ratio(rows, "sd0_record", "sd0", "wrk", "cpu_us_per_req"), "≤", 1.2)
+    # The same on a proxy shadowing every request: what recording adds to the work it records.
+    check("recording 100 % while shadowing 100 %: CPU/request vs sd100 (issue 16)",
+          ratio(rows, "sd100_record", "sd100", "wrk", "cpu_us_per_req"), "≤", 1.2)
     # Issue 15: serving half the users from v2 (and counting both legs for the gates) costs at
     # most 5 % more CPU per request than shadowing nothing.
     check("canary 50 %: CPU/request vs 0 % (issue 15)",
