@@ -333,7 +333,7 @@ async fn corrupt_lines_spread_over_many_batches_are_each_reported_in_file_order(
         let text: String = (1..=n)
             .map(|i| {
                 if bad.contains(&i) {
-                    format!("{{\"version\":1,\"cut\n")
+                    "{\"version\":1,\"cut\n".to_owned()
                 } else {
                     line(i) + "\n"
                 }
