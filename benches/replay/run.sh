@@ -10,12 +10,14 @@
 # v2's own, so every comparison is a match). Each round runs, back to back:
 #   oha    -n N -c C against v2                                  (send, read, nothing else)
 #   shadowdiff replay FILE --candidate v2 --concurrency C         (send, read, compare each pair)
-# and the median of the per-round ratios replay/oha is reported. Installs oha with
+# and the median of the per-round ratios replay/oha is reported, for each of two placements:
+#   pinned  the client side (oha, or replay with its file-reading thread) on CPU 0, v2 on the
+#           last CPU: each tool's own cost per request, on one core
+#   free    no pinning: every process may use every CPU, as a user running both would
+# (`--no-pin`, or fewer than 2 CPUs or no taskset: free only). Installs oha with
 # `cargo install oha --locked` when missing (bounded by OHA_INSTALL_TIMEOUT, 900 s) and nginx
-# with apt-get when root; builds the release binary unless SHADOWDIFF_BIN is set. With 2 CPUs
-# or more the client side (oha, or replay with its file-reading thread) runs on CPU 0 and v2 on the
-# last CPU. Everything it starts is stopped on exit. Writes a markdown summary to
-# benches/replay/results.md.
+# with apt-get when root; builds the release binary unless SHADOWDIFF_BIN is set. Everything it
+# starts is stopped on exit. Writes a markdown summary to benches/replay/results.md.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -103,14 +105,25 @@ ulimit -n 65536 2>/dev/null || true
 
 NCPU=$(nproc)
 CLIENT=()
-SRV=()
+PLACES=(free)
 if [[ $PIN == 1 && $NCPU -ge 2 ]] && command -v taskset >/dev/null; then
-    CLIENT=(taskset -c 0)
-    SRV=(taskset -c "$((NCPU - 1))")
-    PLACEMENT="client (oha, or replay with its reader thread) on CPU 0; v2 on CPU $((NCPU - 1))"
-else
-    PLACEMENT="no pinning ($NCPU CPUs shared)"
+    PLACES=(pinned free)
 fi
+# Move the client side and v2 to a placement: v2's nginx processes are re-pinned in place.
+place() { # pinned | free
+    local cpus pid
+    if [[ $1 == pinned ]]; then
+        CLIENT=(taskset -c 0)
+        cpus=$((NCPU - 1))
+    else
+        CLIENT=()
+        cpus=0-$((NCPU - 1))
+    fi
+    command -v taskset >/dev/null || return 0
+    for pid in $(pgrep -f "nginx.*$TMP/nginx" || true); do
+        taskset -p -c "$cpus" "$pid" >/dev/null
+    done
+}
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$TMP/www" "$TMP/nginx/tmp"
@@ -139,7 +152,7 @@ http {
     server { listen 127.0.0.1:$PORT reuseport backlog=4096; root $TMP/www; }
 }
 EOF
-"${SRV[@]}" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' >"$TMP/nginx/stdout.log" 2>&1 &
+nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' >"$TMP/nginx/stdout.log" 2>&1 &
 PIDS+=("$!")
 V2=http://127.0.0.1:$PORT
 for _ in $(seq 50); do curl -fsS -o /dev/null --max-time 1 "$V2/doc.json" 2>/dev/null && break; sleep 0.1; done
@@ -175,64 +188,78 @@ rm -f "$TMP/in.har"
 
 # ---------------------------------------------------------------- rounds
 RAW=$TMP/raw.tsv
-printf 'round\ttool\trps\tcompared\tmismatched\tseconds\n' >"$RAW"
+printf 'placement\tround\ttool\trps\tcompared\tmismatched\tseconds\n' >"$RAW"
 run_oha() { # round
     timeout 600 "${CLIENT[@]}" oha -n "$REQUESTS" -c "$CONC" --no-tui --output-format json \
         "$V2/doc.json" >"$TMP/oha.json" 2>"$TMP/oha.err" || die "oha failed: $(cat "$TMP/oha.err")"
-    python3 - "$TMP/oha.json" "$1" >>"$RAW" <<'EOF'
+    python3 - "$TMP/oha.json" "$PLACE" "$1" >>"$RAW" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1]))["summary"]
-print(f"{sys.argv[2]}\toha\t{s['requestsPerSec']:.0f}\t-\t-\t{s['total']:.2f}")
+print(f"{sys.argv[2]}\t{sys.argv[3]}\toha\t{s['requestsPerSec']:.0f}\t-\t-\t{s['total']:.2f}")
 EOF
 }
 run_replay() { # round
     timeout 600 "${CLIENT[@]}" "$BIN" replay "$TMP/rec.jsonl.zst" --candidate "$V2" \
         --concurrency "$CONC" --report "$TMP/replay.json" >"$TMP/replay.out" 2>&1 \
         || die "replay failed ($?): $(tail -5 "$TMP/replay.out")"
-    python3 - "$TMP/replay.json" "$1" >>"$RAW" <<'EOF'
+    python3 - "$TMP/replay.json" "$PLACE" "$1" >>"$RAW" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 c = sum(x["compared"] for x in r["routes"])
 m = sum(x["mismatched"] for x in r["routes"])
-print(f"{sys.argv[2]}\treplay\t{r['requests_per_second']:.0f}\t{c}\t{m}\t{r['elapsed_seconds']:.2f}")
+print(f"{sys.argv[2]}\t{sys.argv[3]}\treplay\t{r['requests_per_second']:.0f}\t{c}\t{m}\t{r['elapsed_seconds']:.2f}")
 EOF
 }
 log "warming up"
 timeout 60 oha -n 2000 -c "$CONC" --no-tui "$V2/doc.json" >/dev/null 2>&1 || true
 for ((r = 1; r <= ROUNDS; r++)); do
-    # Alternate which goes first, so neither always runs on a warmer machine.
-    if ((r % 2)); then run_oha "$r"; run_replay "$r"; else run_replay "$r"; run_oha "$r"; fi
-    log "round $r: $(awk -v r="$r" '$1 == r { printf "%s %s req/s  ", $2, $3 }' "$RAW")"
+    for PLACE in "${PLACES[@]}"; do
+        place "$PLACE"
+        # Alternate which goes first, so neither always runs on a warmer machine.
+        if ((r % 2)); then run_oha "$r"; run_replay "$r"; else run_replay "$r"; run_oha "$r"; fi
+        log "round $r, $PLACE: $(awk -F'\t' -v r="$r" -v p="$PLACE" '$1 == p && $2 == r { printf "%s %s req/s  ", $3, $4 }' "$RAW")"
+    done
 done
 
 # ---------------------------------------------------------------- report
 OHA_VERSION=$( (oha --version 2>/dev/null || true) | head -1 | awk '{print $2}')
 SD_VERSION=$( ("$BIN" --version 2>/dev/null || true) | head -1)
 CPU_MODEL=$( (lscpu 2>/dev/null || true) | sed -n 's/^Model name:[[:space:]]*//p' | head -1)
-python3 - "$RAW" "$REQUESTS" "$CONC" "$CMDLINE" "$PLACEMENT" "$OHA_VERSION" "$SD_VERSION" \
-    "$NCPU" "$CPU_MODEL" >"$TMP/results.md" <<'EOF'
+python3 - "$RAW" "$REQUESTS" "$CONC" "$CMDLINE" "$NCPU" "$OHA_VERSION" "$SD_VERSION" \
+    "$CPU_MODEL" >"$TMP/results.md" <<'EOF'
 import csv, statistics, sys
-raw, n, c, cmd, place, oha_v, sd_v, ncpu, cpu = sys.argv[1:]
+raw, n, c, cmd, ncpu, oha_v, sd_v, cpu = sys.argv[1:]
 rows = list(csv.DictReader(open(raw), delimiter="\t"))
-by = {}
-for r in rows:
-    by.setdefault(r["round"], {})[r["tool"]] = r
-ratios = [float(v["replay"]["rps"]) / float(v["oha"]["rps"]) for v in by.values() if {"oha", "replay"} <= v.keys()]
-med = lambda tool: statistics.median(float(r["rps"]) for r in rows if r["tool"] == tool)
-ratio = statistics.median(ratios)
-compared = [r["compared"] for r in rows if r["tool"] == "replay"]
-mism = [r["mismatched"] for r in rows if r["tool"] == "replay"]
+where = {
+    "pinned": f"client (oha, or replay with its reader thread) on CPU 0, v2 on CPU {int(ncpu) - 1}",
+    "free": f"no pinning: the client and v2 share all {ncpu} CPUs",
+}
+places = list(dict.fromkeys(r["placement"] for r in rows))
+rounds = len({r["round"] for r in rows})
 print("# Replay bench (issue 16)\n")
-print(f"Command: `{cmd}` — {len(by)} round(s) of {n} requests each, {c} in flight.\n")
-print(f"- Machine: {ncpu} × {cpu}; {place}")
+print(f"Command: `{cmd}` — {rounds} round(s) of {n} requests each, {c} in flight, per placement.\n")
+print(f"- Machine: {ncpu} × {cpu}")
 print(f"- oha {oha_v}, {sd_v}\n")
-print("| tool | req/s (median) | compared per round | mismatched |")
-print("|---|---:|---:|---:|")
-print(f"| oha -n {n} -c {c} | {med('oha'):.0f} | – | – |")
-print(f"| shadowdiff replay --concurrency {c} | {med('replay'):.0f} | {', '.join(compared)} | {', '.join(mism)} |")
+print("| placement | tool | req/s (median) | compared per round | mismatched |")
+print("|---|---|---:|---:|---:|")
+verdicts = []
+for p in places:
+    mine = [r for r in rows if r["placement"] == p]
+    by = {}
+    for r in mine:
+        by.setdefault(r["round"], {})[r["tool"]] = r
+    ratios = [float(v["replay"]["rps"]) / float(v["oha"]["rps"]) for v in by.values() if {"oha", "replay"} <= v.keys()]
+    med = lambda tool: statistics.median(float(r["rps"]) for r in mine if r["tool"] == tool)
+    compared = [r["compared"] for r in mine if r["tool"] == "replay"]
+    mism = [r["mismatched"] for r in mine if r["tool"] == "replay"]
+    print(f"| {p} | oha -n {n} -c {c} | {med('oha'):.0f} | – | – |")
+    print(f"| {p} | shadowdiff replay --concurrency {c} | {med('replay'):.0f} | {', '.join(compared)} | {', '.join(mism)} |")
+    ratio = statistics.median(ratios)
+    verdicts.append(f"- {p} ({where[p]}): replay / oha, median of per-round ratios "
+                    f"({', '.join(f'{x:.2f}' for x in ratios)}): **{ratio:.2f}×** "
+                    f"(wanted ≥ 0.80: {'met' if ratio >= 0.8 else 'not met'})")
 print()
-print(f"Replay / oha, median of per-round ratios ({', '.join(f'{x:.2f}' for x in ratios)}): "
-      f"**{ratio:.2f}×** (wanted ≥ 0.80: {'met' if ratio >= 0.8 else 'not met'}).")
+print("\n".join(verdicts))
 EOF
 cp "$TMP/results.md" "$OUT"
 cat "$TMP/results.md"
