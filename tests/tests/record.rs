@@ -264,18 +264,20 @@ async fn record_then_replay_judges_v2_by_route_and_path() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A recorded GET of `/orders/{id}`, written by hand as a line of the format.
+fn order_line(id: u64) -> String {
+    format!(
+        r#"{{"version":1,"time":"2026-01-01T00:00:00.000Z","route":"default","method":"GET","uri":"/orders/{id}","request":{{"headers":[]}},"primary":{{"status":200,"headers":[["content-type","application/json"]],"body":"{{\"id\":{id},\"total\":{},\"items\":[{id},2,3]}}","latency_ms":1.0}},"verdict":{{"result":"not_mirrored"}}}}"#,
+        id * 10
+    )
+}
+
 #[tokio::test]
 async fn corrupt_lines_and_truncated_files_are_reported_and_the_rest_replays() {
     let dir = temp_dir("corrupt");
     std::fs::create_dir_all(&dir).unwrap();
     let v2 = upstream(false).await;
-    let line = |id: u64| {
-        format!(
-            r#"{{"version":1,"time":"2026-01-01T00:00:00.000Z","route":"default","method":"GET","uri":"/orders/{id}","request":{{"headers":[]}},"primary":{{"status":200,"headers":[["content-type","application/json"]],"body":"{{\"id\":{id},\"total\":{},\"items\":[{id},2,3]}}","latency_ms":1.0}},"verdict":{{"result":"not_mirrored"}}}}"#,
-            id * 10
-        )
-    };
-    let text = format!("{}\n{{not json\n{}\n", line(1), line(2));
+    let text = format!("{}\n{{not json\n{}\n", order_line(1), order_line(2));
     let good = dir.join("good.jsonl.zst");
     std::fs::write(&good, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
     // A second file cut short inside its compressed stream: what precedes the cut replays.
@@ -283,7 +285,7 @@ async fn corrupt_lines_and_truncated_files_are_reported_and_the_rest_replays() {
     let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
     for i in 3..200 {
         use std::io::Write as _;
-        enc.write_all((line(i) + "\n").as_bytes()).unwrap();
+        enc.write_all((order_line(i) + "\n").as_bytes()).unwrap();
         enc.flush().unwrap();
     }
     let whole = enc.finish().unwrap();
@@ -322,12 +324,6 @@ async fn corrupt_lines_spread_over_many_batches_are_each_reported_in_file_order(
     let dir = temp_dir("corrupt-batches");
     std::fs::create_dir_all(&dir).unwrap();
     let v2 = upstream(false).await;
-    let line = |id: u64| {
-        format!(
-            r#"{{"version":1,"time":"2026-01-01T00:00:00.000Z","route":"default","method":"GET","uri":"/orders/{id}","request":{{"headers":[]}},"primary":{{"status":200,"headers":[["content-type","application/json"]],"body":"{{\"id\":{id},\"total\":{},\"items\":[{id},2,3]}}","latency_ms":1.0}},"verdict":{{"result":"not_mirrored"}}}}"#,
-            id * 10
-        )
-    };
     // Several batches of lines per file, bad lines in different batches and both files.
     let file = |name: &str, n: u64, bad: &[u64]| {
         let text: String = (1..=n)
@@ -335,7 +331,7 @@ async fn corrupt_lines_spread_over_many_batches_are_each_reported_in_file_order(
                 if bad.contains(&i) {
                     "{\"version\":1,\"cut\n".to_owned()
                 } else {
-                    line(i) + "\n"
+                    order_line(i) + "\n"
                 }
             })
             .collect();
