@@ -9,8 +9,9 @@
 //! text), into a bounded channel; `C` workers (the concurrency) each own a connection to v2, as
 //! a client connection's lane does in the proxy, take the next lines (paced under the same lock,
 //! for `--rate` and `--speed`), parse each into an exchange ready to send (its strings and
-//! bodies still slices of the text), send it and compare the pair where they are: a replay serves no client whose latency a comparison could
-//! steal, so there is no hand-off to a comparison thread to pay for.
+//! bodies still slices of the text), send it and compare the pair where they are: a replay
+//! serves no client whose latency a comparison could steal, so there is no hand-off to a
+//! comparison thread to pay for.
 //!
 //! Exit codes: 0 every route within its budget, 1 some route over it (named), 2 usage errors
 //! and replays that cannot run (bad config, v2 unreachable, nothing readable).

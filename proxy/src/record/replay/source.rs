@@ -73,7 +73,8 @@ pub struct RawLine {
 /// file and line number, for the report.
 pub struct Parser {
     files: Arc<[PathBuf]>,
-    bad: Mutex<Vec<BadLine>>,
+    /// With the index of its file, for the order of the report.
+    bad: Mutex<Vec<(usize, BadLine)>>,
 }
 
 impl Parser {
@@ -86,7 +87,8 @@ impl Parser {
                     line: line.number,
                     why,
                 };
-                self.bad.lock().unwrap_or_else(|p| p.into_inner()).push(bad);
+                let mut kept = self.bad.lock().unwrap_or_else(|p| p.into_inner());
+                kept.push((line.file, bad));
                 None
             }
         }
@@ -96,8 +98,8 @@ impl Parser {
     pub fn take_bad(&self) -> Vec<BadLine> {
         let mut bad = std::mem::take(&mut *self.bad.lock().unwrap_or_else(|p| p.into_inner()));
         // Workers parse their batches side by side; the report lists them as the files do.
-        bad.sort_by_key(|b| (self.files.iter().position(|f| *f == b.file), b.line));
-        bad
+        bad.sort_by_key(|(file, b)| (*file, b.line));
+        bad.into_iter().map(|(_, b)| b).collect()
     }
 }
 
