@@ -33,7 +33,7 @@ const IDLE: Duration = Duration::from_millis(500);
 /// much, and a reader of the live file sees the exchanges up to it.
 const FLUSH: Duration = Duration::from_secs(1);
 /// zstd level 1: the cheapest, still ~5-10× on JSON; the writer's CPU is the proxy's CPU.
-const LEVEL: i32 = 1;
+pub const LEVEL: i32 = 1;
 /// How long `close` waits for exchanges still being captured to reach the queue.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
