@@ -2,8 +2,6 @@
 //! JSON paths are replaced before a record is kept in memory, served, or written to the JSONL
 //! sink, and before a recorded exchange is written (`record/scrub.rs`).
 
-use std::collections::HashSet;
-
 use diff_engine::{Difference, Part, PathPattern};
 
 /// Shown instead of a redacted value.
@@ -19,17 +17,21 @@ const ALWAYS: [&str; 4] = [
 
 #[derive(Debug, Default)]
 pub struct Redactor {
-    headers: HashSet<String>,
+    /// Lower-case, sorted, each once: a handful of names, where a scan compares lengths first
+    /// and beats hashing every header of every recorded exchange.
+    headers: Vec<String>,
     paths: Vec<PathPattern>,
 }
 
 impl Redactor {
     pub fn new(report: &config::Report) -> anyhow::Result<Self> {
-        let headers = ALWAYS
+        let mut headers: Vec<String> = ALWAYS
             .iter()
             .map(|h| h.to_string())
             .chain(report.redact_headers.iter().map(|h| h.to_ascii_lowercase()))
             .collect();
+        headers.sort();
+        headers.dedup();
         let paths = report
             .redact_paths
             .iter()
@@ -40,11 +42,7 @@ impl Redactor {
 
     /// Whether a header's values must not be shown or stored (`name` in any case).
     pub fn hides_header(&self, name: &str) -> bool {
-        if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.headers.contains(&name.to_ascii_lowercase())
-        } else {
-            self.headers.contains(name)
-        }
+        self.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
     }
 
     /// Whether the body value at this JSON Pointer must not be shown or stored.
@@ -203,6 +201,13 @@ mod tests {
                 Some("a"),
                 "{path}"
             );
+        }
+        // Names in any case, configured or seen; a prefix or a longer name is another header.
+        for name in ["X-API-KEY", "Authorization", "Set-Cookie"] {
+            assert!(r.hides_header(name), "{name}");
+        }
+        for name in ["x-api", "x-api-key2", "cookies", ""] {
+            assert!(!r.hides_header(name), "{name}");
         }
         let absent = Difference {
             primary: None,
