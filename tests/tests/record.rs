@@ -404,3 +404,68 @@ async fn an_unwritable_directory_never_fails_a_client_request() {
     assert_eq!(failed, 200, "every exchange is counted as not written");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// A replay run with the proxy's own config — the point of `--config` — next to the proxy, or
+/// on a CI machine where the proxy's paths do not exist: it neither needs nor touches what the
+/// proxy keeps (`state_dir`'s store, which the running proxy holds locked, and
+/// `cutover.state_file`).
+#[tokio::test]
+async fn a_replay_with_the_proxys_config_leaves_the_proxys_state_alone() {
+    let dir = temp_dir("replay-state");
+    std::fs::create_dir_all(&dir).unwrap();
+    let v1 = upstream(false).await;
+    let v2 = upstream(false).await;
+    let state = dir.join("state");
+    let cutover_file = dir.join("cutover.json");
+    let shared = format!(
+        "state_dir = \"{}\"\n[cutover]\nstate_file = \"{}\"\n",
+        state.display(),
+        cutover_file.display()
+    );
+    let proxy = TestProxy::start(&v1.url(), &v2.url(), &shared).await;
+    let store = state.join("shadowdiff.redb");
+    assert!(store.exists(), "the proxy holds its store");
+    // The proxy writes its cutover state once at start, off its I/O thread.
+    shadowdiff_e2e::eventually(Duration::from_secs(5), || cutover_file.exists()).await;
+    let before = std::fs::read(&store).unwrap();
+    let cutover_before = std::fs::read(&cutover_file).unwrap();
+
+    let text: String = (1..=20).map(|i| order_line(i) + "\n").collect();
+    let file = dir.join("orders.jsonl.zst");
+    std::fs::write(&file, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+    let config_file = dir.join("proxy.toml");
+    std::fs::write(&config_file, &shared).unwrap();
+    let out = replay::run(args(vec![file.clone()], v2.url(), &config_file))
+        .await
+        .expect("a replay beside the running proxy runs");
+    let compared: u64 = out.routes.iter().map(|r| r.summary.compared).sum();
+    assert_eq!((compared, out.exit_code()), (20, 0));
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        before,
+        "the store is untouched"
+    );
+    assert_eq!(std::fs::read(&cutover_file).unwrap(), cutover_before);
+
+    // The same config on a machine where its state paths cannot even be created.
+    let blocker = dir.join("a-file");
+    std::fs::write(&blocker, "").unwrap();
+    // Nor the listener's certificate, nor the admin token: a replay serves nobody.
+    let missing = |name: &str| blocker.join(name).display().to_string();
+    let elsewhere = format!(
+        "state_dir = \"{}\"\n[cutover]\nstate_file = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n[admin_auth]\ntoken_file = \"{}\"\n[primary]\nurl = \"https://v1.internal\"\nprotocol = \"h2\"\nca_file = \"{}\"\n",
+        missing("state"),
+        missing("cutover.json"),
+        missing("cert.pem"),
+        missing("key.pem"),
+        missing("admin-token"),
+        missing("ca.pem"),
+    );
+    std::fs::write(&config_file, elsewhere).unwrap();
+    let out = replay::run(args(vec![file], v2.url(), &config_file))
+        .await
+        .expect("a replay needs none of the proxy's own files");
+    assert_eq!(out.exit_code(), 0);
+    drop(proxy);
+    let _ = std::fs::remove_dir_all(&dir);
+}

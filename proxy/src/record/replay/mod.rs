@@ -71,7 +71,7 @@ pub struct Unusable(pub anyhow::Error);
 pub async fn run(args: Args) -> Result<Outcome, Unusable> {
     let config = load(&args).map_err(Unusable)?;
     let redactor = Redactor::new(&config.report).map_err(Unusable)?;
-    let config = for_replay(config, &redactor);
+    let config = for_replay(config, &redactor, args.primary.is_some());
     let shared = Shared::new(config).map_err(Unusable)?;
     let live = send::Legs::new(&shared, args.primary.is_some()).map_err(Unusable)?;
     live.reachable().await.map_err(Unusable)?;
@@ -136,25 +136,43 @@ fn concurrency(args: &Args) -> usize {
 
 /// The config as the proxy would load it, with `--candidate` (and `--primary`) laid over it.
 fn load(args: &Args) -> anyhow::Result<Config> {
-    // Without --primary the file's v1 is not used; a placeholder stands in for a required key
-    // that a config written for replay alone may not have (nothing is ever sent to it).
-    let overrides = Overrides {
+    let mut overrides = Overrides {
         candidate: Some(args.candidate.clone()),
-        primary: Some(
-            args.primary
-                .clone()
-                .unwrap_or_else(|| "http://127.0.0.1:9".to_owned()),
-        ),
+        primary: args.primary.clone(),
         ..Overrides::default()
     };
-    Ok(Config::load(args.config.as_deref(), &overrides)?)
+    match Config::load(args.config.as_deref(), &overrides) {
+        Ok(config) => Ok(config),
+        // Without --primary the file's v1 is never contacted, and a config written for replay
+        // alone may have none: a placeholder stands in for the required key (the file's own v1,
+        // when it has one, is kept as it is, `https` and `protocol = "h2"` included).
+        Err(_) if args.primary.is_none() => {
+            overrides.primary = Some("http://127.0.0.1:9".to_owned());
+            Ok(Config::load(args.config.as_deref(), &overrides)?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The proxy's config, less what a replay must not touch or cannot compare.
-fn for_replay(mut config: Config, redactor: &Redactor) -> Config {
-    // A replay must not append to the proxy's mismatch file, nor record itself.
+fn for_replay(mut config: Config, redactor: &Redactor, live_primary: bool) -> Config {
+    // A replay must not append to the proxy's mismatch file, nor record itself; nor open what
+    // the proxy keeps across restarts: the store in `state_dir` is locked by a running proxy
+    // (and held by a replay, would stop a restarting proxy from opening it), and neither it
+    // nor the cutover's state file has a say in a replay's verdict. It serves nobody, so the
+    // listener's certificate and the admin token are not read either: the production config
+    // runs in CI, where none of those paths exist.
     config.report.jsonl_path = None;
     config.record.dir = None;
+    config.state_dir = None;
+    config.cutover.state_file = None;
+    config.tls = None;
+    config.admin_auth = config::AdminAuth::default();
+    if !live_primary {
+        // v1 is the recording: its certificates are not read.
+        let v1 = &mut config.primary;
+        (v1.ca_file, v1.client_cert, v1.client_key) = (None, None, None);
+    }
     // Values redacted when recorded cannot be compared with v2's real ones: those headers and
     // body paths are left out of the comparison (the rest of the rules stand as written).
     let hidden: Vec<String> = redactor.header_names().map(str::to_owned).collect();
