@@ -450,16 +450,20 @@ async fn a_replay_with_the_proxys_config_leaves_the_proxys_state_alone() {
     // The same config on a machine where its state paths cannot even be created.
     let blocker = dir.join("a-file");
     std::fs::write(&blocker, "").unwrap();
-    // Nor the listener's certificate, nor the admin token: a replay serves nobody.
+    // Nor the listener's certificate, nor the admin token: a replay serves nobody; nor v2's
+    // certificates when v2 is reached over plain HTTP.
     let missing = |name: &str| blocker.join(name).display().to_string();
     let elsewhere = format!(
-        "state_dir = \"{}\"\n[cutover]\nstate_file = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n[admin_auth]\ntoken_file = \"{}\"\n[primary]\nurl = \"https://v1.internal\"\nprotocol = \"h2\"\nca_file = \"{}\"\n",
+        "state_dir = \"{}\"\n[cutover]\nstate_file = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n[admin_auth]\ntoken_file = \"{}\"\n[primary]\nurl = \"https://v1.internal\"\nprotocol = \"h2\"\nca_file = \"{}\"\n[candidate]\nca_file = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\n",
         missing("state"),
         missing("cutover.json"),
         missing("cert.pem"),
         missing("key.pem"),
         missing("admin-token"),
         missing("ca.pem"),
+        missing("v2-ca.pem"),
+        missing("v2-cert.pem"),
+        missing("v2-key.pem"),
     );
     std::fs::write(&config_file, elsewhere).unwrap();
     let out = replay::run(args(vec![file], v2.url(), &config_file))

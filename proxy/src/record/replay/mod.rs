@@ -168,10 +168,15 @@ fn for_replay(mut config: Config, redactor: &Redactor, live_primary: bool) -> Co
     config.cutover.state_file = None;
     config.tls = None;
     config.admin_auth = config::AdminAuth::default();
-    if !live_primary {
-        // v1 is the recording: its certificates are not read.
-        let v1 = &mut config.primary;
-        (v1.ca_file, v1.client_cert, v1.client_key) = (None, None, None);
+    // An upstream's CA and client certificate serve `https://` only: v1 is the recording
+    // without `--primary`, and a v2 under test in CI is usually plain HTTP on the runner.
+    for (up, live) in [
+        (&mut config.primary, live_primary),
+        (&mut config.candidate.upstream, true),
+    ] {
+        if !live || up.url.scheme() != Some(&http::uri::Scheme::HTTPS) {
+            (up.ca_file, up.client_cert, up.client_key) = (None, None, None);
+        }
     }
     // Values redacted when recorded cannot be compared with v2's real ones: those headers and
     // body paths are left out of the comparison (the rest of the rules stand as written).
