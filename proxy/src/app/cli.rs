@@ -314,13 +314,9 @@ fn record(action: RecordCommand) -> ExitCode {
             out,
             config,
         } => {
-            // Only [report] matters here; placeholder URLs let a file without upstreams load.
-            let placeholders = Overrides {
-                primary: Some("http://127.0.0.1:1".into()),
-                candidate: Some("http://127.0.0.1:1".into()),
-                ..Overrides::default()
-            };
-            let report = match Config::load(config.as_deref(), &placeholders) {
+            // Only [report] matters here.
+            let report = match crate::record::load_config(config.as_deref(), &Overrides::default())
+            {
                 Ok(c) => c.report,
                 Err(e) => {
                     eprintln!("shadowdiff: configuration error: {e}");

@@ -136,22 +136,12 @@ fn concurrency(args: &Args) -> usize {
 
 /// The config as the proxy would load it, with `--candidate` (and `--primary`) laid over it.
 fn load(args: &Args) -> anyhow::Result<Config> {
-    let mut overrides = Overrides {
+    let overrides = Overrides {
         candidate: Some(args.candidate.clone()),
         primary: args.primary.clone(),
         ..Overrides::default()
     };
-    match Config::load(args.config.as_deref(), &overrides) {
-        Ok(config) => Ok(config),
-        // Without --primary the file's v1 is never contacted, and a config written for replay
-        // alone may have none: a placeholder stands in for the required key (the file's own v1,
-        // when it has one, is kept as it is, `https` and `protocol = "h2"` included).
-        Err(_) if args.primary.is_none() => {
-            overrides.primary = Some("http://127.0.0.1:9".to_owned());
-            Ok(Config::load(args.config.as_deref(), &overrides)?)
-        }
-        Err(e) => Err(e.into()),
-    }
+    crate::record::load_config(args.config.as_deref(), &overrides)
 }
 
 /// The proxy's config, less what a replay must not touch or cannot compare.
