@@ -109,6 +109,69 @@ fn check_config_reads_the_files_a_start_reads() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// Operators check a file before they reload the proxy it configures, on the same host: the
+/// check must not need what the running proxy holds (its state store is locked while it runs),
+/// must create nothing, and must still refuse a `state_dir` that could never be used.
+#[test]
+fn check_config_beside_the_running_proxy_neither_fails_on_nor_touches_its_state() {
+    let dir = std::env::temp_dir().join(format!("shadowdiff-cfgstate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state");
+    let (port, admin) = (free_port(), free_port());
+    let file = dir.join("proxy.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nadmin = \"127.0.0.1:{admin}\"\nstate_dir = \"{}\"\n[primary]\nurl = \"http://127.0.0.1:1\"\n[candidate]\nurl = \"http://127.0.0.1:2\"\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    let _proxy = spawn(&["--config", file.to_str().unwrap()]);
+    wait_until(Duration::from_secs(10), || {
+        http_get(admin, "/healthz/ready").is_some_and(|(s, _)| s == 200)
+    });
+    let (code, _, err) = run(&["check-config", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+
+    // A state_dir that does not exist yet is one the start will create: fine, and not made here.
+    let fresh = dir.join("fresh.toml");
+    let later = dir.join("later");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &fresh,
+        text.replace(&*state.to_string_lossy(), &later.to_string_lossy()),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["check-config", fresh.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!later.exists(), "check-config creates nothing");
+
+    // One that can never be a directory is refused, named.
+    let blocker = dir.join("a-file");
+    std::fs::write(&blocker, "").unwrap();
+    let never = dir.join("never.toml");
+    let inside = blocker.join("state");
+    std::fs::write(
+        &never,
+        text.replace(&*state.to_string_lossy(), &inside.to_string_lossy()),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["check-config", never.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("state_dir"), "{err}");
+
+    // With no proxy holding it, a store that the start could not read is refused.
+    std::fs::create_dir_all(&later).unwrap();
+    std::fs::write(later.join("shadowdiff.redb"), "not a database").unwrap();
+    let (code, _, err) = run(&["check-config", fresh.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("shadowdiff.redb"), "{err}");
+    drop(_proxy);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn check_config_exit_codes_and_messages() {
     let dir = std::env::temp_dir().join(format!("shadowdiff-cli-{}", std::process::id()));

@@ -182,7 +182,11 @@ impl Shared {
     /// Build everything [`Shared::new`] builds from `config` and throw it away: what
     /// `check-config` accepts, the start accepts. Blocking (it starts and joins the comparison
     /// threads); needs no runtime.
-    pub fn check(config: Config) -> anyhow::Result<()> {
+    pub fn check(mut config: Config) -> anyhow::Result<()> {
+        // Checked without being opened: a running proxy holds its store.
+        if let Some(dir) = config.state_dir.take() {
+            Store::check(&dir)?;
+        }
         let shared = Self::new(config)?;
         shared.compare.close();
         Ok(())
