@@ -226,6 +226,14 @@ async fn record_then_replay_judges_v2_by_route_and_path() {
         .find(|r| r.summary.route == "users")
         .unwrap();
     assert_eq!(users.summary.mismatched, 0);
+    // Grouped by signature: one kind of mismatch, on every comparison of orders (and none
+    // carried over from anything the proxy learned: the replay starts its own run).
+    assert_eq!(orders.signatures.len(), 1, "{:?}", orders.signatures);
+    let sig = &orders.signatures[0];
+    assert_eq!(sig.text(), "body /total changed");
+    assert_eq!(sig.count as usize, EXCHANGES / 2);
+    assert!((sig.share - 1.0).abs() < 1e-9, "{}", sig.share);
+    assert!(users.signatures.is_empty());
     // What v2 got from the replay: marked as a mirror, and no recorded credential.
     let seen = drifted.seen();
     assert_eq!(seen.len(), EXCHANGES);
@@ -255,8 +263,24 @@ async fn record_then_replay_judges_v2_by_route_and_path() {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].0, "orders");
     assert!(failed[0].1.contains("/total"), "{}", failed[0].1);
+    let failure_text = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .and_then(|f| f.text())
+        .unwrap_or_default();
+    assert!(
+        failure_text.contains("100.0 % of comparisons: body /total changed"),
+        "{failure_text}"
+    );
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(json["over_budget"][0], "orders");
+    let route = json["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["route"] == "orders")
+        .unwrap();
+    assert_eq!(route["signatures"][0]["differs"][0]["path"], "/total");
 
     for f in [&config_file, &junit, &report] {
         let _ = std::fs::remove_file(f);

@@ -130,7 +130,7 @@ impl Signatures {
 
     /// Signatures of `route` (all routes when `None`), most frequent first, with each one's share
     /// of its route's comparisons.
-    pub fn list(&self, route: Option<&str>) -> Vec<serde_json::Value> {
+    pub fn ranked(&self, route: Option<&str>) -> Vec<(Entry, f64)> {
         let s = self.lock();
         let mut entries: Vec<&Entry> = s
             .by_id
@@ -146,8 +146,18 @@ impl Signatures {
             .into_iter()
             .map(|e| {
                 let compared = s.compared.get(&e.route).copied().unwrap_or(0).max(e.count);
+                (e.clone(), e.count as f64 / compared as f64)
+            })
+            .collect()
+    }
+
+    /// [`Signatures::ranked`] as `GET /api/signatures` shows it: each entry with its `share`.
+    pub fn list(&self, route: Option<&str>) -> Vec<serde_json::Value> {
+        self.ranked(route)
+            .into_iter()
+            .map(|(e, share)| {
                 let mut v = serde_json::to_value(e).unwrap_or_default();
-                v["share"] = serde_json::json!(e.count as f64 / compared as f64);
+                v["share"] = serde_json::json!(share);
                 v
             })
             .collect()

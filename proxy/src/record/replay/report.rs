@@ -10,10 +10,11 @@ use serde::Serialize;
 
 use crate::admin::summary::{summary, RouteSummary};
 use crate::observe::outcome::SkipReason;
+use crate::observe::signatures::Item;
 use crate::record::replay::source::Read;
 use crate::state::Shared;
 
-/// Top differing paths shown per route.
+/// Top differing paths, and mismatch signatures, shown per route.
 const TOP: usize = 5;
 
 #[derive(Debug, Serialize)]
@@ -39,6 +40,38 @@ pub struct RouteVerdict {
     /// (mismatched + candidate_failed) / (compared + candidate_failed) over the whole replay.
     pub mismatch_ratio: f64,
     pub over_budget: bool,
+    /// The route's mismatches grouped by signature (what differs together), most frequent
+    /// first, at most [`TOP`]: ten thousand of one kind are one line, a rare one stays in view.
+    pub signatures: Vec<SignatureLine>,
+}
+
+/// One kind of mismatch, as `GET /api/signatures` groups them.
+#[derive(Debug, Serialize)]
+pub struct SignatureLine {
+    pub count: u64,
+    /// Of the route's comparisons.
+    pub share: f64,
+    /// What differs, together: part, generalised path (`/items/*/price`), kind.
+    pub differs: Vec<Item>,
+    /// A few request paths that showed it.
+    pub example_paths: Vec<String>,
+}
+
+impl SignatureLine {
+    /// `body /total changed, headers etag added`.
+    pub fn text(&self) -> String {
+        self.differs
+            .iter()
+            .map(|i| {
+                [i.part.as_str(), i.path.as_str(), i.kind.as_str()]
+                    .into_iter()
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl Outcome {
@@ -64,11 +97,25 @@ impl Outcome {
                 } else {
                     (summary.mismatched + failed) as f64 / judged as f64
                 };
+                let signatures = shared
+                    .outlets
+                    .signatures
+                    .ranked(Some(&summary.route))
+                    .into_iter()
+                    .take(TOP)
+                    .map(|(e, share)| SignatureLine {
+                        count: e.count,
+                        share,
+                        differs: e.items,
+                        example_paths: e.example_paths,
+                    })
+                    .collect();
                 RouteVerdict {
                     over_budget: ratio > summary.budget,
                     mismatch_ratio: ratio,
                     candidate_failed: failed,
                     summary,
+                    signatures,
                 }
             })
             .collect();
@@ -118,9 +165,20 @@ impl Outcome {
             .collect();
         if !differing.is_empty() {
             println!("\ntop differences (endpoint, path, mismatches):");
-            for r in differing {
+            for r in &differing {
                 for (path, n) in r.summary.top_paths.iter().take(TOP) {
                     println!("  {:<10} {path:<40} {n:>8}", r.summary.route);
+                }
+            }
+            println!("\nmismatch signatures (endpoint, share of its comparisons, what differs together):");
+            for r in &differing {
+                for sig in &r.signatures {
+                    println!(
+                        "  {:<10} {:>6.1} %  {}",
+                        r.summary.route,
+                        100.0 * sig.share,
+                        sig.text()
+                    );
                 }
             }
         }
@@ -204,10 +262,18 @@ impl Outcome {
                     paths.join(", ")
                 }
             );
-            let detail = format!(
+            let mut detail = format!(
                 "requests {}, compared {}, matched {}, mismatched {}, candidate failed {}",
                 s.requests, s.compared, s.matched, s.mismatched, r.candidate_failed
             );
+            for sig in &r.signatures {
+                let _ = write!(
+                    detail,
+                    "\n{:.1} % of comparisons: {}",
+                    100.0 * sig.share,
+                    sig.text()
+                );
+            }
             let _ = write!(
                 x,
                 ">\n      <failure message=\"{}\" type=\"over_budget\">{}</failure>\n    </testcase>\n",
