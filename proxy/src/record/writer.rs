@@ -297,10 +297,24 @@ impl Files {
     /// Make room (the oldest files go) and start a new file.
     fn open(&mut self) -> io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let mut ours = list(&self.dir)?;
-        while ours.len() >= self.max_files {
-            let oldest = ours.remove(0);
-            std::fs::remove_file(&oldest)?;
+        let files = list(&self.dir)?;
+        let mut excess = (files.len() + 1).saturating_sub(self.max_files);
+        for oldest in files {
+            if excess == 0 {
+                break;
+            }
+            // A file another writer holds (another proxy on this directory, or the one before
+            // a restart, still draining) is not removed: its lines would be lost while counted
+            // as written. It goes at a later rotation, once finished.
+            if being_written(&oldest) {
+                continue;
+            }
+            match std::fs::remove_file(&oldest) {
+                Ok(()) => excess -= 1,
+                // The other writer took it first.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => excess -= 1,
+                Err(e) => return Err(e),
+            }
         }
         self.seq += 1;
         let name = format!(
@@ -313,11 +327,20 @@ impl Files {
             .write(true)
             .create_new(true)
             .open(self.dir.join(name))?;
+        // Held until the file is finished and dropped (the process's end releases it too):
+        // what another writer's rotation asks before it removes a file. Advisory; a file
+        // system without locks just goes without.
+        let _ = file.try_lock();
         let counted = Counted { file, bytes: 0 };
         self.current = Some(zstd::stream::write::Encoder::new(counted, LEVEL)?);
         self.reported = 0;
         Ok(())
     }
+}
+
+/// Whether a writer holds `path` (its lock, taken when the file was made, is still held).
+fn being_written(path: &Path) -> bool {
+    File::open(path).is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 /// Recording files in `dir`, oldest first.
@@ -389,6 +412,61 @@ mod tests {
         }
         let newest: serde_json::Value = serde_json::from_slice(last.last().unwrap()).unwrap();
         assert_eq!(newest["i"], 9999, "the newest line is in the newest file");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Two writers on one directory (two proxies, or the one before a restart still draining):
+    /// rotation keeps the directory's bound without removing the file the other is writing,
+    /// whose lines would be counted as written and lost.
+    #[test]
+    fn rotation_never_removes_a_file_another_writer_is_writing() {
+        let dir = std::env::temp_dir().join(format!("shadowdiff-shared-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let line = |i: u32| {
+            format!(
+                "{{\"i\":{i},\"h\":\"{}\"}}\n",
+                blake3::hash(&i.to_le_bytes())
+            )
+        };
+        let mut a = Files::new(dir.clone(), u64::MAX, 3);
+        a.write(line(0).as_bytes()).unwrap();
+        a.flush().unwrap();
+        let mut b = Files::new(dir.clone(), 2048, 3);
+        // One process, so one pid in both writers' names: the sequence tells them apart.
+        b.seq = 1000;
+        for i in 0..10_000 {
+            b.write(line(i).as_bytes()).unwrap();
+        }
+        b.finish().unwrap();
+        for i in 1..100 {
+            a.write(line(i).as_bytes()).unwrap();
+        }
+        a.finish().unwrap();
+        let kept = list(&dir).unwrap();
+        let a_file = kept
+            .iter()
+            .find(|f| {
+                let text = zstd::decode_all(File::open(f).unwrap()).unwrap();
+                text.split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .count()
+                    == 100
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("the first writer's file went: {kept:?}"));
+        assert_eq!(
+            kept.len(),
+            3,
+            "the bound held, the held file in it: {kept:?}"
+        );
+        // Finished, it is an ordinary old file: the next rotations take it, and the bound holds.
+        for i in 0..10_000 {
+            b.write(line(i).as_bytes()).unwrap();
+        }
+        b.finish().unwrap();
+        let kept = list(&dir).unwrap();
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        assert!(!kept.contains(&a_file), "{kept:?}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
