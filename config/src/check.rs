@@ -123,6 +123,27 @@ pub(crate) fn header_names(key: &str, names: &[String]) -> Result<Vec<String>> {
         .collect()
 }
 
+/// Query parameter names, as they appear before `=` (any case; matched without regard to it).
+pub(crate) fn query_names(key: &str, names: &[String]) -> Result<Vec<String>> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let ok = !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_graphic() && !matches!(b, b'&' | b'=' | b'#' | b'?'));
+            if ok {
+                Ok(n.to_ascii_lowercase())
+            } else {
+                invalid(
+                    &format!("{key}[{i}]"),
+                    format!("`{n}` is not a query parameter name (visible ASCII without & = # ?)"),
+                )
+            }
+        })
+        .collect()
+}
+
 /// `random`, `header:NAME` or `cookie:NAME`.
 pub(crate) fn sample_by(key: &str, text: &str) -> Result<SampleBy> {
     let bad = |why: String| invalid(key, why);

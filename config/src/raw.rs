@@ -304,6 +304,7 @@ pub(crate) struct RawReport {
     pub max_signatures: Option<usize>,
     pub redact_headers: Option<Vec<String>>,
     pub redact_paths: Option<Vec<String>>,
+    pub redact_query: Option<Vec<String>>,
     pub jsonl_path: Option<PathBuf>,
     pub jsonl_max_bytes: Option<RawSize>,
     pub jsonl_max_files: Option<usize>,

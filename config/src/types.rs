@@ -275,6 +275,8 @@ pub struct Report {
     pub redact_headers: Vec<String>,
     /// JSON Pointer patterns whose values are redacted in exemplars.
     pub redact_paths: Vec<String>,
+    /// Query parameters whose values are redacted (on top of `access_token`), by name.
+    pub redact_query: Vec<String>,
     /// Optional JSONL sink of mismatches, rotated by size.
     pub jsonl_path: Option<PathBuf>,
     pub jsonl_max_bytes: u64,

@@ -153,6 +153,7 @@ fn bad_values_name_the_key() {
         ("", "[report]\nredact_paths = [\"x\"]", "report.redact_paths[0]: `x` is not a JSON Pointer"),
         ("", "[report]\njsonl_max_files = 0", "report.jsonl_max_files: must be at least 1, got 0"),
         ("", "[report]\nredact_headers = [\"\"]", "report.redact_headers[0]: `` is not a valid header name"),
+        ("", "[report]\nredact_query = [\"a=b\"]", "report.redact_query[0]: `a=b` is not a query parameter name"),
         ("", "[admin_auth]\ntoken_env = \"A\"\ntoken_file = \"/t\"", "admin_auth: set token_file or token_env, not both"),
         ("", "[log]\nformat = \"xml\"", "log.format: must be \"text\" or \"json\", got \"xml\""),
         ("", "[tls]\ncert = \"/c.pem\"", "tls.cert: requires a private key too"),

@@ -265,6 +265,7 @@ fn every_key_is_read() {
     assert_eq!(r.max_exemplars, 3);
     assert_eq!(r.redact_headers, vec!["x-api-key".to_owned()]);
     assert_eq!(r.redact_paths, vec!["/user/email".to_owned()]);
+    assert_eq!(r.redact_query, vec!["api_key".to_owned()]);
     assert_eq!(r.jsonl_path, Some(PathBuf::from("/var/log/mm.jsonl")));
     assert_eq!((r.jsonl_max_bytes, r.jsonl_max_files), (1 << 30, 9));
     assert_eq!(c.admin_auth.token_env.as_deref(), Some("ADMIN_TOKEN"));

@@ -24,6 +24,7 @@ const SESSION: &str = "sess-SECRET-abcdefgh";
 const API_KEY: &str = "key-SECRET-ABCDEFGH";
 const SET_COOKIE: &str = "sid-SECRET-set-cookie";
 const SSN: &str = "123-45-SECRET";
+const QUERY_TOKEN: &str = "qt-SECRET-0123456789";
 
 /// v1 (and an identical v2): users echo the caller's token and carry a redacted path; orders
 /// have a total that a drifting v2 changes.
@@ -104,12 +105,15 @@ async fn drive(proxy: &TestProxy, n: usize) {
                     break;
                 }
                 let path = if i % 2 == 0 { "users" } else { "orders" };
-                let req = Request::get(format!("{base}/{path}/{}?page=2", i % 100))
-                    .header("authorization", format!("Bearer {BEARER}"))
-                    .header("cookie", format!("session={SESSION}; theme=dark"))
-                    .header("x-api-key", API_KEY)
-                    .body(Full::new(Bytes::new()))
-                    .unwrap();
+                let req = Request::get(format!(
+                    "{base}/{path}/{}?page=2&access_token={QUERY_TOKEN}",
+                    i % 100
+                ))
+                .header("authorization", format!("Bearer {BEARER}"))
+                .header("cookie", format!("session={SESSION}; theme=dark"))
+                .header("x-api-key", API_KEY)
+                .body(Full::new(Bytes::new()))
+                .unwrap();
                 let resp = c.request(req).await.unwrap();
                 assert_eq!(resp.status(), 200);
                 resp.into_body().collect().await.unwrap();
@@ -174,7 +178,7 @@ async fn record_then_replay_judges_v2_by_route_and_path() {
     assert!(files.len() > 1, "max_file_bytes rotated the files");
     let all = lines(&files);
     assert_eq!(all.len(), EXCHANGES);
-    for secret in [BEARER, SESSION, API_KEY, SET_COOKIE, SSN] {
+    for secret in [BEARER, SESSION, API_KEY, SET_COOKIE, SSN, QUERY_TOKEN] {
         assert!(
             !all.iter().any(|l| l.contains(secret)),
             "{secret} was recorded"

@@ -339,6 +339,10 @@ fn report(raw: RawReport) -> Result<Report> {
             &raw.redact_headers.unwrap_or_default(),
         )?,
         redact_paths,
+        redact_query: check::query_names(
+            "report.redact_query",
+            &raw.redact_query.unwrap_or_default(),
+        )?,
         jsonl_path: check::path("report.jsonl_path", raw.jsonl_path)?,
         jsonl_max_bytes: check::size(
             "report.jsonl_max_bytes",

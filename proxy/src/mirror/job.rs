@@ -254,7 +254,8 @@ impl MirrorJob {
             .headers
             .iter()
             .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?)));
-        let secrets = Secrets::learn(&self.route.redact, credentials);
+        let uri = self.path_and_query.as_ref().map_or("/", |p| p.as_str());
+        let secrets = Secrets::learn(&self.route.redact, credentials, uri);
         // v1's second answer (`[noise]`) runs as a task of its own, beside v2's: the rare case
         // must not grow every mirror's future (a handle is all this one holds).
         let baseline = match self.baseline.take() {

@@ -2,6 +2,8 @@
 //! JSON paths are replaced before a record is kept in memory, served, or written to the JSONL
 //! sink, and before a recorded exchange is written (`record/scrub.rs`).
 
+use std::borrow::Cow;
+
 use diff_engine::{Difference, Part, PathPattern};
 
 /// Shown instead of a redacted value.
@@ -15,11 +17,16 @@ const ALWAYS: [&str; 4] = [
     "proxy-authorization",
 ];
 
+/// Query parameters always redacted: OAuth 2.0's bearer token in a URI (RFC 6750, 2.3).
+const ALWAYS_QUERY: [&str; 1] = ["access_token"];
+
 #[derive(Debug, Default)]
 pub struct Redactor {
     /// Lower-case, sorted, each once: a handful of names, where a scan compares lengths first
     /// and beats hashing every header of every recorded exchange.
     headers: Vec<String>,
+    /// Query parameter names, lower-case, sorted, each once.
+    query: Vec<String>,
     paths: Vec<PathPattern>,
 }
 
@@ -32,17 +39,64 @@ impl Redactor {
             .collect();
         headers.sort();
         headers.dedup();
+        let mut query: Vec<String> = ALWAYS_QUERY
+            .iter()
+            .map(|q| q.to_string())
+            .chain(report.redact_query.iter().map(|q| q.to_ascii_lowercase()))
+            .collect();
+        query.sort();
+        query.dedup();
         let paths = report
             .redact_paths
             .iter()
             .map(|p| PathPattern::parse(p).map_err(|e| anyhow::anyhow!("report.redact_paths: {e}")))
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self { headers, paths })
+        Ok(Self {
+            headers,
+            query,
+            paths,
+        })
     }
 
     /// Whether a header's values must not be shown or stored (`name` in any case).
     pub fn hides_header(&self, name: &str) -> bool {
         self.headers.iter().any(|h| h.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether a query parameter's value must not be stored (`name` as the URI spells it: any
+    /// case, percent-encoded or not).
+    pub fn hides_query_param(&self, name: &str) -> bool {
+        let name = percent_decoded(name);
+        self.query.iter().any(|q| q.eq_ignore_ascii_case(&name))
+    }
+
+    /// The values of hidden query parameters in `uri` (a path and query), as written there.
+    pub fn hidden_query_values<'s, 'u: 's>(
+        &'s self,
+        uri: &'u str,
+    ) -> impl Iterator<Item = &'u str> + 's {
+        query_pairs(uri)
+            .filter(|(name, value)| !value.is_empty() && self.hides_query_param(name))
+            .map(|(_, value)| value)
+    }
+
+    /// `uri` with the values of hidden query parameters replaced by `[redacted]` (borrowed when
+    /// it has none): they are credentials whatever their length.
+    pub fn redact_query<'u>(&self, uri: &'u str) -> Cow<'u, str> {
+        if self.hidden_query_values(uri).next().is_none() {
+            return Cow::Borrowed(uri);
+        }
+        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, value)) if !value.is_empty() && self.hides_query_param(name) => {
+                    format!("{name}={REDACTED}")
+                }
+                _ => param.to_owned(),
+            })
+            .collect();
+        Cow::Owned(format!("{path}?{}", params.join("&")))
     }
 
     /// Whether the body value at this JSON Pointer must not be shown or stored.
@@ -86,6 +140,44 @@ impl Redactor {
     }
 }
 
+/// A URI's query as `(name, value)` pairs, as written (`a&b=` gives `("a", "")`, `("b", "")`).
+fn query_pairs(uri: &str) -> impl Iterator<Item = (&str, &str)> {
+    uri.split_once('?')
+        .map_or("", |(_, q)| q)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
+/// `%XX` escapes decoded (a name may be written `access%5Ftoken`); text that is not a valid
+/// escape, or decodes to other than UTF-8, is kept as written.
+fn percent_decoded(text: &str) -> Cow<'_, str> {
+    if !text.contains('%') {
+        return Cow::Borrowed(text);
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).and_then(|b| hex(*b)),
+            bytes.get(i + 2).and_then(|b| hex(*b)),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_or(Cow::Borrowed(text), Cow::Owned)
+}
+
 /// Shorter credential values are not searched for elsewhere (they would match everywhere).
 pub const MIN_SECRET: usize = 8;
 
@@ -100,12 +192,18 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// Learn the credentials from a request's headers.
+    /// Learn the credentials from a request's headers and its URI's hidden query parameters.
     pub fn learn<'h>(
         redactor: &Redactor,
         headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        uri: &str,
     ) -> Self {
         let mut values = Vec::new();
+        for value in redactor.hidden_query_values(uri) {
+            // As written in the URI, and as an application that decoded it would echo it.
+            values.push(value.to_owned());
+            values.push(percent_decoded(&value.replace('+', " ")).into_owned());
+        }
         for (name, value) in headers {
             if !redactor.hides_header(name) {
                 continue;

@@ -40,6 +40,7 @@ impl Exchange {
         let s = Scrubber::new(
             &self.redact,
             request_headers.iter().map(|(n, v)| (*n, v.as_ref())),
+            &self.uri,
         );
         let request_body = self.request_body.as_ref().map(CapturedBody::contiguous);
         let primary_body = self.primary.body.contiguous();
@@ -56,7 +57,7 @@ impl Exchange {
             time: &time,
             route: &self.route,
             method: self.method.as_str(),
-            uri: &s.text(&self.uri),
+            uri: &s.uri(&self.uri),
             request: MessageRef {
                 headers: s.header_refs(&request_headers),
                 body: request_body

@@ -327,6 +327,7 @@ fn line(e: &Entry, redactor: &Redactor) -> Result<Line, String> {
         request_headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str())),
+        &target,
     );
     let request_body = match &e.request.post_data {
         Some(pd) if pd.encoding.as_deref() == Some("base64") => {
@@ -358,7 +359,7 @@ fn line(e: &Entry, redactor: &Redactor) -> Result<Line, String> {
             .map_or_else(|| e.started_date_time.clone(), rfc3339),
         route: crate::route::DEFAULT_ROUTE.into(),
         method: e.request.method.to_ascii_uppercase(),
-        uri: s.text(&target).into_owned(),
+        uri: s.uri(&target).into_owned(),
         request: Message {
             headers: s.headers(request_headers.clone()),
             body: s.body(&request_body),

@@ -21,18 +21,28 @@ pub struct Scrubber<'a> {
 }
 
 impl<'a> Scrubber<'a> {
-    /// Learn the credentials from the request's headers.
+    /// Learn the credentials from the request's headers and URI (path and query).
     pub fn new<'h>(
         redactor: &'a Redactor,
         request_headers: impl IntoIterator<Item = (&'h str, &'h str)>,
+        uri: &str,
     ) -> Self {
-        let secrets = Secrets::learn(redactor, request_headers);
+        let secrets = Secrets::learn(redactor, request_headers, uri);
         Self { redactor, secrets }
     }
 
     /// Text with every known credential replaced.
     pub fn text<'t>(&self, text: &'t str) -> Cow<'t, str> {
         self.secrets.scrub(text)
+    }
+
+    /// The request's URI as recorded: hidden query parameters' values redacted (whatever
+    /// their length), then credentials scrubbed.
+    pub fn uri<'u>(&self, uri: &'u str) -> Cow<'u, str> {
+        match self.redactor.redact_query(uri) {
+            Cow::Borrowed(u) => self.text(u),
+            Cow::Owned(u) => Cow::Owned(self.text(&u).into_owned()),
+        }
     }
 
     /// A header's value as recorded: `[redacted]` for a secret header, the value with
@@ -178,7 +188,7 @@ mod tests {
 
     fn redactor() -> Redactor {
         let c = config::Config::from_toml_str(
-            "[primary]\nurl = \"http://a\"\n[candidate]\nurl = \"http://b\"\n[report]\nredact_headers = [\"X-Api-Key\"]\nredact_paths = [\"/user/ssn\"]\n",
+            "[primary]\nurl = \"http://a\"\n[candidate]\nurl = \"http://b\"\n[report]\nredact_headers = [\"X-Api-Key\"]\nredact_paths = [\"/user/ssn\"]\nredact_query = [\"API_KEY\"]\n",
             &config::Overrides::default(),
         )
         .unwrap();
@@ -200,7 +210,7 @@ mod tests {
             ("x-api-key", "key-ABCDEFGH"),
             ("accept", "application/json"),
         ]);
-        let s = Scrubber::new(&r, req.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let s = Scrubber::new(&r, req.iter().map(|(n, v)| (n.as_str(), v.as_str())), "/a");
         let headers = s.headers(req.clone());
         assert_eq!(headers[0].1, REDACTED);
         assert_eq!(headers[1].1, REDACTED);
@@ -228,10 +238,42 @@ mod tests {
         assert_eq!(s.text("/a?token=tok-1234567890"), "/a?token=[redacted]");
     }
 
+    /// A credential in the query (OAuth's `access_token`, always; `report.redact_query`'s
+    /// names): its value is redacted in the URI whatever its length and however the name is
+    /// spelt, and, when long enough to search for, wherever the exchange echoes it.
+    #[test]
+    fn query_credentials_are_redacted_in_the_uri_and_wherever_they_are_echoed() {
+        let r = redactor();
+        let uri = "/a?page=2&access_token=tok%2Fq%2B1234567&Api_Key=k1&x=access_token&empty=";
+        let s = Scrubber::new(&r, [("accept", "*/*")], uri);
+        assert_eq!(
+            s.uri(uri),
+            "/a?page=2&access_token=[redacted]&Api_Key=[redacted]&x=access_token&empty="
+        );
+        let spelt = "/a?ACCESS%5Ftoken=tok-1234567890";
+        assert_eq!(
+            Scrubber::new(&r, [], spelt).uri(spelt),
+            "/a?ACCESS%5Ftoken=[redacted]"
+        );
+        // Echoed as written and as an application decodes it; `k1` is too short to search for.
+        let echoed = s.headers(pairs(&[
+            ("location", "/next?access_token=tok%2Fq%2B1234567"),
+            ("x-token", "tok/q+1234567"),
+            ("x-key", "k1"),
+        ]));
+        assert_eq!(echoed[0].1, "/next?access_token=[redacted]");
+        assert_eq!(echoed[1].1, "[redacted]");
+        assert_eq!(echoed[2].1, "k1");
+        let body = s.body(br#"{"token":"tok/q+1234567"}"#).text().unwrap().0;
+        assert_eq!(body, r#"{"token":"[redacted]"}"#);
+        // Nothing hidden: the URI is the client's, borrowed.
+        assert!(matches!(s.uri("/a?page=2"), Cow::Borrowed("/a?page=2")));
+    }
+
     #[test]
     fn short_values_are_not_scrubbed_everywhere_and_clean_bodies_keep_their_bytes() {
         let r = redactor();
-        let s = Scrubber::new(&r, [("cookie", "a=1; theme=dark")]);
+        let s = Scrubber::new(&r, [("cookie", "a=1; theme=dark")], "/");
         let raw = br#"{ "b": 1,  "a": "dark" }"#;
         assert_eq!(s.body(raw).text().unwrap().0.as_bytes(), raw);
         let binary = s.body(&[0xff, b'x']);

@@ -52,7 +52,11 @@ impl Recorded {
         }
         let method = Method::from_bytes(wire.method.0.as_bytes())
             .map_err(|_| format!("method {:?}: not an HTTP method", wire.method.0))?;
-        let pq = PathAndQuery::from_maybe_shared(bytes_of(line, &wire.uri))
+        let target = match without_redacted_params(&wire.uri.0) {
+            Some(kept) => Bytes::from(kept),
+            None => bytes_of(line, &wire.uri),
+        };
+        let pq = PathAndQuery::from_maybe_shared(target)
             .map_err(|_| format!("uri {:?}: not a request target", wire.uri.0))?;
         let (request, primary) = (&wire.request, &wire.primary);
         let (Some(status), Some(latency_ms)) = (primary.status, primary.latency_ms) else {
@@ -141,6 +145,26 @@ fn body(
         (None, None, None) => Ok(Bytes::new()),
         _ => Err("more than one of body, body_json and body_base64 is set".into()),
     }
+}
+
+/// The URI without the query parameters whose values were redacted when recorded (`None`
+/// when it has none): as with a redacted header, a credential that was never recorded is not
+/// sent as `[redacted]`.
+fn without_redacted_params(uri: &str) -> Option<String> {
+    let redacted = format!("={REDACTED}");
+    let (path, query) = uri.split_once('?')?;
+    if !query.contains(&redacted) {
+        return None;
+    }
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.ends_with(&redacted))
+        .collect();
+    Some(if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    })
 }
 
 /// A string of the line as bytes: a slice of the line when it was borrowed from it.
@@ -327,6 +351,17 @@ mod tests {
             text.truncate(cut.min(text.len()));
             let _ = Recorded::parse(&Bytes::from(text));
         }
+    }
+
+    #[test]
+    fn query_parameters_redacted_when_recorded_are_not_sent() {
+        let mut l = line(Body::default(), Body::default());
+        l.uri = "/orders/7?access_token=[redacted]&page=2&key=[redacted]".into();
+        assert_eq!(parsed(&l).unwrap().pq.as_str(), "/orders/7?page=2");
+        l.uri = "/orders/7?access_token=[redacted]".into();
+        assert_eq!(parsed(&l).unwrap().pq.as_str(), "/orders/7");
+        l.uri = "/orders/7?q=[redacted]x".into();
+        assert_eq!(parsed(&l).unwrap().pq.as_str(), "/orders/7?q=[redacted]x");
     }
 
     #[test]
