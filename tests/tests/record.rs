@@ -501,3 +501,54 @@ async fn a_replay_with_the_proxys_config_leaves_the_proxys_state_alone() {
     drop(proxy);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A replay that compared nothing has passed nothing: every request skipped (here POSTs, and no
+/// route allows unsafe methods) is exit 2, not "within budget"; a route that judged nothing
+/// beside one that did is named, and a JUnit test case of its own is skipped, not passed.
+#[tokio::test]
+async fn a_replay_that_compared_nothing_passes_nothing() {
+    let dir = temp_dir("unjudged");
+    std::fs::create_dir_all(&dir).unwrap();
+    let v2 = upstream(false).await;
+    let post = |id: u64| {
+        order_line(id).replace(
+            r#""method":"GET","uri":"/orders/"#,
+            r#""method":"POST","uri":"/users/"#,
+        )
+    };
+    let config_file = dir.join("routes.toml");
+    std::fs::write(
+        &config_file,
+        "[[routes]]\nname = \"users\"\npath_template = \"/users/{id}\"\n[[routes]]\nname = \"orders\"\npath_template = \"/orders/{id}\"\n",
+    )
+    .unwrap();
+    let only_posts = dir.join("posts.jsonl.zst");
+    let text: String = (1..=10).map(|i| post(i) + "\n").collect();
+    std::fs::write(&only_posts, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+    let out = replay::run(args(vec![only_posts.clone()], v2.url(), &config_file))
+        .await
+        .unwrap();
+    assert_eq!(out.unjudged, ["users"]);
+    assert_eq!(out.exit_code(), 2, "nothing compared is no verdict");
+    assert_eq!(v2.hits(), 0);
+
+    let gets = dir.join("gets.jsonl.zst");
+    let text: String = (1..=10).map(|i| order_line(i) + "\n").collect();
+    std::fs::write(&gets, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+    let junit = dir.join("out.xml");
+    let mut a = args(vec![only_posts, gets], v2.url(), &config_file);
+    a.junit = Some(junit.clone());
+    let out = replay::run(a).await.unwrap();
+    assert_eq!(out.unjudged, ["users"]);
+    assert_eq!(out.exit_code(), 0, "orders compared, within budget");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let skipped: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .filter(|c| c.children().any(|n| n.has_tag_name("skipped")))
+        .filter_map(|c| c.attribute("name"))
+        .collect();
+    assert_eq!(skipped, ["users"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -28,6 +28,9 @@ pub struct Outcome {
     pub routes: Vec<RouteVerdict>,
     /// Routes over their budget, by name.
     pub over_budget: Vec<String>,
+    /// Routes that got requests and judged none (every one skipped: an unsafe method without
+    /// `allow_unsafe_methods`, say): neither within their budget nor over it.
+    pub unjudged: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -40,6 +43,8 @@ pub struct RouteVerdict {
     /// (mismatched + candidate_failed) / (compared + candidate_failed) over the whole replay.
     pub mismatch_ratio: f64,
     pub over_budget: bool,
+    /// Comparisons and v2 failures: what the budget judged (0: the route is unjudged).
+    pub judged: u64,
     /// The route's mismatches grouped by signature (what differs together), most frequent
     /// first, at most [`TOP`]: ten thousand of one kind are one line, a rare one stays in view.
     pub signatures: Vec<SignatureLine>,
@@ -114,6 +119,7 @@ impl Outcome {
                     over_budget: ratio > summary.budget,
                     mismatch_ratio: ratio,
                     candidate_failed: failed,
+                    judged,
                     summary,
                     signatures,
                 }
@@ -146,13 +152,26 @@ impl Outcome {
                 .filter(|r| r.over_budget)
                 .map(|r| r.summary.route.clone())
                 .collect(),
+            unjudged: routes
+                .iter()
+                .filter(|r| r.judged == 0)
+                .map(|r| r.summary.route.clone())
+                .collect(),
             routes,
         }
     }
 
-    /// 0 within budget, 1 over.
+    /// 0 within budget, 1 over; 2 when nothing at all was judged: a replay that compared
+    /// nothing has passed nothing (every request skipped, as the table and the skip reasons
+    /// say).
     pub fn exit_code(&self) -> u8 {
-        u8::from(!self.over_budget.is_empty())
+        if !self.over_budget.is_empty() {
+            1
+        } else if self.routes.iter().all(|r| r.judged == 0) {
+            2
+        } else {
+            0
+        }
     }
 
     pub fn print(&self) {
@@ -202,10 +221,25 @@ impl Outcome {
             self.requests_per_second,
             self.corrupt_lines.len()
         );
-        if self.over_budget.is_empty() {
-            println!("every route within its budget");
-        } else {
-            println!("over budget: {}", self.over_budget.join(", "));
+        for r in self.routes.iter().filter(|r| r.judged == 0) {
+            let why: Vec<String> = r
+                .summary
+                .skipped
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            println!(
+                "nothing compared on {}: {} request(s) skipped ({})",
+                r.summary.route,
+                r.summary.requests,
+                why.join(", ")
+            );
+        }
+        match self.exit_code() {
+            0 if self.unjudged.is_empty() => println!("every route within its budget"),
+            0 => println!("every route that compared anything within its budget"),
+            1 => println!("over budget: {}", self.over_budget.join(", ")),
+            _ => println!("nothing compared: no verdict"),
         }
     }
 
@@ -230,9 +264,10 @@ impl Outcome {
         );
         let _ = writeln!(
             x,
-            "  <testsuite name=\"shadowdiff replay\" tests=\"{}\" failures=\"{}\" errors=\"0\" time=\"{:.3}\">",
+            "  <testsuite name=\"shadowdiff replay\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3}\">",
             self.routes.len(),
             self.over_budget.len(),
+            self.unjudged.len(),
             self.elapsed_seconds
         );
         for r in &self.routes {
@@ -242,6 +277,17 @@ impl Outcome {
                 "    <testcase classname=\"shadowdiff.replay\" name=\"{}\" time=\"0\"",
                 escape(&s.route)
             );
+            if r.judged == 0 {
+                let _ = write!(
+                    x,
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                    escape(&format!(
+                        "nothing compared: {} request(s), all skipped",
+                        s.requests
+                    ))
+                );
+                continue;
+            }
             if !r.over_budget {
                 x.push_str("/>\n");
                 continue;
