@@ -70,33 +70,35 @@ impl Redactor {
         self.query.iter().any(|q| q.eq_ignore_ascii_case(&name))
     }
 
-    /// The values of hidden query parameters in `uri` (a path and query), as written there.
+    /// The values of hidden parameters in `uri` (a path and query, or a URL in a header), as
+    /// written there: in its query, and in its fragment (`#access_token=…`, where an OAuth
+    /// implicit grant's redirect carries the token).
     pub fn hidden_query_values<'s, 'u: 's>(
         &'s self,
         uri: &'u str,
     ) -> impl Iterator<Item = &'u str> + 's {
-        query_pairs(uri)
+        params(uri)
             .filter(|(name, value)| !value.is_empty() && self.hides_query_param(name))
             .map(|(_, value)| value)
     }
 
-    /// `uri` with the values of hidden query parameters replaced by `[redacted]` (borrowed when
-    /// it has none): they are credentials whatever their length.
+    /// `uri` with the values of hidden parameters replaced by `[redacted]` (borrowed when it
+    /// has none): they are credentials whatever their length.
     pub fn redact_query<'u>(&self, uri: &'u str) -> Cow<'u, str> {
-        if self.hidden_query_values(uri).next().is_none() {
+        let mut out = String::new();
+        let mut copied = 0;
+        for value in self.hidden_query_values(uri) {
+            // `value` is a slice of `uri`: its offset says where it lies.
+            let at = value.as_ptr() as usize - uri.as_ptr() as usize;
+            out.push_str(&uri[copied..at]);
+            out.push_str(REDACTED);
+            copied = at + value.len();
+        }
+        if copied == 0 {
             return Cow::Borrowed(uri);
         }
-        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-        let params: Vec<String> = query
-            .split('&')
-            .map(|param| match param.split_once('=') {
-                Some((name, value)) if !value.is_empty() && self.hides_query_param(name) => {
-                    format!("{name}={REDACTED}")
-                }
-                _ => param.to_owned(),
-            })
-            .collect();
-        Cow::Owned(format!("{path}?{}", params.join("&")))
+        out.push_str(&uri[copied..]);
+        Cow::Owned(out)
     }
 
     /// Whether the body value at this JSON Pointer must not be shown or stored.
@@ -134,17 +136,19 @@ impl Redactor {
     ) -> Option<String> {
         match value {
             Some(_) if self.hides(d) => Some(REDACTED.to_string()),
-            Some(v) => Some(secrets.scrub(v).into_owned()),
+            // A value may be a URL (a `Location`, a link in a body) with a hidden parameter.
+            Some(v) => Some(self.redact_query(&secrets.scrub(v)).into_owned()),
             None => None,
         }
     }
 }
 
-/// A URI's query as `(name, value)` pairs, as written (`a&b=` gives `("a", "")`, `("b", "")`).
-fn query_pairs(uri: &str) -> impl Iterator<Item = (&str, &str)> {
-    uri.split_once('?')
-        .map_or("", |(_, q)| q)
-        .split('&')
+/// A URI's parameters after its first `?` or `#` as `(name, value)` slices of it, as written
+/// (`a&b=` gives `("a", "")`, `("b", "")`).
+fn params(uri: &str) -> impl Iterator<Item = (&str, &str)> {
+    let start = uri.find(['?', '#']).map_or(uri.len(), |i| i + 1);
+    uri[start..]
+        .split(['&', '#', '?'])
         .filter(|p| !p.is_empty())
         .map(|p| p.split_once('=').unwrap_or((p, "")))
 }
@@ -307,6 +311,16 @@ mod tests {
         for name in ["x-api", "x-api-key2", "cookies", ""] {
             assert!(!r.hides_header(name), "{name}");
         }
+        // A URL shown in a difference keeps its hidden parameters' values hidden.
+        let location = Difference {
+            primary: Some("/cb?access_token=abc&x=1".into()),
+            ..diff(Part::Headers, "location")
+        };
+        assert_eq!(
+            r.show(&location, &location.primary, &Secrets::default())
+                .as_deref(),
+            Some("/cb?access_token=[redacted]&x=1")
+        );
         let absent = Difference {
             primary: None,
             ..diff(Part::Headers, "cookie")

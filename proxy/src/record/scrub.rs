@@ -36,8 +36,8 @@ impl<'a> Scrubber<'a> {
         self.secrets.scrub(text)
     }
 
-    /// The request's URI as recorded: hidden query parameters' values redacted (whatever
-    /// their length), then credentials scrubbed.
+    /// A URI (or a URL) as recorded: hidden parameters' values redacted (whatever their
+    /// length), then credentials scrubbed.
     pub fn uri<'u>(&self, uri: &'u str) -> Cow<'u, str> {
         match self.redactor.redact_query(uri) {
             Cow::Borrowed(u) => self.text(u),
@@ -45,13 +45,14 @@ impl<'a> Scrubber<'a> {
         }
     }
 
-    /// A header's value as recorded: `[redacted]` for a secret header, the value with
-    /// credentials scrubbed otherwise.
+    /// A header's value as recorded: `[redacted]` for a secret header; otherwise the value
+    /// with hidden parameters of any URL in it redacted (`Location`, `Referer`) and credentials
+    /// scrubbed.
     pub fn value<'v>(&self, name: &str, value: &'v str) -> Cow<'v, str> {
         if self.redactor.hides_header(name) {
             Cow::Borrowed(REDACTED)
         } else {
-            self.text(value)
+            self.uri(value)
         }
     }
 
@@ -266,6 +267,20 @@ mod tests {
         assert_eq!(echoed[2].1, "k1");
         let body = s.body(br#"{"token":"tok/q+1234567"}"#).text().unwrap().0;
         assert_eq!(body, r#"{"token":"[redacted]"}"#);
+        // A URL in a header: v1's redirect with a token of its own, in the query or, as an
+        // implicit grant has it, in the fragment.
+        let redirect = s.headers(pairs(&[
+            (
+                "location",
+                "https://app/cb#access_token=v1-made-42&token_type=bearer",
+            ),
+            ("referer", "https://app/page?x=1&api_key=zz#top"),
+        ]));
+        assert_eq!(
+            redirect[0].1,
+            "https://app/cb#access_token=[redacted]&token_type=bearer"
+        );
+        assert_eq!(redirect[1].1, "https://app/page?x=1&api_key=[redacted]#top");
         // Nothing hidden: the URI is the client's, borrowed.
         assert!(matches!(s.uri("/a?page=2"), Cow::Borrowed("/a?page=2")));
     }
