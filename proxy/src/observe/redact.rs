@@ -146,7 +146,9 @@ impl Redactor {
 /// A URI's parameters after its first `?` or `#` as `(name, value)` slices of it, as written
 /// (`a&b=` gives `("a", "")`, `("b", "")`).
 fn params(uri: &str) -> impl Iterator<Item = (&str, &str)> {
-    let start = uri.find(['?', '#']).map_or(uri.len(), |i| i + 1);
+    // Every header value of every recorded exchange comes through here; nearly none has a
+    // `?` or a `#`, found by one vectorised search.
+    let start = memchr::memchr2(b'?', b'#', uri.as_bytes()).map_or(uri.len(), |i| i + 1);
     uri[start..]
         .split(['&', '#', '?'])
         .filter(|p| !p.is_empty())
