@@ -1,9 +1,11 @@
 //! Reading recording files: line by line, streaming (a file is never held whole), with bad
 //! input reported rather than fatal — a corrupt line is counted with its file and line number
 //! and the rest is read; a truncated zstd stream yields the lines before the break and says so.
+//! A file that is not zstd but JSON lines as they are (a decompressed recording, a fixture
+//! kept readable in a repository, edited by hand) reads the same.
 
 use std::fs::File;
-use std::io::Read as _;
+use std::io::{BufRead as _, BufReader, Read};
 
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
@@ -33,7 +35,7 @@ pub enum FileEnd {
         lines: u64,
         why: String,
     },
-    /// Not readable at all (missing, or not zstd).
+    /// Not readable at all (missing, or neither zstd nor JSON lines).
     Unreadable(String),
 }
 
@@ -98,13 +100,9 @@ impl Drop for Spare {
 const MAX_LINE: usize = 5 << 30;
 
 fn read_lines_up_to(path: &Path, max_line: usize, mut on_line: impl FnMut(u64, Bytes)) -> FileEnd {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => return FileEnd::Unreadable(e.to_string()),
-    };
-    let mut decoder = match zstd::stream::read::Decoder::new(file) {
+    let mut decoder = match open(path) {
         Ok(d) => d,
-        Err(e) => return FileEnd::Unreadable(e.to_string()),
+        Err(e) => return FileEnd::Unreadable(e),
     };
     let mut n = 0u64;
     // The start of a line the last chunk cut through.
@@ -161,6 +159,23 @@ fn read_lines_up_to(path: &Path, max_line: usize, mut on_line: impl FnMut(u64, B
                 }
             }
         }
+    }
+}
+
+/// zstd's frame magic number, first in every compressed file (RFC 8878, 3.1.1).
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// The file's text: decompressed when it is zstd; as it is when it is JSON lines.
+fn open(path: &Path) -> Result<Box<dyn Read>, String> {
+    let mut file = BufReader::new(File::open(path).map_err(|e| e.to_string())?);
+    let head = file.fill_buf().map_err(|e| e.to_string())?;
+    if head.starts_with(&ZSTD_MAGIC) {
+        let decoder = zstd::stream::read::Decoder::with_buffer(file).map_err(|e| e.to_string())?;
+        return Ok(Box::new(decoder));
+    }
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => Ok(Box::new(file)),
+        Some(_) => Err("neither a zstd stream nor JSON lines".into()),
     }
 }
 
@@ -271,7 +286,33 @@ mod tests {
         );
         let _ = std::fs::remove_file(endless);
         std::fs::write(&path, b"not zstd at all").unwrap();
-        assert!(matches!(lines_of(&path).1, FileEnd::Unreadable(_)));
+        assert!(
+            matches!(&lines_of(&path).1, FileEnd::Unreadable(why) if why.contains("neither")),
+            "{:?}",
+            lines_of(&path).1
+        );
         let _ = std::fs::remove_file(path);
+    }
+
+    /// JSON lines not compressed (a recording after `zstd -d`, a fixture kept readable) read as
+    /// the compressed file does: the same lines, the same numbers, across chunk ends.
+    #[test]
+    fn plain_json_lines_read_as_the_compressed_file_does() {
+        let mut text = b"\n  \n".to_vec();
+        for i in 0..400usize {
+            let pad = "p".repeat((i * 997) % (CHUNK / 3));
+            text.extend_from_slice(format!("{{\"i\":{i},\"pad\":\"{pad}\"}}\n").as_bytes());
+        }
+        let compressed = file_with("zst", &text);
+        let plain = compressed.with_extension("jsonl");
+        std::fs::write(&plain, &text).unwrap();
+        let (want, end) = lines_of(&compressed);
+        assert_eq!(end, FileEnd::Complete);
+        assert_eq!(want.len(), 400);
+        assert_eq!(want[0].0, 3, "numbered as the file is, blank lines counted");
+        assert_eq!(lines_of(&plain), (want, FileEnd::Complete));
+        for f in [compressed, plain] {
+            let _ = std::fs::remove_file(f);
+        }
     }
 }
