@@ -596,6 +596,18 @@ fn replay_usage_errors_exit_2() {
     let (code, _, err) = run(&["replay", "x.zst", "--candidate", "ftp://nowhere"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--candidate"), "{err}");
+    for bad in ["no-colon", "bad name: x", "x-ok: \u{1}"] {
+        let (code, _, err) = run(&[
+            "replay",
+            "x.zst",
+            "--candidate",
+            "http://127.0.0.1:1",
+            "--header",
+            bad,
+        ]);
+        assert_eq!(code, 2, "--header {bad:?}: {err}");
+        assert!(err.contains("--header"), "{err}");
+    }
 }
 
 /// A proxy process in canary mode on free ports, with an admin token; (process, data, admin).

@@ -151,6 +151,7 @@ fn args(files: Vec<PathBuf>, candidate: String, config: &Path) -> Args {
         speed: None,
         report: None,
         junit: None,
+        headers: Vec::new(),
     }
 }
 
@@ -550,5 +551,74 @@ async fn a_replay_that_compared_nothing_passes_nothing() {
         .filter_map(|c| c.attribute("name"))
         .collect();
     assert_eq!(skipped, ["users"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Recorded credentials are redacted, so an authenticated v2 refuses every replayed request —
+/// and with --primary, a live v1 refuses them too, and two refusals compare equal. `--header`
+/// gives both sides a test credential.
+#[tokio::test]
+async fn a_test_credential_from_the_command_line_reaches_both_sides() {
+    let dir = temp_dir("credential");
+    std::fs::create_dir_all(&dir).unwrap();
+    let guarded = || {
+        Upstream::start(|seen: Seen| async move {
+            let ok = seen
+                .headers
+                .get("authorization")
+                .is_some_and(|v| v == "Bearer ci-token");
+            if ok {
+                service(seen, false).await
+            } else {
+                let mut r = shadowdiff_e2e::json(r#"{"error":"unauthorized"}"#);
+                *r.status_mut() = http::StatusCode::UNAUTHORIZED;
+                r
+            }
+        })
+    };
+    let (v1, v2) = (guarded().await, guarded().await);
+    let text: String = (1..=10).map(|i| order_line(i) + "\n").collect();
+    let file = dir.join("orders.jsonl.zst");
+    std::fs::write(&file, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+    let config_file = dir.join("empty.toml");
+    std::fs::write(&config_file, "").unwrap();
+    let credential = vec![(
+        http::HeaderName::from_static("authorization"),
+        http::HeaderValue::from_static("Bearer ci-token"),
+    )];
+
+    let without = replay::run(args(vec![file.clone()], v2.url(), &config_file))
+        .await
+        .unwrap();
+    assert_eq!(
+        without.exit_code(),
+        1,
+        "v2 refused every request: 401 against 200"
+    );
+    let with = replay::run(Args {
+        headers: credential.clone(),
+        ..args(vec![file.clone()], v2.url(), &config_file)
+    })
+    .await
+    .unwrap();
+    let matched: u64 = with.routes.iter().map(|r| r.summary.matched).sum();
+    assert_eq!((matched, with.exit_code()), (10, 0));
+
+    // Staging A/B: v1 live, guarded as well; both sides get the credential.
+    let before = v1.hits();
+    let ab = replay::run(Args {
+        headers: credential,
+        primary: Some(v1.url()),
+        ..args(vec![file], v2.url(), &config_file)
+    })
+    .await
+    .unwrap();
+    assert_eq!(v1.hits() - before, 10);
+    assert!(v1
+        .seen()
+        .iter()
+        .all(|s| s.headers["authorization"] == "Bearer ci-token"));
+    let matched: u64 = ab.routes.iter().map(|r| r.summary.matched).sum();
+    assert_eq!((matched, ab.exit_code()), (10, 0));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -208,6 +208,22 @@ pub struct ReplayArgs {
     /// Write a JUnit XML file: one test case per route
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// A header sent with every replayed request, to v2 and (with --primary) to v1, replacing
+    /// any of that name: a test credential, since recorded ones were redacted (repeatable)
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = header_arg)]
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+/// `NAME: VALUE` (or `NAME:VALUE`), as curl's `-H`.
+fn header_arg(text: &str) -> Result<(http::HeaderName, http::HeaderValue), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}`: expected NAME: VALUE"))?;
+    let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("`{}` is not a header name", name.trim()))?;
+    let value = http::HeaderValue::from_str(value.trim())
+        .map_err(|_| format!("the value of `{name}` is not a header value"))?;
+    Ok((name, value))
 }
 
 impl RunArgs {
@@ -354,6 +370,7 @@ fn replay(args: ReplayArgs) -> ExitCode {
         speed: args.speed,
         report: args.report,
         junit: args.junit,
+        headers: args.headers,
     };
     let outcome = runtime(1)
         .map_err(crate::record::replay::Unusable)

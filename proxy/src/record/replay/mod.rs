@@ -54,6 +54,8 @@ pub struct Args {
     pub speed: Option<f64>,
     pub report: Option<PathBuf>,
     pub junit: Option<PathBuf>,
+    /// Sent with every request, to v2 and a live v1, replacing any of that name (`--header`).
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// In flight when no `--concurrency` is given.
@@ -73,7 +75,7 @@ pub async fn run(args: Args) -> Result<Outcome, Unusable> {
     let redactor = Redactor::new(&config.report).map_err(Unusable)?;
     let config = for_replay(config, &redactor, args.primary.is_some());
     let shared = Shared::new(config).map_err(Unusable)?;
-    let live = send::Legs::new(&shared, args.primary.is_some()).map_err(Unusable)?;
+    let live = send::Legs::new(&shared, args.primary.is_some(), &args.headers).map_err(Unusable)?;
     live.reachable().await.map_err(Unusable)?;
 
     let total = source::count(&args.files);

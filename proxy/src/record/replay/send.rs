@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use http::header::HOST;
 use http::uri::PathAndQuery;
-use http::{HeaderMap, HeaderValue, Method, Request};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 
 use crate::compare::{Job, Side};
 use crate::mirror::candidate::{CandidateLane, CandidateLeg};
@@ -42,10 +42,16 @@ pub struct Legs {
     pub shared: Arc<Shared>,
     snap: Arc<Snapshot>,
     primary: Option<Arc<(Target, CandidateClient)>>,
+    /// `--header`s, set on every request to either side.
+    headers: Arc<[(HeaderName, HeaderValue)]>,
 }
 
 impl Legs {
-    pub fn new(shared: &Arc<Shared>, live_primary: bool) -> anyhow::Result<Self> {
+    pub fn new(
+        shared: &Arc<Shared>,
+        live_primary: bool,
+        headers: &[(HeaderName, HeaderValue)],
+    ) -> anyhow::Result<Self> {
         let snap = shared.snapshot.load_full();
         let primary = if live_primary {
             let up = &snap.config.primary;
@@ -58,6 +64,7 @@ impl Legs {
             shared: shared.clone(),
             snap,
             primary,
+            headers: headers.into(),
         })
     }
 
@@ -100,6 +107,13 @@ impl Legs {
         }
     }
 
+    /// The `--header`s, over whatever the request carries.
+    fn set_headers(&self, headers: &mut HeaderMap) {
+        for (name, value) in self.headers.iter() {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+
     async fn exchange(
         &self,
         route: &Arc<RouteRuntime>,
@@ -119,19 +133,21 @@ impl Legs {
             .primary
             .as_ref()
             .map(|_| (headers.clone(), body.clone()));
-        let v2 = self
+        let mut v2 = self
             .snap
             .shaping
             .request(&self.snap.candidate, &method, Some(&pq), headers, body)
             .map_err(|_| SkipReason::CandidateFailed)?;
+        self.set_headers(v2.headers_mut());
         route.metrics.mirrored.inc();
         let leg = CandidateLeg::new(&self.shared, &self.snap, &route.metrics);
         let (primary, candidate) = match (&self.primary, for_v1) {
             (Some(p), Some((headers, body))) => {
-                let v1 = v1_request(&p.0, &method, &pq, headers, body).map_err(|_| {
+                let mut v1 = v1_request(&p.0, &method, &pq, headers, body).map_err(|_| {
                     route.metrics.outcome(MirrorOutcome::Skipped);
                     SkipReason::PrimaryFailed
                 })?;
+                self.set_headers(v1.headers_mut());
                 let v1_leg = CandidateLeg {
                     target: &p.0,
                     client: &p.1,
