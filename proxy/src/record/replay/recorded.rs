@@ -151,14 +151,13 @@ fn body(
 /// when it has none): as with a redacted header, a credential that was never recorded is not
 /// sent as `[redacted]`.
 fn without_redacted_params(uri: &str) -> Option<String> {
-    let redacted = format!("={REDACTED}");
     let (path, query) = uri.split_once('?')?;
-    if !query.contains(&redacted) {
+    if !query.contains(REDACTED) {
         return None;
     }
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|p| !p.ends_with(&redacted))
+        .filter(|p| p.split_once('=').is_none_or(|(_, v)| v != REDACTED))
         .collect();
     Some(if kept.is_empty() {
         path.to_owned()
