@@ -472,7 +472,7 @@ fn har(v1: u16) -> String {
             "startedDateTime": "2026-01-02T03:04:05.678+01:00",
             "time": 3.5,
             "request": {
-                "method": "GET", "url": format!("http://shop.example{path}?q=1"), "httpVersion": "HTTP/2",
+                "method": "GET", "url": format!("http://shop.example{path}?q=1&access_token=har-QUERY-0123456789"), "httpVersion": "HTTP/2",
                 "cookies": [], "queryString": [], "headersSize": -1, "bodySize": 0,
                 "headers": [
                     {"name": ":authority", "value": "shop.example"},
@@ -529,10 +529,10 @@ fn har_import_redacts_export_round_trips_and_replay_exits_by_budget() {
     assert_eq!(entries.len(), 2);
     assert_eq!(
         entries[0]["request"]["url"],
-        "http://shop.example/users/7?q=1"
+        "http://shop.example/users/7?q=1&access_token=[redacted]"
     );
     assert_eq!(entries[0]["startedDateTime"], "2026-01-02T02:04:05.678Z");
-    for secret in ["har-SECRET", "har-SESSION", "har-SETCOOKIE"] {
+    for secret in ["har-SECRET", "har-SESSION", "har-SETCOOKIE", "har-QUERY"] {
         assert!(!exported.contains(secret), "{secret} survived the import");
     }
 
