@@ -135,37 +135,31 @@ fn check_config_beside_the_running_proxy_neither_fails_on_nor_touches_its_state(
     let (code, _, err) = run(&["check-config", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
 
-    // A state_dir that does not exist yet is one the start will create: fine, and not made here.
-    let fresh = dir.join("fresh.toml");
-    let later = dir.join("later");
+    // The same file with another state_dir, checked.
     let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(
-        &fresh,
-        text.replace(&*state.to_string_lossy(), &later.to_string_lossy()),
-    )
-    .unwrap();
-    let (code, _, err) = run(&["check-config", fresh.to_str().unwrap()]);
+    let check_with = |state_dir: &std::path::Path| {
+        let other = dir.join("other.toml");
+        let moved = text.replace(&*state.to_string_lossy(), &state_dir.to_string_lossy());
+        std::fs::write(&other, moved).unwrap();
+        run(&["check-config", other.to_str().unwrap()])
+    };
+    // A state_dir that does not exist yet is one the start will create: fine, and not made here.
+    let later = dir.join("later");
+    let (code, _, err) = check_with(&later);
     assert_eq!(code, 0, "{err}");
     assert!(!later.exists(), "check-config creates nothing");
 
     // One that can never be a directory is refused, named.
     let blocker = dir.join("a-file");
     std::fs::write(&blocker, "").unwrap();
-    let never = dir.join("never.toml");
-    let inside = blocker.join("state");
-    std::fs::write(
-        &never,
-        text.replace(&*state.to_string_lossy(), &inside.to_string_lossy()),
-    )
-    .unwrap();
-    let (code, _, err) = run(&["check-config", never.to_str().unwrap()]);
+    let (code, _, err) = check_with(&blocker.join("state"));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("state_dir"), "{err}");
 
     // With no proxy holding it, a store that the start could not read is refused.
     std::fs::create_dir_all(&later).unwrap();
     std::fs::write(later.join("shadowdiff.redb"), "not a database").unwrap();
-    let (code, _, err) = run(&["check-config", fresh.to_str().unwrap()]);
+    let (code, _, err) = check_with(&later);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("shadowdiff.redb"), "{err}");
     drop(_proxy);

@@ -294,6 +294,14 @@ async fn record_then_replay_judges_v2_by_route_and_path() {
 }
 
 /// A recorded GET of `/orders/{id}`, written by hand as a line of the format.
+/// A recording file in `dir`: these lines, zstd-compressed.
+fn recording(dir: &Path, name: &str, lines: impl Iterator<Item = String>) -> PathBuf {
+    let text: String = lines.map(|l| l + "\n").collect();
+    let path = dir.join(name);
+    std::fs::write(&path, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+    path
+}
+
 fn order_line(id: u64) -> String {
     format!(
         r#"{{"version":1,"time":"2026-01-01T00:00:00.000Z","route":"default","method":"GET","uri":"/orders/{id}","request":{{"headers":[]}},"primary":{{"status":200,"headers":[["content-type","application/json"]],"body":"{{\"id\":{id},\"total\":{},\"items\":[{id},2,3]}}","latency_ms":1.0}},"verdict":{{"result":"not_mirrored"}}}}"#,
@@ -459,9 +467,7 @@ async fn a_replay_with_the_proxys_config_leaves_the_proxys_state_alone() {
     let before = std::fs::read(&store).unwrap();
     let cutover_before = std::fs::read(&cutover_file).unwrap();
 
-    let text: String = (1..=20).map(|i| order_line(i) + "\n").collect();
-    let file = dir.join("orders.jsonl.zst");
-    std::fs::write(&file, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+    let file = recording(&dir, "orders.jsonl.zst", (1..=20).map(order_line));
     let config_file = dir.join("proxy.toml");
     std::fs::write(&config_file, &shared).unwrap();
     let out = replay::run(args(vec![file.clone()], v2.url(), &config_file))
@@ -523,9 +529,7 @@ async fn a_replay_that_compared_nothing_passes_nothing() {
         "[[routes]]\nname = \"users\"\npath_template = \"/users/{id}\"\n[[routes]]\nname = \"orders\"\npath_template = \"/orders/{id}\"\n",
     )
     .unwrap();
-    let only_posts = dir.join("posts.jsonl.zst");
-    let text: String = (1..=10).map(|i| post(i) + "\n").collect();
-    std::fs::write(&only_posts, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+    let only_posts = recording(&dir, "posts.jsonl.zst", (1..=10).map(post));
     let out = replay::run(args(vec![only_posts.clone()], v2.url(), &config_file))
         .await
         .unwrap();
@@ -533,9 +537,7 @@ async fn a_replay_that_compared_nothing_passes_nothing() {
     assert_eq!(out.exit_code(), 2, "nothing compared is no verdict");
     assert_eq!(v2.hits(), 0);
 
-    let gets = dir.join("gets.jsonl.zst");
-    let text: String = (1..=10).map(|i| order_line(i) + "\n").collect();
-    std::fs::write(&gets, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+    let gets = recording(&dir, "gets.jsonl.zst", (1..=10).map(order_line));
     let junit = dir.join("out.xml");
     let mut a = args(vec![only_posts, gets], v2.url(), &config_file);
     a.junit = Some(junit.clone());
@@ -577,9 +579,7 @@ async fn a_test_credential_from_the_command_line_reaches_both_sides() {
         })
     };
     let (v1, v2) = (guarded().await, guarded().await);
-    let text: String = (1..=10).map(|i| order_line(i) + "\n").collect();
-    let file = dir.join("orders.jsonl.zst");
-    std::fs::write(&file, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+    let file = recording(&dir, "orders.jsonl.zst", (1..=10).map(order_line));
     let config_file = dir.join("empty.toml");
     std::fs::write(&config_file, "").unwrap();
     let credential = vec![(

@@ -32,20 +32,8 @@ pub struct Redactor {
 
 impl Redactor {
     pub fn new(report: &config::Report) -> anyhow::Result<Self> {
-        let mut headers: Vec<String> = ALWAYS
-            .iter()
-            .map(|h| h.to_string())
-            .chain(report.redact_headers.iter().map(|h| h.to_ascii_lowercase()))
-            .collect();
-        headers.sort();
-        headers.dedup();
-        let mut query: Vec<String> = ALWAYS_QUERY
-            .iter()
-            .map(|q| q.to_string())
-            .chain(report.redact_query.iter().map(|q| q.to_ascii_lowercase()))
-            .collect();
-        query.sort();
-        query.dedup();
+        let headers = names(&ALWAYS, &report.redact_headers);
+        let query = names(&ALWAYS_QUERY, &report.redact_query);
         let paths = report
             .redact_paths
             .iter()
@@ -141,6 +129,18 @@ impl Redactor {
             None => None,
         }
     }
+}
+
+/// The names always hidden and the configured ones, lower-case, sorted, each once.
+fn names(always: &[&str], configured: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = always
+        .iter()
+        .map(|n| n.to_string())
+        .chain(configured.iter().map(|n| n.to_ascii_lowercase()))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// A URI's parameters after its first `?` or `#` as `(name, value)` slices of it, as written
