@@ -595,6 +595,11 @@ async fn a_test_credential_from_the_command_line_reaches_both_sides() {
         1,
         "v2 refused every request: 401 against 200"
     );
+    assert_eq!(
+        (without.refused_by_v2, without.refused_by_v1),
+        (10, 0),
+        "and says so"
+    );
     let with = replay::run(Args {
         headers: credential.clone(),
         ..args(vec![file.clone()], v2.url(), &config_file)
@@ -603,9 +608,22 @@ async fn a_test_credential_from_the_command_line_reaches_both_sides() {
     .unwrap();
     let matched: u64 = with.routes.iter().map(|r| r.summary.matched).sum();
     assert_eq!((matched, with.exit_code()), (10, 0));
+    assert_eq!(with.refused_by_v2, 0);
+
+    // Staging A/B without a credential: both sides refuse, and two refusals compare equal —
+    // the replay passes, and says what it passed on.
+    let blind = replay::run(Args {
+        primary: Some(v1.url()),
+        ..args(vec![file.clone()], v2.url(), &config_file)
+    })
+    .await
+    .unwrap();
+    assert_eq!(blind.exit_code(), 0);
+    assert_eq!((blind.refused_by_v1, blind.refused_by_v2), (10, 10));
 
     // Staging A/B: v1 live, guarded as well; both sides get the credential.
     let before = v1.hits();
+    let seen_before = v1.seen().len();
     let ab = replay::run(Args {
         headers: credential,
         primary: Some(v1.url()),
@@ -614,8 +632,7 @@ async fn a_test_credential_from_the_command_line_reaches_both_sides() {
     .await
     .unwrap();
     assert_eq!(v1.hits() - before, 10);
-    assert!(v1
-        .seen()
+    assert!(v1.seen()[seen_before..]
         .iter()
         .all(|s| s.headers["authorization"] == "Bearer ci-token"));
     let matched: u64 = ab.routes.iter().map(|r| r.summary.matched).sum();

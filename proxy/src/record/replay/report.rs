@@ -31,6 +31,10 @@ pub struct Outcome {
     /// Routes that got requests and judged none (every one skipped: an unsafe method without
     /// `allow_unsafe_methods`, say): neither within their budget nor over it.
     pub unjudged: Vec<String>,
+    /// Requests v2 (and a live v1) refused with 401 or 403 that v1 answered otherwise when
+    /// recorded: a credential is missing (recorded ones are redacted; `--header` gives one).
+    pub refused_by_v2: u64,
+    pub refused_by_v1: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -158,6 +162,8 @@ impl Outcome {
                 .map(|r| r.summary.route.clone())
                 .collect(),
             routes,
+            refused_by_v2: 0,
+            refused_by_v1: 0,
         }
     }
 
@@ -234,6 +240,15 @@ impl Outcome {
                 r.summary.requests,
                 why.join(", ")
             );
+        }
+        for (side, n) in [("v2", self.refused_by_v2), ("v1", self.refused_by_v1)] {
+            if n > 0 {
+                println!(
+                    "{side} refused {n} request(s) with 401/403 that v1 answered otherwise when \
+                     recorded: recorded credentials are redacted; give a test one with \
+                     --header 'Authorization: ...'"
+                );
+            }
         }
         match self.exit_code() {
             0 if self.unjudged.is_empty() => println!("every route within its budget"),

@@ -1,6 +1,7 @@
 //! One recorded request, replayed: routed and gated as the proxy routes and gates a mirror,
 //! sent through the mirror's v2 leg, and the pair queued on the comparison pool.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -44,6 +45,24 @@ pub struct Legs {
     primary: Option<Arc<(Target, CandidateClient)>>,
     /// `--header`s, set on every request to either side.
     headers: Arc<[(HeaderName, HeaderValue)]>,
+    pub refused: Arc<Refused>,
+}
+
+/// Requests a side refused (401 or 403) that v1 answered otherwise when recorded: the mark of a
+/// missing credential, since recorded ones are redacted (`--header` gives one).
+#[derive(Debug, Default)]
+pub struct Refused {
+    pub primary: AtomicU64,
+    pub candidate: AtomicU64,
+}
+
+impl Refused {
+    fn count(&self, side: &AtomicU64, status: u16, recorded: u16) {
+        let refusal = |s: u16| matches!(s, 401 | 403);
+        if refusal(status) && !refusal(recorded) {
+            side.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Legs {
@@ -65,6 +84,7 @@ impl Legs {
             snap,
             primary,
             headers: headers.into(),
+            refused: Arc::default(),
         })
     }
 
@@ -128,6 +148,7 @@ impl Legs {
             primary: recorded,
             ..
         } = exchange;
+        let recorded_status = recorded.status;
         // v1's copy of the request only when v1 is live (a body clone is a reference count).
         let for_v1 = self
             .primary
@@ -175,7 +196,14 @@ impl Legs {
             candidate.as_ref().ok().map(|c| c.status),
         );
         let (primary, candidate) = match (primary, candidate) {
-            (Ok(p), Ok(c)) => (p, c),
+            (Ok(p), Ok(c)) => {
+                let r = &self.refused;
+                r.count(&r.candidate, c.status, recorded_status);
+                if self.primary.is_some() {
+                    r.count(&r.primary, p.status, recorded_status);
+                }
+                (p, c)
+            }
             (Err(reason), _) | (_, Err(reason)) => {
                 // Sent: its end is one mirror outcome, as in the proxy.
                 route.metrics.outcome(MirrorOutcome::of_skip(reason));
