@@ -145,7 +145,8 @@ pub enum Command {
         action: RecordCommand,
     },
     /// Send recorded requests to v2 (and v1 with --primary), compare under the config's routes
-    /// and rules, and judge each route against its budget: exit 0 within, 1 over, 2 usage
+    /// and rules, and judge each route against its budget: exit 0 within, 1 over, 2 usage or
+    /// nothing compared
     Replay(ReplayArgs),
     /// Drive a cutover on one proxy or a fleet (status, abort, pause, resume, promote, weight W)
     Ctl(crate::app::ctl::CtlArgs),
@@ -179,7 +180,7 @@ pub enum RecordCommand {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
-    /// Recording files (*.jsonl.zst), replayed in order
+    /// Recording files (*.jsonl.zst, or JSON lines decompressed), replayed in order
     #[arg(required = true, value_name = "FILES")]
     pub files: Vec<PathBuf>,
     /// v2 base URL
