@@ -128,9 +128,15 @@ impl Signatures {
         self.dirty.store(true, Ordering::Relaxed);
     }
 
-    /// Signatures of `route` (all routes when `None`), most frequent first, with each one's share
-    /// of its route's comparisons.
-    pub fn ranked(&self, route: Option<&str>) -> Vec<(Entry, f64)> {
+    /// The `limit` most frequent signatures of `route` (all routes when `None`), most frequent
+    /// first, each as `f` makes it from the entry and its share of its route's comparisons —
+    /// under the lock, so no entry (exemplars and all) is copied to be read.
+    pub fn ranked<T>(
+        &self,
+        route: Option<&str>,
+        limit: usize,
+        mut f: impl FnMut(&Entry, f64) -> T,
+    ) -> Vec<T> {
         let s = self.lock();
         let mut entries: Vec<&Entry> = s
             .by_id
@@ -144,23 +150,21 @@ impl Signatures {
         });
         entries
             .into_iter()
+            .take(limit)
             .map(|e| {
                 let compared = s.compared.get(&e.route).copied().unwrap_or(0).max(e.count);
-                (e.clone(), e.count as f64 / compared as f64)
+                f(e, e.count as f64 / compared as f64)
             })
             .collect()
     }
 
     /// [`Signatures::ranked`] as `GET /api/signatures` shows it: each entry with its `share`.
     pub fn list(&self, route: Option<&str>) -> Vec<serde_json::Value> {
-        self.ranked(route)
-            .into_iter()
-            .map(|(e, share)| {
-                let mut v = serde_json::to_value(e).unwrap_or_default();
-                v["share"] = serde_json::json!(share);
-                v
-            })
-            .collect()
+        self.ranked(route, usize::MAX, |e, share| {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            v["share"] = serde_json::json!(share);
+            v
+        })
     }
 
     /// Start a new run: every signature and count forgotten.

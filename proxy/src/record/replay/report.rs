@@ -106,19 +106,16 @@ impl Outcome {
                 } else {
                     (summary.mismatched + failed) as f64 / judged as f64
                 };
-                let signatures = shared
-                    .outlets
-                    .signatures
-                    .ranked(Some(&summary.route))
-                    .into_iter()
-                    .take(TOP)
-                    .map(|(e, share)| SignatureLine {
-                        count: e.count,
-                        share,
-                        differs: e.items,
-                        example_paths: e.example_paths,
-                    })
-                    .collect();
+                let signatures =
+                    shared
+                        .outlets
+                        .signatures
+                        .ranked(Some(&summary.route), TOP, |e, share| SignatureLine {
+                            count: e.count,
+                            share,
+                            differs: e.items.clone(),
+                            example_paths: e.example_paths.clone(),
+                        });
                 RouteVerdict {
                     over_budget: ratio > summary.budget,
                     mismatch_ratio: ratio,
