@@ -24,7 +24,6 @@ mod send;
 mod source;
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -116,9 +115,7 @@ pub async fn run(args: Args) -> Result<Outcome, Unusable> {
             read.describe_problems()
         )));
     }
-    let mut outcome = report::Outcome::judge(&shared, read, started.elapsed());
-    outcome.refused_by_v2 = live.refused.candidate.load(Ordering::Relaxed);
-    outcome.refused_by_v1 = live.refused.primary.load(Ordering::Relaxed);
+    let outcome = report::Outcome::judge(&shared, read, started.elapsed(), live.refused.counts());
     outcome.print();
     if let Some(path) = &args.report {
         outcome.write_json(path).map_err(Unusable)?;

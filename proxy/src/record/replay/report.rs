@@ -88,7 +88,8 @@ impl Outcome {
     /// the budget's ratio applies, its window and `min_samples` (which keep a live window from
     /// judging a handful of requests) do not — in CI they would let a small replay hide a
     /// regression.
-    pub fn judge(shared: &Shared, read: Read, elapsed: Duration) -> Self {
+    /// `refused`: requests v2 and a live v1 refused for want of a credential (`send::Refused`).
+    pub fn judge(shared: &Shared, read: Read, elapsed: Duration, refused: (u64, u64)) -> Self {
         let routes: Vec<RouteVerdict> = summary(shared)
             .routes
             .into_iter()
@@ -159,8 +160,8 @@ impl Outcome {
                 .map(|r| r.summary.route.clone())
                 .collect(),
             routes,
-            refused_by_v2: 0,
-            refused_by_v1: 0,
+            refused_by_v2: refused.0,
+            refused_by_v1: refused.1,
         }
     }
 

@@ -52,16 +52,31 @@ pub struct Legs {
 /// missing credential, since recorded ones are redacted (`--header` gives one).
 #[derive(Debug, Default)]
 pub struct Refused {
-    pub primary: AtomicU64,
-    pub candidate: AtomicU64,
+    primary: AtomicU64,
+    candidate: AtomicU64,
 }
 
 impl Refused {
-    fn count(&self, side: &AtomicU64, status: u16, recorded: u16) {
+    /// One answered pair: v2's status, a live v1's, and the status v1 was recorded with.
+    fn count(&self, candidate: u16, primary: Option<u16>, recorded: u16) {
         let refusal = |s: u16| matches!(s, 401 | 403);
-        if refusal(status) && !refusal(recorded) {
-            side.fetch_add(1, Ordering::Relaxed);
+        if refusal(recorded) {
+            return;
         }
+        if refusal(candidate) {
+            self.candidate.fetch_add(1, Ordering::Relaxed);
+        }
+        if primary.is_some_and(refusal) {
+            self.primary.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// (by v2, by v1) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.candidate.load(Ordering::Relaxed),
+            self.primary.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -197,11 +212,8 @@ impl Legs {
         );
         let (primary, candidate) = match (primary, candidate) {
             (Ok(p), Ok(c)) => {
-                let r = &self.refused;
-                r.count(&r.candidate, c.status, recorded_status);
-                if self.primary.is_some() {
-                    r.count(&r.primary, p.status, recorded_status);
-                }
+                let live_v1 = self.primary.as_ref().map(|_| p.status);
+                self.refused.count(c.status, live_v1, recorded_status);
                 (p, c)
             }
             (Err(reason), _) | (_, Err(reason)) => {
