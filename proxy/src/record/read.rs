@@ -65,6 +65,17 @@ pub fn read_lines(path: &Path, on_line: impl FnMut(u64, Bytes)) -> FileEnd {
     read_lines_up_to(path, MAX_LINE, on_line)
 }
 
+fn read_lines_up_to(path: &Path, max_line: usize, mut on_line: impl FnMut(u64, Bytes)) -> FileEnd {
+    let mut lines = match Lines::open_up_to(path, max_line) {
+        Ok(l) => l,
+        Err(why) => return FileEnd::Unreadable(why),
+    };
+    for (n, text) in &mut lines {
+        on_line(n, text);
+    }
+    lines.end()
+}
+
 /// Chunks kept for reuse once every line cut from them is dropped.
 const SPARE_CHUNKS: usize = 64;
 
@@ -99,65 +110,127 @@ impl Drop for Spare {
 /// recording, and reading it stops there instead of holding it in memory.
 const MAX_LINE: usize = 5 << 30;
 
-fn read_lines_up_to(path: &Path, max_line: usize, mut on_line: impl FnMut(u64, Bytes)) -> FileEnd {
-    let mut decoder = match open(path) {
-        Ok(d) => d,
-        Err(e) => return FileEnd::Unreadable(e),
-    };
-    let mut n = 0u64;
-    // The start of a line the last chunk cut through.
-    let mut carry = Vec::new();
-    let (home, spare) = crossbeam_channel::bounded(SPARE_CHUNKS);
-    loop {
-        let mut buf: Vec<u8> = spare.try_recv().unwrap_or_default();
+/// A file's lines pulled one at a time (as [`read_lines`] hands them out), for a reader that
+/// takes from several files in turn; [`Lines::end`] says how the file ended once they run out.
+pub struct Lines {
+    decoder: Box<dyn Read>,
+    max_line: usize,
+    /// Lines cut so far, blank ones included: the number of the last line handed out.
+    n: u64,
+    /// The start of a line the last chunk cut through.
+    carry: Vec<u8>,
+    home: crossbeam_channel::Sender<Vec<u8>>,
+    spare: crossbeam_channel::Receiver<Vec<u8>>,
+    /// The chunk being cut, and where its next line starts.
+    chunk: Bytes,
+    from: usize,
+    /// How the stream ended, once it has; its lines are handed out before it is reported.
+    stopped: Option<Stopped>,
+}
+
+/// Why a stream stopped giving chunks.
+enum Stopped {
+    Complete,
+    Overlong,
+    Failed(std::io::Error),
+}
+
+impl Lines {
+    pub fn open(path: &Path) -> Result<Self, String> {
+        Self::open_up_to(path, MAX_LINE)
+    }
+
+    fn open_up_to(path: &Path, max_line: usize) -> Result<Self, String> {
+        let (home, spare) = crossbeam_channel::bounded(SPARE_CHUNKS);
+        Ok(Self {
+            decoder: open(path)?,
+            max_line,
+            n: 0,
+            carry: Vec::new(),
+            home,
+            spare,
+            chunk: Bytes::new(),
+            from: 0,
+            stopped: None,
+        })
+    }
+
+    /// The next chunk of whole lines, or how the stream stopped.
+    fn refill(&mut self) {
+        let mut buf: Vec<u8> = self.spare.try_recv().unwrap_or_default();
         // Sized up front and exactly: grown from empty, each chunk would be copied a dozen times
         // on its way to 64 KiB, and one doubled past 2 × CHUNK would not be kept.
-        buf.reserve_exact(carry.len() + CHUNK);
-        buf.extend_from_slice(&carry);
-        carry.clear();
+        buf.reserve_exact(self.carry.len() + CHUNK);
+        buf.extend_from_slice(&self.carry);
+        self.carry.clear();
         let start = buf.len();
-        let read = (&mut decoder).take(CHUNK as u64).read_to_end(&mut buf);
+        let read = (&mut self.decoder).take(CHUNK as u64).read_to_end(&mut buf);
         // Whole lines go out now and a cut one waits for the rest; at the end of the stream a
         // last line without its newline is a line, at a break it is part of the break.
         let cut = match read {
             Ok(0) => buf.len(),
             _ => memchr::memrchr(b'\n', &buf[start..]).map_or(0, |i| start + i + 1),
         };
-        carry.extend_from_slice(&buf[cut..]);
+        self.carry.extend_from_slice(&buf[cut..]);
         buf.truncate(cut);
-        if carry.len() > max_line {
-            return FileEnd::Truncated {
-                lines: n,
-                why: format!("line {} runs past {max_line} bytes without ending", n + 1),
-            };
-        }
-        let chunk = Bytes::from_owner(Spare {
+        self.stopped = match read {
+            Ok(0) => Some(Stopped::Complete),
+            Ok(_) if self.carry.len() > self.max_line => Some(Stopped::Overlong),
+            Ok(_) => None,
+            Err(e) => Some(Stopped::Failed(e)),
+        };
+        self.chunk = Bytes::from_owner(Spare {
             buf,
-            home: home.clone(),
+            home: self.home.clone(),
         });
-        let mut from = 0;
-        while from < chunk.len() {
-            let end = memchr::memchr(b'\n', &chunk[from..]).map_or(chunk.len(), |i| from + i);
-            n += 1;
-            if !chunk[from..end].iter().all(u8::is_ascii_whitespace) {
-                on_line(n, chunk.slice(from..end));
+        self.from = 0;
+    }
+
+    /// How the file ended: meaningful once the lines have run out.
+    pub fn end(&self) -> FileEnd {
+        match &self.stopped {
+            None | Some(Stopped::Complete) => FileEnd::Complete,
+            Some(Stopped::Overlong) => FileEnd::Truncated {
+                lines: self.n,
+                why: format!(
+                    "line {} runs past {} bytes without ending",
+                    self.n + 1,
+                    self.max_line
+                ),
+            },
+            // A partial last line before the break is part of the break, not a line. A stream
+            // cut inside its first block has no line at all, and is still a cut, not a stranger.
+            Some(Stopped::Failed(e))
+                if self.n == 0 && e.kind() != std::io::ErrorKind::UnexpectedEof =>
+            {
+                FileEnd::Unreadable(format!("not a zstd stream: {e}"))
             }
-            from = end + 1;
+            Some(Stopped::Failed(e)) => FileEnd::Truncated {
+                lines: self.n,
+                why: e.to_string(),
+            },
         }
-        match read {
-            Ok(0) => return FileEnd::Complete,
-            Ok(_) => {}
-            // A partial last line before the break is part of the break, not a line. A stream cut
-            // inside its first block has no line at all, and is still a cut, not a stranger.
-            Err(e) if n == 0 && e.kind() != std::io::ErrorKind::UnexpectedEof => {
-                return FileEnd::Unreadable(format!("not a zstd stream: {e}"))
-            }
-            Err(e) => {
-                return FileEnd::Truncated {
-                    lines: n,
-                    why: e.to_string(),
+    }
+}
+
+impl Iterator for Lines {
+    type Item = (u64, Bytes);
+
+    fn next(&mut self) -> Option<(u64, Bytes)> {
+        loop {
+            while self.from < self.chunk.len() {
+                let (from, chunk) = (self.from, &self.chunk);
+                let end = memchr::memchr(b'\n', &chunk[from..]).map_or(chunk.len(), |i| from + i);
+                self.n += 1;
+                self.from = end + 1;
+                if !chunk[from..end].iter().all(u8::is_ascii_whitespace) {
+                    return Some((self.n, chunk.slice(from..end)));
                 }
             }
+            if self.stopped.is_some() {
+                return None;
+            }
+            self.refill();
         }
     }
 }
