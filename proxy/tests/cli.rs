@@ -587,6 +587,21 @@ fn replay_usage_errors_exit_2() {
         "2",
     ]);
     assert_eq!(code, 2, "--rate with --concurrency: {err}");
+    let (code, _, err) = run(&[
+        "replay",
+        "x.zst",
+        "--candidate",
+        "http://127.0.0.1:1",
+        "--rate",
+        "5",
+        "--speed",
+        "2",
+    ]);
+    assert_eq!(
+        code, 2,
+        "--rate with --speed: two paces, neither would be kept: {err}"
+    );
+    assert!(err.contains("--speed"), "{err}");
     let (code, _, err) = run(&["replay", "x.zst", "--candidate", "ftp://nowhere"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--candidate"), "{err}");

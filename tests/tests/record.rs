@@ -639,3 +639,34 @@ async fn a_test_credential_from_the_command_line_reaches_both_sides() {
     assert_eq!((matched, ab.exit_code()), (10, 0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Recordings from two proxies (a sidecar per pod) cover the same stretch of time. At the
+/// recorded pace, v2 gets their requests interleaved as they were recorded — not one pod's
+/// whole stretch at pace and then the other's at once.
+#[tokio::test]
+async fn at_the_recorded_pace_two_pods_recordings_interleave_by_time() {
+    let dir = temp_dir("speed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let v2 = upstream(false).await;
+    // Pod a at 0, 2, 4, 6 s; pod b at 1, 3, 5, 7 s: at 20× a request every 50 ms.
+    let at = |second: u64, id: u64| {
+        order_line(id).replace("00:00:00.000Z", &format!("00:00:{second:02}.000Z"))
+    };
+    let pod_a = recording(&dir, "a.jsonl.zst", (0..4).map(|i| at(2 * i, 100 + i)));
+    let pod_b = recording(&dir, "b.jsonl.zst", (0..4).map(|i| at(2 * i + 1, 200 + i)));
+    let config_file = dir.join("empty.toml");
+    std::fs::write(&config_file, "").unwrap();
+    let mut a = args(vec![pod_a, pod_b], v2.url(), &config_file);
+    (a.speed, a.concurrency) = (Some(20.0), None);
+    let started = Instant::now();
+    let out = replay::run(a).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.exit_code(), 0);
+    let order: Vec<String> = v2.seen().into_iter().map(|s| s.path).collect();
+    assert_eq!(
+        order,
+        [100, 200, 101, 201, 102, 202, 103, 203].map(|id| format!("/orders/{id}")),
+    );
+    assert!(took >= Duration::from_millis(340), "paced: {took:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

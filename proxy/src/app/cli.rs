@@ -180,7 +180,8 @@ pub enum RecordCommand {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
-    /// Recording files (*.jsonl.zst, or JSON lines decompressed), replayed in order
+    /// Recording files (*.jsonl.zst, or JSON lines decompressed), replayed in the order given
+    /// (under --speed, merged by recorded time)
     #[arg(required = true, value_name = "FILES")]
     pub files: Vec<PathBuf>,
     /// v2 base URL
@@ -200,8 +201,9 @@ pub struct ReplayArgs {
     /// Requests in flight at once [default: 16]
     #[arg(long, value_name = "C")]
     pub concurrency: Option<usize>,
-    /// Replay at the recorded pace, X times faster (2 = twice as fast)
-    #[arg(long, value_name = "X")]
+    /// Replay at the recorded pace, X times faster (2 = twice as fast); the files' lines go in
+    /// recorded-time order across files (recordings of several proxies interleave)
+    #[arg(long, value_name = "X", conflicts_with = "rate")]
     pub speed: Option<f64>,
     /// Write the per-route results as JSON
     #[arg(long, value_name = "FILE")]

@@ -16,6 +16,7 @@
 //! Exit codes: 0 every route within its budget, 1 some route over it (named), 2 usage errors
 //! and replays that cannot run (bad config, v2 unreachable, nothing readable).
 
+mod merge;
 mod pace;
 mod progress;
 mod recorded;
@@ -80,7 +81,10 @@ pub async fn run(args: Args) -> Result<Outcome, Unusable> {
 
     let total = source::count(&args.files);
     let bar = progress::Progress::new(total);
-    let (lines, parser, read) = source::spawn(args.files.clone());
+    // At the recorded pace, the files' lines go in the order they were recorded across files
+    // (one file is already in its own order).
+    let by_time = args.speed.is_some() && args.rate.is_none() && args.files.len() > 1;
+    let (lines, parser, read) = source::spawn(args.files.clone(), by_time);
     let started = Instant::now();
     let next = Arc::new(Mutex::new(Next {
         batches: lines,

@@ -78,6 +78,18 @@ impl Recorded {
     }
 }
 
+/// A line's recorded arrival in milliseconds since the epoch, the rest of it unread (to put
+/// lines of several files in time order before they are parsed where they are sent).
+pub fn time_ms(line: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Timed<'a> {
+        #[serde(borrow)]
+        time: Text<'a>,
+    }
+    let timed: Timed<'_> = serde_json::from_slice(line).ok()?;
+    parse_rfc3339(&timed.time.0)
+}
+
 /// A JSON string, borrowed from the line unless it had escapes to undo.
 #[derive(Deserialize)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::record::read::{read_lines, BadLine, FileEnd};
 
+use super::merge;
 use super::recorded::Recorded;
 
 /// Lines go over in batches: one wake-up of the reader or the workers per batch, not per line
@@ -103,25 +104,44 @@ impl Parser {
     }
 }
 
-/// Read every file in order on a blocking thread; the lines in batches of up to [`BATCH`],
-/// and what was found at the end (`Read::lines` counting every line cut, good or bad).
-pub fn spawn(files: Vec<PathBuf>) -> (mpsc::Receiver<Vec<RawLine>>, Arc<Parser>, JoinHandle<Read>) {
+/// Read the files on a blocking thread — one after another, or under `--speed` all of them
+/// merged into recorded-time order (`by_time`, [`super::merge`]); the lines in batches of up to
+/// [`BATCH`], and what was found at the end (`Read::lines` counting every line cut, good or bad).
+pub fn spawn(
+    files: Vec<PathBuf>,
+    by_time: bool,
+) -> (mpsc::Receiver<Vec<RawLine>>, Arc<Parser>, JoinHandle<Read>) {
     let files: Arc<[PathBuf]> = files.into();
     let (tx, rx) = mpsc::channel(AHEAD);
     let reading = files.clone();
     let handle = tokio::task::spawn_blocking(move || {
         let mut read = Read::default();
         let mut batch = Vec::with_capacity(BATCH);
-        for (file, path) in reading.iter().enumerate() {
-            let end = read_lines(path, |number, text| {
-                read.lines += 1;
-                batch.push(RawLine { file, number, text });
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    // The receiver only goes away when the replay stops early.
-                    let _ = tx.blocking_send(full);
-                }
-            });
+        let mut on_line = |file, number, text| {
+            read.lines += 1;
+            batch.push(RawLine { file, number, text });
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                // The receiver only goes away when the replay stops early.
+                let _ = tx.blocking_send(full);
+            }
+        };
+        let mut ends = Vec::with_capacity(reading.len());
+        if by_time {
+            merge::by_time(&reading, on_line, |file, end| ends.push((file, end)));
+        } else {
+            for (file, path) in reading.iter().enumerate() {
+                let end = read_lines(path, |number, text| on_line(file, number, text));
+                ends.push((file, end));
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(batch);
+        }
+        // In the files' order, however they were read.
+        ends.sort_by_key(|(file, _)| *file);
+        for (file, end) in ends {
+            let path = &reading[file];
             match end {
                 FileEnd::Complete => {}
                 FileEnd::Truncated { lines, why } => {
@@ -129,9 +149,6 @@ pub fn spawn(files: Vec<PathBuf>) -> (mpsc::Receiver<Vec<RawLine>>, Arc<Parser>,
                 }
                 FileEnd::Unreadable(why) => read.unreadable.push((path.clone(), why)),
             }
-        }
-        if !batch.is_empty() {
-            let _ = tx.blocking_send(batch);
         }
         read
     });
