@@ -62,6 +62,9 @@ impl Recorded {
         let (Some(status), Some(latency_ms)) = (primary.status, primary.latency_ms) else {
             return Err("primary: `status` and `latency_ms` are required".into());
         };
+        // A negative time reads as none; one past what a `Duration` holds is not a time.
+        let latency = Duration::try_from_secs_f64(latency_ms.max(0.0) / 1000.0)
+            .map_err(|_| format!("primary: latency_ms {latency_ms:e} is not a duration"))?;
         Ok(Self {
             method,
             pq,
@@ -72,7 +75,7 @@ impl Recorded {
                 status,
                 headers: header_map(line, &primary.headers),
                 body: primary.body(line).map_err(|e| format!("primary: {e}"))?,
-                latency: Duration::from_secs_f64(latency_ms.max(0.0) / 1000.0),
+                latency,
             },
         })
     }
@@ -399,5 +402,12 @@ mod tests {
         assert!(Recorded::parse(&Bytes::from(without_verdict))
             .unwrap_err()
             .contains("verdict"));
+        // A latency no duration holds (it aborted the replay): a bad line; a negative one is none.
+        let endless = text.replace(r#""latency_ms":12.5"#, r#""latency_ms":1e308"#);
+        let e = Recorded::parse(&Bytes::from(endless)).unwrap_err();
+        assert!(e.contains("latency_ms 1e308 is not a duration"), "{e}");
+        let negative = text.replace(r#""latency_ms":12.5"#, r#""latency_ms":-3"#);
+        let r = Recorded::parse(&Bytes::from(negative)).unwrap();
+        assert_eq!(r.primary.latency, Duration::ZERO);
     }
 }
