@@ -597,11 +597,24 @@ fn replay_usage_errors_exit_2() {
         "--speed",
         "2",
     ]);
-    assert_eq!(
-        code, 2,
-        "--rate with --speed: two paces, neither would be kept: {err}"
-    );
+    assert_eq!(code, 2, "--rate with --speed: two paces: {err}");
     assert!(err.contains("--speed"), "{err}");
+    // Paces that ran unpaced without a word (0, negative, inf), or aborted (a tiny rate's
+    // next request was due past what a clock holds), and a concurrency of none.
+    for (flag, bad) in [
+        ("--rate", "0"),
+        ("--rate", "-5"),
+        ("--rate", "inf"),
+        ("--rate", "1e-300"),
+        ("--speed", "0"),
+        ("--speed", "NaN"),
+        ("--concurrency", "0"),
+    ] {
+        let arg = format!("{flag}={bad}");
+        let (code, _, err) = run(&["replay", "x.zst", "--candidate", "http://127.0.0.1:1", &arg]);
+        assert_eq!(code, 2, "{flag} {bad}: {err}");
+        assert!(err.contains(flag), "{flag} {bad}: {err}");
+    }
     let (code, _, err) = run(&["replay", "x.zst", "--candidate", "ftp://nowhere"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--candidate"), "{err}");

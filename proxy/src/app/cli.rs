@@ -195,15 +195,17 @@ pub struct ReplayArgs {
     /// shaping apply
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Requests per second (open loop)
-    #[arg(long, value_name = "R", conflicts_with = "concurrency")]
+    /// Requests per second (open loop), at least 0.001
+    #[arg(long, value_name = "R", conflicts_with = "concurrency", value_parser = pace_arg)]
     pub rate: Option<f64>,
-    /// Requests in flight at once [default: 16]
-    #[arg(long, value_name = "C")]
+    /// Requests in flight at once, 1–100000 [default: 16]
+    #[arg(long, value_name = "C",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     pub concurrency: Option<usize>,
-    /// Replay at the recorded pace, X times faster (2 = twice as fast); the files' lines go in
-    /// recorded-time order across files (recordings of several proxies interleave)
-    #[arg(long, value_name = "X", conflicts_with = "rate")]
+    /// Replay at the recorded pace, X times faster (2 = twice as fast; at least 0.001); the
+    /// files' lines go in recorded-time order across files (recordings of several proxies
+    /// interleave)
+    #[arg(long, value_name = "X", conflicts_with = "rate", value_parser = pace_arg)]
     pub speed: Option<f64>,
     /// Write the per-route results as JSON
     #[arg(long, value_name = "FILE")]
@@ -215,6 +217,16 @@ pub struct ReplayArgs {
     /// any of that name: a test credential, since recorded ones were redacted (repeatable)
     #[arg(long = "header", value_name = "NAME: VALUE", value_parser = header_arg)]
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+/// A rate or a speed: a number from 0.001 up (zero, a negative or `inf` used to run unpaced
+/// without a word, and a tiny one overflowed the time of the next request).
+fn pace_arg(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.001 => Ok(x),
+        Ok(_) => Err(format!("`{text}`: must be a number from 0.001 up")),
+        Err(_) => Err(format!("`{text}` is not a number")),
+    }
 }
 
 /// `NAME: VALUE` (or `NAME:VALUE`), as curl's `-H`.

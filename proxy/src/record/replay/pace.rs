@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// Later than any replay runs, and still a time the clock can add.
+const NEVER: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 pub struct Pace {
     rate: Option<f64>,
     speed: Option<f64>,
@@ -32,16 +35,18 @@ impl Pace {
 
     /// Until the next request is due; `time_ms` is its recorded arrival.
     pub async fn wait(&mut self, time_ms: Option<u64>) {
-        let due = match (self.rate, self.speed) {
-            (Some(rate), _) => Some(Duration::from_secs_f64(self.sent as f64 / rate)),
+        let due_secs = match (self.rate, self.speed) {
+            (Some(rate), _) => Some(self.sent as f64 / rate),
             (None, Some(speed)) => time_ms.map(|ms| {
                 let first = *self.first_ms.get_or_insert(ms);
-                Duration::from_secs_f64(ms.saturating_sub(first) as f64 / 1000.0 / speed)
+                ms.saturating_sub(first) as f64 / 1000.0 / speed
             }),
             (None, None) => None,
         };
         self.sent += 1;
-        if let Some(due) = due {
+        if let Some(secs) = due_secs {
+            // Past what a clock holds (a tiny rate, a line dated centuries on) is never due.
+            let due = Duration::try_from_secs_f64(secs).map_or(NEVER, |d| d.min(NEVER));
             tokio::time::sleep_until(self.start + due).await;
         }
     }
