@@ -19,7 +19,7 @@
 mod merge;
 mod pace;
 mod progress;
-mod recorded;
+pub mod recorded;
 mod report;
 mod send;
 mod source;
