@@ -529,6 +529,38 @@ fn har_import_redacts_export_round_trips_and_replay_exits_by_budget() {
     for secret in ["har-SECRET", "har-SESSION", "har-SETCOOKIE", "har-QUERY"] {
         assert!(!exported.contains(secret), "{secret} survived the import");
     }
+    // Twice over (an entry at a time across files), and an export that fails part way leaves
+    // the last good file as it was, and nothing half written beside it.
+    let twice = [
+        "record",
+        "export",
+        "--har",
+        &path("out.har"),
+        &path("rec.jsonl.zst"),
+        &path("rec.jsonl.zst"),
+    ];
+    assert_eq!(run(&twice).0, 0);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path("out.har")).unwrap()).unwrap();
+    assert_eq!(doc["log"]["entries"].as_array().unwrap().len(), 4);
+    let good = std::fs::read(path("out.har")).unwrap();
+    let (code, _, err) = run(&[
+        "record",
+        "export",
+        "--har",
+        &path("out.har"),
+        &path("rec.jsonl.zst"),
+        &path("missing.zst"),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing.zst"), "{err}");
+    assert_eq!(std::fs::read(path("out.har")).unwrap(), good);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 
     // The same requests against v1 itself: within budget; against the sample v2, whose
     // orders total differs: exit 1 naming the route, from a config with the demo's routes.

@@ -150,16 +150,60 @@ pub struct Converted {
     pub problems: Vec<String>,
 }
 
-/// Recording files → one HAR 1.2 file.
+/// Recording files → one HAR 1.2 file, written an entry at a time (a day's recording does not
+/// have to fit in memory, nor its HAR text), beside `out` and renamed over it once whole: an
+/// export that fails leaves no half file.
 pub fn export(files: &[std::path::PathBuf], out: &Path) -> anyhow::Result<Converted> {
-    let mut done = Converted::default();
-    let mut entries = Vec::new();
+    let name = out
+        .file_name()
+        .map_or_else(|| "export.har".into(), |n| n.to_string_lossy().into_owned());
+    let partial = out.with_file_name(format!(".{name}.partial"));
+    let written = write_har(files, &partial);
+    let done = written.and_then(|done| {
+        std::fs::rename(&partial, out).with_context(|| format!("writing {}", out.display()))?;
+        Ok(done)
+    });
+    if done.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    done
+}
+
+fn write_har(files: &[std::path::PathBuf], path: &Path) -> anyhow::Result<Converted> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let creator = Creator {
+        name: "shadowdiff".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    write!(w, "{{\"log\": {{\"version\": \"1.2\", \"creator\": ")?;
+    serde_json::to_writer(&mut w, &creator)?;
+    w.write_all(b", \"entries\": [")?;
+    let (mut done, mut entries) = (Converted::default(), 0);
+    // The callback cannot return an error: the first one is kept and ends the writing.
+    let mut failed: Option<std::io::Error> = None;
     for file in files {
         let end = read_file(
             file,
-            |line| entries.push(entry(&line)),
+            |line| {
+                if failed.is_some() {
+                    return;
+                }
+                let sep: &[u8] = if entries == 0 { b"\n" } else { b",\n" };
+                let wrote = w
+                    .write_all(sep)
+                    .and_then(|()| Ok(serde_json::to_writer_pretty(&mut w, &entry(&line))?));
+                match wrote {
+                    Ok(()) => entries += 1,
+                    Err(e) => failed = Some(e),
+                }
+            },
             |bad| done.problems.push(bad.to_string()),
         );
+        if let Some(e) = failed.take() {
+            return Err(e).with_context(|| format!("writing {}", path.display()));
+        }
         match end {
             FileEnd::Complete => {}
             FileEnd::Truncated { lines, why } => done.problems.push(format!(
@@ -171,19 +215,11 @@ pub fn export(files: &[std::path::PathBuf], out: &Path) -> anyhow::Result<Conver
             }
         }
     }
-    done.entries = entries.len();
-    let har = Har {
-        log: Log {
-            version: "1.2".into(),
-            creator: Creator {
-                name: "shadowdiff".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-            },
-            entries,
-        },
-    };
-    let text = serde_json::to_vec_pretty(&har)?;
-    std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    done.entries = entries;
+    w.write_all(b"\n]}}\n")?;
+    let file = w.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(done)
 }
 
