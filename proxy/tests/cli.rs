@@ -508,6 +508,27 @@ fn har_import_redacts_export_round_trips_and_replay_exits_by_budget() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("2 exchange(s)"), "{out}");
+    // A HAR cut short, or one without a log, is refused whole: no recording, nothing half
+    // written, and an earlier recording of that name as it was.
+    let recorded = std::fs::read(path("rec.jsonl.zst")).unwrap();
+    let whole = har(v1);
+    for (name, text) in [
+        ("cut.har", &whole[..whole.len() - 40]),
+        ("nolog.har", r#"{"entries": []}"#),
+        ("list.har", r#"[{"log": {}}]"#),
+    ] {
+        std::fs::write(path(name), text).unwrap();
+        let (code, _, err) = run(&[
+            "record",
+            "import",
+            "--har",
+            &path(name),
+            &path("rec.jsonl.zst"),
+        ]);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(err.contains("not a HAR file"), "{name}: {err}");
+        assert_eq!(std::fs::read(path("rec.jsonl.zst")).unwrap(), recorded);
+    }
     let (code, _, err) = run(&[
         "record",
         "export",

@@ -6,28 +6,16 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
+use serde::de::{
+    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Unexpected,
+    Visitor,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::observe::redact::Redactor;
 use crate::record::format::{parse_rfc3339, rfc3339, Answer, Line, Message, VerdictLine, VERSION};
 use crate::record::read::{read_file, FileEnd};
 use crate::record::scrub::Scrubber;
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Har {
-    pub log: Log,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Log {
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub creator: Creator,
-    #[serde(default)]
-    pub entries: Vec<Entry>,
-}
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Creator {
@@ -150,18 +138,23 @@ pub struct Converted {
     pub problems: Vec<String>,
 }
 
-/// Recording files → one HAR 1.2 file, written an entry at a time (a day's recording does not
-/// have to fit in memory, nor its HAR text), beside `out` and renamed over it once whole: an
-/// export that fails leaves no half file.
+/// Recording files → one HAR 1.2 file, written an entry at a time: a day's recording does not
+/// have to fit in memory, nor its HAR text.
 pub fn export(files: &[std::path::PathBuf], out: &Path) -> anyhow::Result<Converted> {
+    write_whole(out, |partial| write_har(files, partial))
+}
+
+/// Runs `write` on a partial file beside `out` and renames it over `out` once `write` succeeded:
+/// a conversion that fails (a bad input, a full disk) leaves no half file, and an earlier `out`
+/// as it was.
+fn write_whole<T>(out: &Path, write: impl FnOnce(&Path) -> anyhow::Result<T>) -> anyhow::Result<T> {
     let name = out
         .file_name()
-        .map_or_else(|| "export.har".into(), |n| n.to_string_lossy().into_owned());
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
     let partial = out.with_file_name(format!(".{name}.partial"));
-    let written = write_har(files, &partial);
-    let done = written.and_then(|done| {
+    let done = write(&partial).and_then(|t| {
         std::fs::rename(&partial, out).with_context(|| format!("writing {}", out.display()))?;
-        Ok(done)
+        Ok(t)
     });
     if done.is_err() {
         let _ = std::fs::remove_file(&partial);
@@ -223,28 +216,126 @@ fn write_har(files: &[std::path::PathBuf], path: &Path) -> anyhow::Result<Conver
     Ok(done)
 }
 
-/// A HAR file → one recording file, every entry redacted as a live capture would be.
+/// A HAR file → one recording file, every entry redacted as a live capture would be; read and
+/// written an entry at a time (a browser's HAR with its bodies runs to hundreds of megabytes).
 pub fn import(input: &Path, out: &Path, redactor: &Redactor) -> anyhow::Result<Converted> {
-    let text = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let har: Har = serde_json::from_slice(&text)
-        .with_context(|| format!("{}: not a HAR file", input.display()))?;
-    let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut enc = zstd::stream::write::Encoder::new(file, 3)?;
-    let mut done = Converted::default();
-    for (i, e) in har.log.entries.iter().enumerate() {
-        match line(e, redactor) {
-            Ok(line) => {
-                serde_json::to_writer(&mut enc, &line)?;
-                enc.write_all(b"\n")?;
-                done.entries += 1;
+    let file =
+        std::fs::File::open(input).with_context(|| format!("reading {}", input.display()))?;
+    write_whole(out, |partial| {
+        let created = std::fs::File::create(partial)
+            .with_context(|| format!("creating {}", partial.display()))?;
+        let mut enc = zstd::stream::write::Encoder::new(created, 3)?;
+        let mut done = Converted::default();
+        // A write that fails stops the reading; it is the error reported, not the parse's.
+        let mut failed: Option<std::io::Error> = None;
+        let mut i = 0;
+        let mut each = |e: Entry| {
+            match line(&e, redactor) {
+                Ok(line) => {
+                    let wrote = serde_json::to_writer(&mut enc, &line)
+                        .map_err(std::io::Error::from)
+                        .and_then(|()| enc.write_all(b"\n"));
+                    if let Err(e) = wrote {
+                        failed = Some(e);
+                        return Err("stopped".to_string());
+                    }
+                    done.entries += 1;
+                }
+                Err(why) => done
+                    .problems
+                    .push(format!("{}: entries[{i}]: {why}", input.display())),
             }
-            Err(why) => done
-                .problems
-                .push(format!("{}: entries[{i}]: {why}", input.display())),
+            i += 1;
+            Ok(())
+        };
+        let mut reader = serde_json::Deserializer::from_reader(std::io::BufReader::new(file));
+        let read = Walk {
+            level: Level::Document,
+            each: &mut each,
+        }
+        .deserialize(&mut reader)
+        .and_then(|()| reader.end());
+        if let Some(e) = failed {
+            return Err(e).with_context(|| format!("writing {}", partial.display()));
+        }
+        read.with_context(|| format!("{}: not a HAR file", input.display()))?;
+        enc.finish()?.sync_all()?;
+        Ok(done)
+    })
+}
+
+/// Where in a HAR document a [`Walk`] is.
+#[derive(Clone, Copy)]
+enum Level {
+    /// `{"log": …}`
+    Document,
+    /// `{"version": …, "creator": …, "entries": […], …}`
+    Log,
+    /// `[entry, …]`
+    Entries,
+}
+
+/// A HAR document read down to `log.entries`, each entry handed to `each` as soon as it is
+/// parsed (an error from `each` stops the reading); every other field is skipped unread.
+struct Walk<'a, F> {
+    level: Level,
+    each: &'a mut F,
+}
+
+impl<'de, F: FnMut(Entry) -> Result<(), String>> DeserializeSeed<'de> for Walk<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        match self.level {
+            Level::Entries => d.deserialize_seq(self),
+            Level::Document | Level::Log => d.deserialize_map(self),
         }
     }
-    enc.finish()?.sync_all()?;
-    Ok(done)
+}
+
+impl<'de, F: FnMut(Entry) -> Result<(), String>> Visitor<'de> for Walk<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.level {
+            Level::Document => "a HAR document (an object with `log`)",
+            Level::Log => "a HAR log (an object with `entries`)",
+            Level::Entries => "a list of entries",
+        })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (field, inner) = match self.level {
+            Level::Document => ("log", Level::Log),
+            Level::Log => ("entries", Level::Entries),
+            Level::Entries => return Err(A::Error::invalid_type(Unexpected::Map, &self)),
+        };
+        let mut found = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == field {
+                let each = &mut *self.each;
+                map.next_value_seed(Walk { level: inner, each })?;
+                found = true;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        // A log without entries has none; a document without a log is not a HAR.
+        match self.level {
+            Level::Document if !found => Err(A::Error::missing_field("log")),
+            _ => Ok(()),
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if !matches!(self.level, Level::Entries) {
+            return Err(A::Error::invalid_type(Unexpected::Seq, &self));
+        }
+        while let Some(entry) = seq.next_element::<Entry>()? {
+            (self.each)(entry).map_err(A::Error::custom)?;
+        }
+        Ok(())
+    }
 }
 
 fn pairs(list: &[(String, String)]) -> Vec<Pair> {
