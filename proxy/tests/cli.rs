@@ -484,8 +484,13 @@ fn har(v1: u16) -> String {
             "cache": {}, "timings": {"send": 0, "wait": 3.5, "receive": 0}
         })
     };
+    // A request the browser cancelled or blocked: listed, but no response was received.
+    let mut cancelled = entry("/users/8");
+    cancelled["response"]["status"] = 0.into();
+    cancelled["response"]["statusText"] = "".into();
+    cancelled["response"]["_error"] = "net::ERR_ABORTED".into();
     serde_json::json!({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"},
-        "entries": [entry("/users/7"), entry("/orders/7")]}})
+        "entries": [entry("/users/7"), entry("/orders/7"), cancelled]}})
     .to_string()
 }
 
@@ -508,6 +513,11 @@ fn har_import_redacts_export_round_trips_and_replay_exits_by_budget() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("2 exchange(s)"), "{out}");
+    // Replayed, a status of 0 would be a mismatch with every v2 that answers.
+    assert!(
+        err.contains("skipped") && err.contains("entries[2]: no response"),
+        "{err}"
+    );
     // A HAR cut short, or one without a log, is refused whole: no recording, nothing half
     // written, and an earlier recording of that name as it was.
     let recorded = std::fs::read(path("rec.jsonl.zst")).unwrap();

@@ -427,6 +427,13 @@ fn entry(line: &Line) -> Entry {
 
 /// One HAR entry as a recorded line, redacted; or why it cannot be one.
 fn line(e: &Entry, redactor: &Redactor) -> Result<Line, String> {
+    // Browsers list requests they cancelled or blocked with status 0; there is no v1 answer to
+    // compare v2's with.
+    match e.response.status {
+        0 => return Err("no response (status 0: cancelled, blocked or failed)".into()),
+        100..=999 => {}
+        other => return Err(format!("response.status {other} is not an HTTP status")),
+    }
     let uri: http::Uri = e
         .request
         .url
