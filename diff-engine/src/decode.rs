@@ -43,6 +43,23 @@ pub(crate) fn codings(headers: &HeaderMap) -> Result<Vec<Coding>, DecodeError> {
     Ok(out)
 }
 
+/// A body as its `Content-Encoding` header lines say it was sent, decoded, without producing
+/// more than `cap` bytes; or why it cannot be (a coding not decoded here, a corrupt stream, too
+/// large). For tools that show a body (a HAR's `content.text` is the decoded body).
+pub fn decode_content<'b>(
+    headers: &HeaderMap,
+    body: &'b [u8],
+    cap: usize,
+) -> Result<Cow<'b, [u8]>, String> {
+    let why = |e: DecodeError| match e {
+        DecodeError::TooLarge => format!("decoded, it is larger than {cap} bytes"),
+        DecodeError::Unsupported(coding) => format!("content-encoding {coding} is not decoded"),
+        DecodeError::Corrupt(why) => why,
+    };
+    let codings = codings(headers).map_err(why)?;
+    decode(body, &codings, cap).map_err(why)
+}
+
 /// Undoes `codings` (last applied first) without producing more than `cap` bytes.
 pub(crate) fn decode<'b>(
     body: &'b [u8],

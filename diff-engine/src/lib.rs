@@ -53,6 +53,7 @@ mod whitespace;
 
 pub use canonical::{canonical_digest, canonicalize};
 pub use compare::{compare, compare_with};
+pub use decode::decode_content;
 pub use digest::raw_digest;
 pub use grpc::GrpcCall;
 pub use json::{JsonError, DEFAULT_MAX_DEPTH, MAX_DEPTH_CEILING};

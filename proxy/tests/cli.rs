@@ -476,7 +476,11 @@ fn har(v1: u16) -> String {
             },
             "response": {
                 "status": status, "statusText": "OK", "httpVersion": "HTTP/2", "cookies": [],
+                // The browser decoded the body it shows in `text`; the headers still say how
+                // it came over the wire.
                 "headers": [{"name": "Content-Type", "value": "application/json"},
+                            {"name": "Content-Encoding", "value": "gzip"},
+                            {"name": "Content-Length", "value": "17"},
                             {"name": "Set-Cookie", "value": "sid=har-SETCOOKIE-1234"}],
                 "content": {"size": body.len(), "mimeType": "application/json", "text": body},
                 "redirectURL": "", "headersSize": -1, "bodySize": -1
@@ -604,8 +608,30 @@ fn har_import_redacts_export_round_trips_and_replay_exits_by_budget() {
     let v2_url = format!("http://127.0.0.1:{v2}");
     let rec = path("rec.jsonl.zst");
     let cfg = path("routes.toml");
-    let (code, out, err) = run(&["replay", &rec, "--candidate", &v1_url, "--config", &cfg]);
+    let report = path("same.json");
+    let (code, out, err) = run(&[
+        "replay",
+        &rec,
+        "--candidate",
+        &v1_url,
+        "--config",
+        &cfg,
+        "--report",
+        &report,
+    ]);
     assert_eq!(code, 0, "{out}{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let matched: u64 = report["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["matched"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        matched, 2,
+        "each imported answer compared, decoded as it was shown: {report}"
+    );
     let junit = path("out.xml");
     let (code, out, err) = run(&[
         "replay",

@@ -13,7 +13,9 @@ use serde::de::{
 use serde::{Deserialize, Serialize};
 
 use crate::observe::redact::Redactor;
-use crate::record::format::{parse_rfc3339, rfc3339, Answer, Line, Message, VerdictLine, VERSION};
+use crate::record::format::{
+    parse_rfc3339, rfc3339, Answer, Body, Line, Message, VerdictLine, VERSION,
+};
 use crate::record::read::{read_file, FileEnd};
 use crate::record::scrub::Scrubber;
 
@@ -380,8 +382,9 @@ fn entry(line: &Line) -> Entry {
         text,
     });
     let p = &line.primary;
-    let content = p.body.text();
-    let size = p.body.to_bytes().map_or(0, |b| b.len() as i64);
+    let shown = shown_body(p);
+    let content = shown.text();
+    let size = shown.to_bytes().map_or(0, |b| b.len() as i64);
     Entry {
         started_date_time: line.time.clone(),
         time: p.latency_ms,
@@ -414,7 +417,8 @@ fn entry(line: &Line) -> Entry {
             },
             redirect_url: String::new(),
             headers_size: -1,
-            body_size: size,
+            // On the wire: encoded, as recorded.
+            body_size: p.body.to_bytes().map_or(-1, |b| b.len() as i64),
         },
         cache: serde_json::json!({}),
         timings: Timings {
@@ -422,6 +426,34 @@ fn entry(line: &Line) -> Entry {
             wait: p.latency_ms,
             receive: 0.0,
         },
+    }
+}
+
+/// Response headers about the body's bytes on the wire, not about the body a HAR shows.
+const WIRE_FRAMING: [&str; 3] = ["content-encoding", "content-length", "transfer-encoding"];
+
+/// Bytes a body may decode to for a HAR's `content.text`; a larger one is shown as recorded.
+const MAX_DECODED: usize = 64 << 20;
+
+/// v1's body as a HAR shows it: decoded when it was sent with a `Content-Encoding` (the HAR
+/// spec's `content.text` is the decoded body, and import reads it so); as recorded when it
+/// cannot be decoded.
+fn shown_body(answer: &Answer) -> Body {
+    let codings: http::HeaderMap = answer
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
+        .filter_map(|(_, v)| Some((http::header::CONTENT_ENCODING, v.parse().ok()?)))
+        .collect();
+    if codings.is_empty() {
+        return answer.body.clone();
+    }
+    match answer.body.to_bytes() {
+        Ok(raw) => match diff_engine::decode_content(&codings, &raw, MAX_DECODED) {
+            Ok(decoded) => Body::from_bytes(&decoded),
+            Err(_) => answer.body.clone(),
+        },
+        Err(_) => answer.body.clone(),
     }
 }
 
@@ -476,11 +508,15 @@ fn line(e: &Entry, redactor: &Redactor) -> Result<Line, String> {
         (Some(t), _) => t.clone().into_bytes(),
         (None, _) => Vec::new(),
     };
+    // `content.text` is the body as the browser decoded it: the headers that describe how it
+    // came over the wire no longer describe it (left in, replay would decode a plain body as
+    // gzip and call every exchange a mismatch).
     let response_headers: Vec<(String, String)> = e
         .response
         .headers
         .iter()
         .map(|p| (p.name.to_ascii_lowercase(), p.value.clone()))
+        .filter(|(n, _)| !WIRE_FRAMING.contains(&n.as_str()))
         .collect();
     let wait = if e.timings.wait > 0.0 {
         e.timings.wait
@@ -512,4 +548,85 @@ fn line(e: &Entry, redactor: &Redactor) -> Result<Line, String> {
 fn decode(text: &str) -> Result<Vec<u8>, base64::DecodeError> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    fn redactor() -> Redactor {
+        let c = config::Config::from_toml_str(
+            "[primary]\nurl = \"http://a\"\n[candidate]\nurl = \"http://b\"\n",
+            &config::Overrides::default(),
+        )
+        .unwrap();
+        Redactor::new(&c.report).unwrap()
+    }
+
+    fn answered(headers: &[(&str, &str)], body: &[u8]) -> Line {
+        Line {
+            version: VERSION,
+            time: "2026-01-01T00:00:00.000Z".into(),
+            route: "default".into(),
+            method: "GET".into(),
+            uri: "/users/7".into(),
+            request: Message {
+                headers: vec![("host".into(), "shop.example".into())],
+                body: Body::default(),
+            },
+            primary: Answer {
+                status: 200,
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+                body: Body::from_bytes(body),
+                latency_ms: 2.0,
+            },
+            candidate: None,
+            verdict: VerdictLine::not_mirrored(),
+        }
+    }
+
+    /// A HAR shows the body decoded (its `text`), and import reads it so: an answer recorded
+    /// gzipped exports readable and imports back as a body replay can compare.
+    #[test]
+    fn an_encoded_body_exports_decoded_and_imports_back_comparable() {
+        let json = br#"{"id":7,"name":"a"}"#;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(json).unwrap();
+        let gz = gz.finish().unwrap();
+        let headers = [
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+            ("content-length", "39"),
+        ];
+        let e = entry(&answered(&headers, &gz));
+        let content = &e.response.content;
+        assert_eq!(content.text.as_deref(), Some(r#"{"id":7,"name":"a"}"#));
+        assert_eq!(content.encoding, None);
+        assert_eq!(content.size, json.len() as i64);
+        assert_eq!(e.response.body_size, gz.len() as i64, "bytes on the wire");
+        assert!(e
+            .response
+            .headers
+            .iter()
+            .any(|h| h.name == "content-encoding"));
+
+        let back = line(&e, &redactor()).unwrap();
+        assert_eq!(&back.primary.body.to_bytes().unwrap()[..], json);
+        let names: Vec<&str> = back
+            .primary
+            .headers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(names, ["content-type"]);
+
+        // A body that does not decode as it claims is shown as it was recorded.
+        let e = entry(&answered(&headers, b"not gzip"));
+        assert_eq!(e.response.content.text.as_deref(), Some("not gzip"));
+    }
 }
