@@ -13,6 +13,7 @@ pub(crate) enum Coding {
     Gzip,
     Deflate,
     Brotli,
+    Zstd,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,7 @@ pub(crate) fn codings(headers: &HeaderMap) -> Result<Vec<Coding>, DecodeError> {
                 "gzip" | "x-gzip" => out.push(Coding::Gzip),
                 "deflate" => out.push(Coding::Deflate),
                 "br" => out.push(Coding::Brotli),
+                "zstd" => out.push(Coding::Zstd),
                 other => return Err(DecodeError::Unsupported(other.to_owned())),
             }
         }
@@ -93,8 +95,22 @@ fn decode_one(data: &[u8], coding: Coding, cap: usize) -> Result<Vec<u8>, Decode
             cap,
             "br",
         ),
+        Coding::Zstd => {
+            let corrupt =
+                |e: std::io::Error| DecodeError::Corrupt(format!("zstd decoding failed: {e}"));
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(corrupt)?;
+            // RFC 9659: a zstd content coding's window is at most 8 MiB, and a decoder may refuse
+            // more; so a frame cannot make the comparison hold a larger window.
+            decoder
+                .window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .map_err(corrupt)?;
+            read_capped(decoder, cap, "zstd")
+        }
     }
 }
+
+/// 2^23 = 8 MiB, RFC 9659's limit for the `zstd` content coding.
+const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 
 /// RFC 1950: method 8 (deflate) and a header checksum divisible by 31.
 fn has_zlib_header(data: &[u8]) -> bool {
@@ -189,7 +205,15 @@ mod tests {
         h.append(CONTENT_ENCODING, "gzip".parse().unwrap());
         h.append(CONTENT_ENCODING, "Identity, BR".parse().unwrap());
         assert_eq!(codings(&h), Ok(vec![Coding::Gzip, Coding::Brotli]));
-        h.insert(CONTENT_ENCODING, "zstd".parse().unwrap());
-        assert_eq!(codings(&h), Err(DecodeError::Unsupported("zstd".into())));
+        h.append(CONTENT_ENCODING, "Zstd".parse().unwrap());
+        assert_eq!(
+            codings(&h),
+            Ok(vec![Coding::Gzip, Coding::Brotli, Coding::Zstd])
+        );
+        h.insert(CONTENT_ENCODING, "compress".parse().unwrap());
+        assert_eq!(
+            codings(&h),
+            Err(DecodeError::Unsupported("compress".into()))
+        );
     }
 }

@@ -176,3 +176,47 @@ async fn a_websocket_upgrade_is_a_tunnel_to_v1_and_never_mirrored() {
     assert_eq!(m.skipped("default", "upgrade"), 1.0);
     proxy.running.shutdown().await;
 }
+
+/// Browsers ask for zstd and servers answer with it (RFC 8878): v1 zstd-encoded and v2 plain
+/// are the same document, compared as such — not skipped as an unsupported encoding — and the
+/// client gets v1's bytes as they were sent.
+#[tokio::test]
+async fn a_zstd_answer_is_compared_decoded_and_relayed_untouched() {
+    const DOC: &str = r#"{"id":9007199254740993,"name":"a"}"#;
+    let encoded = bytes::Bytes::from(zstd::encode_all(DOC.as_bytes(), 3).unwrap());
+    let body = encoded.clone();
+    let v1 = Upstream::start(move |_| {
+        let body = body.clone();
+        async move {
+            let mut r = http::Response::new(http_body_util::Full::new(body));
+            let h = r.headers_mut();
+            h.insert("content-type", "application/json".parse().unwrap());
+            h.insert("content-encoding", "zstd".parse().unwrap());
+            r
+        }
+    })
+    .await;
+    let v2 = Upstream::start(|s: shadowdiff_e2e::Seen| async move {
+        json(if s.path == "/drift" {
+            r#"{"id":9007199254740992,"name":"a"}"#
+        } else {
+            DOC
+        })
+    })
+    .await;
+    let proxy = TestProxy::start(&v1.url(), &v2.url(), "mirror_percent = 100").await;
+    let (status, headers, got) = get(&proxy.url("/same")).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-encoding"], "zstd");
+    assert_eq!(got, encoded, "v1's bytes, not decoded");
+    get(&proxy.url("/drift")).await;
+    proxy.settle().await;
+    let m = proxy.metrics().await;
+    assert_eq!(m.comparisons("default", "match"), 1.0);
+    assert_eq!(
+        m.comparisons("default", "mismatch"),
+        1.0,
+        "the last digit differs"
+    );
+    proxy.running.shutdown().await;
+}
