@@ -665,29 +665,18 @@ fn har_import_redacts_export_round_trips_and_replay_exits_by_budget() {
 fn replay_usage_errors_exit_2() {
     let (code, _, err) = run(&["replay", "--candidate", "http://127.0.0.1:1"]);
     assert_eq!(code, 2, "no files: {err}");
-    let (code, _, err) = run(&[
-        "replay",
-        "x.zst",
-        "--candidate",
-        "http://127.0.0.1:1",
-        "--rate",
-        "5",
-        "--concurrency",
-        "2",
-    ]);
-    assert_eq!(code, 2, "--rate with --concurrency: {err}");
-    let (code, _, err) = run(&[
-        "replay",
-        "x.zst",
-        "--candidate",
-        "http://127.0.0.1:1",
-        "--rate",
-        "5",
-        "--speed",
-        "2",
-    ]);
-    assert_eq!(code, 2, "--rate with --speed: two paces: {err}");
-    assert!(err.contains("--speed"), "{err}");
+    // Against a well-formed command line, one flag or pair of flags that cannot be: exit 2,
+    // the flag named.
+    let refused = |extra: &[&str], named: &str| {
+        let mut args = vec!["replay", "x.zst", "--candidate", "http://127.0.0.1:1"];
+        args.extend_from_slice(extra);
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 2, "{extra:?}: {err}");
+        assert!(err.contains(named), "{extra:?}: {err}");
+    };
+    refused(&["--rate", "5", "--concurrency", "2"], "--concurrency");
+    // Two paces: the rate used to win without a word.
+    refused(&["--rate", "5", "--speed", "2"], "--speed");
     // Paces that ran unpaced without a word (0, negative, inf), or aborted (a tiny rate's
     // next request was due past what a clock holds), and a concurrency of none.
     for (flag, bad) in [
@@ -699,25 +688,13 @@ fn replay_usage_errors_exit_2() {
         ("--speed", "NaN"),
         ("--concurrency", "0"),
     ] {
-        let arg = format!("{flag}={bad}");
-        let (code, _, err) = run(&["replay", "x.zst", "--candidate", "http://127.0.0.1:1", &arg]);
-        assert_eq!(code, 2, "{flag} {bad}: {err}");
-        assert!(err.contains(flag), "{flag} {bad}: {err}");
+        refused(&[&format!("{flag}={bad}")], flag);
     }
     let (code, _, err) = run(&["replay", "x.zst", "--candidate", "ftp://nowhere"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--candidate"), "{err}");
     for bad in ["no-colon", "bad name: x", "x-ok: \u{1}"] {
-        let (code, _, err) = run(&[
-            "replay",
-            "x.zst",
-            "--candidate",
-            "http://127.0.0.1:1",
-            "--header",
-            bad,
-        ]);
-        assert_eq!(code, 2, "--header {bad:?}: {err}");
-        assert!(err.contains("--header"), "{err}");
+        refused(&["--header", bad], "--header");
     }
 }
 
