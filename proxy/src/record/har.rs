@@ -485,8 +485,14 @@ fn line(e: &Entry, redactor: &Redactor) -> Result<Line, String> {
         .collect();
     // An HTTP/2 request names its host in `:authority`; the recording keeps it as Host, as the
     // proxy records what v1 was sent.
+    // Host and port only: a URL's user information (`https://user:secret@host/`) is not part
+    // of a Host, and a password has no place in a recording.
     if let (None, Some(authority)) = (header(&request_headers, "host"), uri.authority()) {
-        request_headers.insert(0, ("host".to_owned(), authority.to_string()));
+        let host = match authority.port() {
+            Some(port) => format!("{}:{port}", authority.host()),
+            None => authority.host().to_owned(),
+        };
+        request_headers.insert(0, ("host".to_owned(), host));
     }
     let s = Scrubber::new(
         redactor,
@@ -636,6 +642,22 @@ mod tests {
         // A body that does not decode as it claims is shown as it was recorded.
         let e = entry(&answered(&headers, b"not gzip"));
         assert_eq!(e.response.content.text.as_deref(), Some("not gzip"));
+    }
+
+    /// A URL's user information never reaches the recording's Host.
+    #[test]
+    fn the_host_of_a_url_with_credentials_is_its_host_alone() {
+        let mut e = entry(&answered(&[], b"{}"));
+        e.request.headers.clear();
+        e.request.url = "https://admin:hunter2-secret@shop.example:8443/users/7".into();
+        let l = line(&e, &redactor()).unwrap();
+        let text = serde_json::to_string(&l.request.headers).unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(
+            l.request.headers[0],
+            ("host".into(), "shop.example:8443".into())
+        );
+        assert_eq!(l.uri, "/users/7");
     }
 
     /// A HAR saved without content lists a body's size but not the body: v1's answer is not
