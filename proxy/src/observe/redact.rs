@@ -9,16 +9,27 @@ use diff_engine::{Difference, Part, PathPattern};
 /// Shown instead of a redacted value.
 pub const REDACTED: &str = "[redacted]";
 
-/// Always redacted, whatever the config says: credentials and sessions.
-const ALWAYS: [&str; 4] = [
+/// Always redacted, whatever the config says: credentials and sessions, the standard ones and
+/// the API-key and session-token headers most services use.
+const ALWAYS: [&str; 7] = [
     "authorization",
     "cookie",
     "set-cookie",
     "proxy-authorization",
+    "x-api-key",
+    "x-auth-token",
+    "x-amz-security-token",
 ];
 
-/// Query parameters always redacted: OAuth 2.0's bearer token in a URI (RFC 6750, 2.3).
-const ALWAYS_QUERY: [&str; 1] = ["access_token"];
+/// Query parameters always redacted: OAuth 2.0's bearer token in a URI (RFC 6750, 2.3), API
+/// keys, and a presigned S3 URL's signature and session token.
+const ALWAYS_QUERY: [&str; 5] = [
+    "access_token",
+    "api_key",
+    "apikey",
+    "x-amz-signature",
+    "x-amz-security-token",
+];
 
 #[derive(Debug, Default)]
 pub struct Redactor {
@@ -310,6 +321,26 @@ mod tests {
         for name in ["X-API-KEY", "Authorization", "Set-Cookie"] {
             assert!(r.hides_header(name), "{name}");
         }
+        // Without any configuration: the usual API-key and token headers and parameters.
+        let bare = config::Config::from_toml_str(
+            "[primary]\nurl = \"http://a\"\n[candidate]\nurl = \"http://b\"\n",
+            &config::Overrides::default(),
+        )
+        .unwrap()
+        .report;
+        let bare = Redactor::new(&bare).unwrap();
+        for name in [
+            "X-Api-Key",
+            "x-auth-token",
+            "X-Amz-Security-Token",
+            "proxy-authorization",
+        ] {
+            assert!(bare.hides_header(name), "{name}");
+        }
+        for name in ["api_key", "APIKEY", "X-Amz-Signature", "access_token"] {
+            assert!(bare.hides_query_param(name), "{name}");
+        }
+        assert!(!bare.hides_query_param("key") && !bare.hides_header("x-request-id"));
         for name in ["x-api", "x-api-key2", "cookies", ""] {
             assert!(!r.hides_header(name), "{name}");
         }
