@@ -670,3 +670,70 @@ async fn at_the_recorded_pace_two_pods_recordings_interleave_by_time() {
     assert!(took >= Duration::from_millis(340), "paced: {took:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With v1 live and `[noise] percent`, a replay asks v1 a second time, learns what v1 differs
+/// from itself in (a timestamp), and proposes the rule for it — not for what only v2 changes.
+#[tokio::test]
+async fn a_replay_against_a_live_v1_learns_its_noise_and_proposes_the_rules() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = temp_dir("noise");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Each answer carries the time it was made: v1 differs from itself there, on every call.
+    let answer = |total: u64| {
+        let clock = Arc::new(AtomicU64::new(0));
+        move |s: Seen| {
+            let at = clock.fetch_add(1, Ordering::Relaxed);
+            async move {
+                shadowdiff_e2e::json(&format!(
+                    r#"{{"path":"{}","total":{total},"at":{at}}}"#,
+                    s.path
+                ))
+            }
+        }
+    };
+    let v1 = Upstream::start(answer(10)).await;
+    let v2 = Upstream::start(answer(11)).await;
+    let config_file = dir.join("noise.toml");
+    std::fs::write(&config_file, "[noise]\npercent = 100\nmin_samples = 10\n").unwrap();
+    let file = recording(&dir, "orders.jsonl.zst", (1..=30).map(order_line));
+    let report = dir.join("report.json");
+    let mut a = args(vec![file.clone()], v2.url(), &config_file);
+    (a.primary, a.report) = (Some(v1.url()), Some(report.clone()));
+    let out = replay::run(a).await.unwrap();
+    assert_eq!(out.exit_code(), 1, "/total differs on every request");
+    let marked = v1
+        .seen()
+        .iter()
+        .filter(|s| s.headers.contains_key("x-shadowdiff-mirror"))
+        .count();
+    // Each request to v1 twice; the second, as the proxy's, carries the mirror mark.
+    assert_eq!((v1.hits(), marked), (60, 30));
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let noise = &report["noise"][0];
+    assert_eq!(noise["route"], "default");
+    assert_eq!(noise["baseline_comparisons"], 30);
+    assert_eq!(noise["learning"], false);
+    let paths: Vec<&str> = noise["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/at"], "{noise}");
+    let toml = noise["toml"].as_str().unwrap();
+    assert!(
+        toml.starts_with("[compare]") && toml.contains("\"/at\""),
+        "{toml}"
+    );
+
+    // Without a live v1 there is no second answer to learn from, and none is asked for.
+    let before = v1.hits();
+    let out = replay::run(args(vec![file], v2.url(), &config_file))
+        .await
+        .unwrap();
+    assert_eq!(v1.hits(), before);
+    assert!(out.noise.iter().all(|r| r.baseline_comparisons == 0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

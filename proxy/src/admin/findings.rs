@@ -7,11 +7,11 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::admin::control::unauthorized;
 use crate::admin::reply::{json, Query};
-use crate::observe::noise::suggested_rules;
+use crate::observe::noise;
 use crate::state::Shared;
 
 pub fn signatures(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
@@ -48,39 +48,6 @@ pub fn reset(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> 
 pub fn suggestions(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let q = Query::parse(req.uri().query());
     let snap = shared.snapshot.load();
-    let routes: Vec<Value> = shared
-        .outlets
-        .noise
-        .learned(q.get("route"))
-        .into_iter()
-        .map(|(route, summary, evidence)| {
-            // The route's rules now: a key present in a table replaces the inherited one, so
-            // each suggested line carries the current entries too.
-            let (table, current) = match snap.config.routes.iter().find(|r| r.name == route) {
-                Some(r) => (
-                    format!("[routes.compare]  # under [[routes]] name = \"{route}\""),
-                    &r.compare,
-                ),
-                None => ("[compare]".to_owned(), &snap.config.compare),
-            };
-            let lines = suggested_rules(current, &evidence);
-            let toml = if lines.is_empty() {
-                String::new()
-            } else {
-                format!("{table}\n{}\n", lines.join("\n"))
-            };
-            json!({
-                "route": route,
-                "baseline_comparisons": summary.baseline,
-                "comparisons": summary.compared,
-                "min_samples": summary.min_samples,
-                // Still short of the v1-against-v1 samples the z-test needs (identity headers
-                // are judged without them).
-                "learning": summary.baseline < summary.min_samples,
-                "suggestions": evidence,
-                "toml": toml,
-            })
-        })
-        .collect();
+    let routes = noise::suggestions(&shared.outlets.noise, &snap.config, q.get("route"));
     json(StatusCode::OK, &json!({ "routes": routes }))
 }

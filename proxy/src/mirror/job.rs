@@ -382,7 +382,7 @@ impl MirrorJob {
 
 /// A slot for a second v1 answer, when this request is in `noise.percent` and safe; a refused
 /// one (every slot in use) is counted.
-fn baseline_slot(
+pub(crate) fn baseline_slot(
     snap: &Snapshot,
     route: &RouteRuntime,
     method: &Method,

@@ -186,6 +186,59 @@ impl NoiseLearner {
     }
 }
 
+/// What was learned on one route, as `GET /api/noise/suggestions` and a replay's report give
+/// it: the evidence, and the config lines that silence it, ready to paste.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteSuggestions {
+    pub route: String,
+    pub baseline_comparisons: u64,
+    pub comparisons: u64,
+    pub min_samples: u64,
+    /// Still short of the v1-against-v1 samples the z-test needs (identity headers are judged
+    /// without them).
+    pub learning: bool,
+    pub suggestions: Vec<Evidence>,
+    pub toml: String,
+}
+
+/// The learned noise of `route` (every route when `None`) as suggestions against `config`'s
+/// rules: a key present in a table replaces the inherited one, so each suggested line carries
+/// the current entries too.
+pub fn suggestions(
+    learner: &NoiseLearner,
+    config: &config::Config,
+    route: Option<&str>,
+) -> Vec<RouteSuggestions> {
+    learner
+        .learned(route)
+        .into_iter()
+        .map(|(route, summary, evidence)| {
+            let (table, current) = match config.routes.iter().find(|r| r.name == route) {
+                Some(r) => (
+                    format!("[routes.compare]  # under [[routes]] name = \"{route}\""),
+                    &r.compare,
+                ),
+                None => ("[compare]".to_owned(), &config.compare),
+            };
+            let lines = suggested_rules(current, &evidence);
+            let toml = if lines.is_empty() {
+                String::new()
+            } else {
+                format!("{table}\n{}\n", lines.join("\n"))
+            };
+            RouteSuggestions {
+                learning: summary.baseline < summary.min_samples,
+                baseline_comparisons: summary.baseline,
+                comparisons: summary.compared,
+                min_samples: summary.min_samples,
+                suggestions: evidence,
+                toml,
+                route,
+            }
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct RouteSummary {
     pub baseline: u64,

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::admin::summary::{summary, RouteSummary};
+use crate::observe::noise::{self, RouteSuggestions};
 use crate::observe::outcome::SkipReason;
 use crate::observe::signatures::Item;
 use crate::record::replay::source::Read;
@@ -35,6 +36,10 @@ pub struct Outcome {
     /// recorded: a credential is missing (recorded ones are redacted; `--header` gives one).
     pub refused_by_v2: u64,
     pub refused_by_v1: u64,
+    /// Noise learned on each route (with `--primary` and `[noise] percent`, from v1 against a
+    /// second v1 answer; deployment-identity headers from v1 against v2), and the config lines
+    /// that silence it: `GET /api/noise/suggestions`'s `routes`.
+    pub noise: Vec<RouteSuggestions>,
 }
 
 #[derive(Debug, Serialize)]
@@ -162,6 +167,10 @@ impl Outcome {
             routes,
             refused_by_v2: refused.0,
             refused_by_v1: refused.1,
+            noise: noise::suggestions(&shared.outlets.noise, &shared.snapshot.load().config, None)
+                .into_iter()
+                .filter(|r| r.baseline_comparisons > 0 || !r.suggestions.is_empty())
+                .collect(),
         }
     }
 
@@ -205,6 +214,7 @@ impl Outcome {
                 }
             }
         }
+        self.print_noise();
         for problem in self
             .corrupt_lines
             .iter()
@@ -253,6 +263,29 @@ impl Outcome {
             0 => println!("every route that compared anything within its budget"),
             1 => println!("over budget: {}", self.over_budget.join(", ")),
             _ => println!("nothing compared: no verdict"),
+        }
+    }
+
+    /// What v1 differed from itself in, as config lines to paste, and routes still learning.
+    fn print_noise(&self) {
+        if self.noise.is_empty() {
+            return;
+        }
+        println!("\nnoise learned (what v1 differs from itself in; paste to ignore it):");
+        for r in &self.noise {
+            if r.learning {
+                println!(
+                    "  {}: {} of {} v1-against-v1 comparisons (noise.min_samples), still learning",
+                    r.route, r.baseline_comparisons, r.min_samples
+                );
+            }
+            if r.toml.is_empty() {
+                println!("  {}: nothing learned as noise", r.route);
+            } else {
+                for line in r.toml.lines() {
+                    println!("  {line}");
+                }
+            }
         }
     }
 

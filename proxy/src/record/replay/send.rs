@@ -142,6 +142,34 @@ impl Legs {
         }
     }
 
+    /// v1's second request, with its slot, when v1 is live and this request is in
+    /// `noise.percent`: the request as v1 gets it, with the mirror mark and the `--header`s.
+    fn baseline_request(
+        &self,
+        route: &RouteRuntime,
+        method: &Method,
+        pq: &PathAndQuery,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Option<(tokio::sync::OwnedSemaphorePermit, Request<Bytes>)> {
+        self.primary.as_ref()?;
+        let slot = crate::mirror::job::baseline_slot(&self.snap, route, method)?;
+        let mut req = self
+            .snap
+            .shaping
+            .reverse_request(
+                &self.snap.noise.target,
+                method,
+                Some(pq),
+                headers.clone(),
+                body.clone(),
+            )
+            .ok()?;
+        self.set_headers(req.headers_mut());
+        route.metrics.noise_requests.inc();
+        Some((slot, req))
+    }
+
     /// The `--header`s, over whatever the request carries.
     fn set_headers(&self, headers: &mut HeaderMap) {
         for (name, value) in self.headers.iter() {
@@ -169,6 +197,11 @@ impl Legs {
             .primary
             .as_ref()
             .map(|_| (headers.clone(), body.clone()));
+        // With v1 live, a second v1 answer for `[noise] percent` of the safe requests, as the
+        // proxy asks for one: what v1 differs from itself in is learned, and proposed as rules.
+        // (The recorded answer is no baseline: it also differs from today's v1 wherever the data
+        // changed since, and those places would be called noise.)
+        let baseline = self.baseline_request(route, &method, &pq, &headers, &body);
         let mut v2 = self
             .snap
             .shaping
@@ -177,6 +210,7 @@ impl Legs {
         self.set_headers(v2.headers_mut());
         route.metrics.mirrored.inc();
         let leg = CandidateLeg::new(&self.shared, &self.snap, &route.metrics);
+        let mut baseline_side = None;
         let (primary, candidate) = match (&self.primary, for_v1) {
             (Some(p), Some((headers, body))) => {
                 let mut v1 = v1_request(&p.0, &method, &pq, headers, body).map_err(|_| {
@@ -189,10 +223,17 @@ impl Legs {
                     client: &p.1,
                     ..CandidateLeg::new(&self.shared, &self.snap, &route.metrics)
                 };
-                let (a, b) = tokio::join!(
+                let again = async {
+                    let (_slot, req) = baseline?;
+                    let leg = CandidateLeg::baseline(&self.shared, &self.snap, &route.metrics);
+                    leg.send(req, None).await.ok()
+                };
+                let (a, b, again) = tokio::join!(
                     v1_leg.send(v1, Some(&lanes.primary)),
-                    leg.send(v2, Some(&lanes.candidate))
+                    leg.send(v2, Some(&lanes.candidate)),
+                    again
                 );
+                baseline_side = again;
                 (a.map_err(|_| SkipReason::PrimaryFailed), b)
             }
             _ => (
@@ -237,7 +278,7 @@ impl Legs {
             grpc_schema,
             // Recorded requests carry no credentials: they were redacted at capture.
             secrets: Default::default(),
-            baseline: None,
+            baseline: baseline_side,
         };
         // Every response is compared: here, never shed by a full queue.
         self.shared.compare.compare_here(job, &self.shared.outlets);
