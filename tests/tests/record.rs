@@ -697,10 +697,23 @@ async fn a_replay_against_a_live_v1_learns_its_noise_and_proposes_the_rules() {
     std::fs::write(&config_file, "[noise]\npercent = 100\nmin_samples = 10\n").unwrap();
     let file = recording(&dir, "orders.jsonl.zst", (1..=30).map(order_line));
     let report = dir.join("report.json");
+    let junit = dir.join("replay.xml");
     let mut a = args(vec![file.clone()], v2.url(), &config_file);
-    (a.primary, a.report) = (Some(v1.url()), Some(report.clone()));
+    (a.primary, a.report, a.junit) = (Some(v1.url()), Some(report.clone()), Some(junit.clone()));
     let out = replay::run(a).await.unwrap();
     assert_eq!(out.exit_code(), 1, "/total differs on every request");
+    // The CI page that shows the failure shows the rule to paste.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .and_then(|n| n.text())
+        .unwrap();
+    assert!(
+        failure.contains("noise learned, to paste:\n[compare]\nignore_paths = [\"/at\"]"),
+        "{failure}"
+    );
     let marked = v1
         .seen()
         .iter()

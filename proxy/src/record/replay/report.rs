@@ -366,6 +366,12 @@ impl Outcome {
                     sig.text()
                 );
             }
+            // Where the failure is read (a CI page), the rules that would silence what is noise.
+            if let Some(n) = self.noise.iter().find(|n| n.route == s.route) {
+                if !n.toml.is_empty() {
+                    let _ = write!(detail, "\nnoise learned, to paste:\n{}", n.toml);
+                }
+            }
             let _ = write!(
                 x,
                 ">\n      <failure message=\"{}\" type=\"over_budget\">{}</failure>\n    </testcase>\n",
