@@ -543,13 +543,16 @@ fn har_import_redacts_export_round_trips_and_replay_exits_by_budget() {
         assert!(err.contains("not a HAR file"), "{name}: {err}");
         assert_eq!(std::fs::read(path("rec.jsonl.zst")).unwrap(), recorded);
     }
-    let (code, _, err) = run(&[
-        "record",
-        "export",
-        "--har",
-        &path("out.har"),
-        &path("rec.jsonl.zst"),
-    ]);
+    // `record export --har out.har FILES...`: the exit code and stderr.
+    let export = |files: &[&str]| {
+        let out = path("out.har");
+        let mut args = vec!["record", "export", "--har", &out];
+        let files: Vec<String> = files.iter().map(|f| path(f)).collect();
+        args.extend(files.iter().map(String::as_str));
+        let (code, _, err) = run(&args);
+        (code, err)
+    };
+    let (code, err) = export(&["rec.jsonl.zst"]);
     assert_eq!(code, 0, "{err}");
     let exported = std::fs::read_to_string(path("out.har")).unwrap();
     let doc: serde_json::Value = serde_json::from_str(&exported).unwrap();
@@ -566,27 +569,12 @@ fn har_import_redacts_export_round_trips_and_replay_exits_by_budget() {
     }
     // Twice over (an entry at a time across files), and an export that fails part way leaves
     // the last good file as it was, and nothing half written beside it.
-    let twice = [
-        "record",
-        "export",
-        "--har",
-        &path("out.har"),
-        &path("rec.jsonl.zst"),
-        &path("rec.jsonl.zst"),
-    ];
-    assert_eq!(run(&twice).0, 0);
+    assert_eq!(export(&["rec.jsonl.zst", "rec.jsonl.zst"]).0, 0);
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path("out.har")).unwrap()).unwrap();
     assert_eq!(doc["log"]["entries"].as_array().unwrap().len(), 4);
     let good = std::fs::read(path("out.har")).unwrap();
-    let (code, _, err) = run(&[
-        "record",
-        "export",
-        "--har",
-        &path("out.har"),
-        &path("rec.jsonl.zst"),
-        &path("missing.zst"),
-    ]);
+    let (code, err) = export(&["rec.jsonl.zst", "missing.zst"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("missing.zst"), "{err}");
     assert_eq!(std::fs::read(path("out.har")).unwrap(), good);
