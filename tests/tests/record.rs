@@ -679,13 +679,18 @@ async fn a_replay_against_a_live_v1_learns_its_noise_and_proposes_the_rules() {
     let dir = temp_dir("noise");
     std::fs::create_dir_all(&dir).unwrap();
     // Each answer carries the time it was made: v1 differs from itself there, on every call.
+    // And the Host it was asked for: both v1 requests must ask for the same one.
     let answer = |total: u64| {
         let clock = Arc::new(AtomicU64::new(0));
         move |s: Seen| {
             let at = clock.fetch_add(1, Ordering::Relaxed);
+            let host = s
+                .headers
+                .get("host")
+                .map_or(String::new(), |h| h.to_str().unwrap().to_owned());
             async move {
                 shadowdiff_e2e::json(&format!(
-                    r#"{{"path":"{}","total":{total},"at":{at}}}"#,
+                    r#"{{"path":"{}","total":{total},"at":{at},"host":"{host}"}}"#,
                     s.path
                 ))
             }
@@ -695,7 +700,14 @@ async fn a_replay_against_a_live_v1_learns_its_noise_and_proposes_the_rules() {
     let v2 = Upstream::start(answer(11)).await;
     let config_file = dir.join("noise.toml");
     std::fs::write(&config_file, "[noise]\npercent = 100\nmin_samples = 10\n").unwrap();
-    let file = recording(&dir, "orders.jsonl.zst", (1..=30).map(order_line));
+    // Recorded with the production Host.
+    let line = |id| {
+        order_line(id).replace(
+            r#""request":{"headers":[]}"#,
+            r#""request":{"headers":[["host","shop.example"]]}"#,
+        )
+    };
+    let file = recording(&dir, "orders.jsonl.zst", (1..=30).map(line));
     let report = dir.join("report.json");
     let junit = dir.join("replay.xml");
     let mut a = args(vec![file.clone()], v2.url(), &config_file);

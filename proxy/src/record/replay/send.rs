@@ -154,17 +154,16 @@ impl Legs {
     ) -> Option<(tokio::sync::OwnedSemaphorePermit, Request<Bytes>)> {
         self.primary.as_ref()?;
         let slot = crate::mirror::job::baseline_slot(&self.snap, route, method)?;
+        let target = &self.snap.noise.target;
         let mut req = self
             .snap
             .shaping
-            .reverse_request(
-                &self.snap.noise.target,
-                method,
-                Some(pq),
-                headers.clone(),
-                body.clone(),
-            )
+            .reverse_request(target, method, Some(pq), headers.clone(), body.clone())
             .ok()?;
+        // The live v1 request's Host (`v1_request`), not the recorded one: the two v1 answers
+        // must differ only where v1 differs from itself.
+        let host = HeaderValue::from_str(target.authority().as_str()).ok()?;
+        req.headers_mut().insert(HOST, host);
         self.set_headers(req.headers_mut());
         route.metrics.noise_requests.inc();
         Some((slot, req))
