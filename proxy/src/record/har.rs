@@ -382,9 +382,17 @@ fn entry(line: &Line) -> Entry {
         text,
     });
     let p = &line.primary;
-    let shown = shown_body(p);
-    let content = shown.text();
-    let size = shown.to_bytes().map_or(0, |b| b.len() as i64);
+    // The recorded bytes, decoded from base64 once: their size is the size on the wire, and
+    // the HAR shows them decoded from their Content-Encoding when they can be.
+    let raw = p.body.to_bytes().ok();
+    let decoded = raw.as_deref().and_then(|raw| decoded(&p.headers, raw));
+    let shown = decoded.as_deref().map(Body::from_bytes);
+    let content = shown.as_ref().unwrap_or(&p.body).text();
+    let size = decoded
+        .as_ref()
+        .map(Vec::len)
+        .or(raw.as_ref().map(|r| r.len()))
+        .map_or(0, |n| n as i64);
     Entry {
         started_date_time: line.time.clone(),
         time: p.latency_ms,
@@ -418,7 +426,7 @@ fn entry(line: &Line) -> Entry {
             redirect_url: String::new(),
             headers_size: -1,
             // On the wire: encoded, as recorded.
-            body_size: p.body.to_bytes().map_or(-1, |b| b.len() as i64),
+            body_size: raw.as_ref().map_or(-1, |b| b.len() as i64),
         },
         cache: serde_json::json!({}),
         timings: Timings {
@@ -435,26 +443,21 @@ const WIRE_FRAMING: [&str; 3] = ["content-encoding", "content-length", "transfer
 /// Bytes a body may decode to for a HAR's `content.text`; a larger one is shown as recorded.
 const MAX_DECODED: usize = 64 << 20;
 
-/// v1's body as a HAR shows it: decoded when it was sent with a `Content-Encoding` (the HAR
-/// spec's `content.text` is the decoded body, and import reads it so); as recorded when it
-/// cannot be decoded.
-fn shown_body(answer: &Answer) -> Body {
-    let codings: http::HeaderMap = answer
-        .headers
+/// v1's body decoded from the `Content-Encoding` it was sent with, for a HAR's
+/// `content.text` (the HAR spec's is the decoded body, and import reads it so); `None` when
+/// it was sent as it is, or cannot be decoded (then it is shown as recorded).
+fn decoded(headers: &[(String, String)], raw: &[u8]) -> Option<Vec<u8>> {
+    let codings: http::HeaderMap = headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case("content-encoding"))
         .filter_map(|(_, v)| Some((http::header::CONTENT_ENCODING, v.parse().ok()?)))
         .collect();
     if codings.is_empty() {
-        return answer.body.clone();
+        return None;
     }
-    match answer.body.to_bytes() {
-        Ok(raw) => match diff_engine::decode_content(&codings, &raw, MAX_DECODED) {
-            Ok(decoded) => Body::from_bytes(&decoded),
-            Err(_) => answer.body.clone(),
-        },
-        Err(_) => answer.body.clone(),
-    }
+    diff_engine::decode_content(&codings, raw, MAX_DECODED)
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// One HAR entry as a recorded line, redacted; or why it cannot be one.
