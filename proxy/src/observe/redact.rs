@@ -266,6 +266,17 @@ impl Secrets {
     }
 }
 
+/// A redactor for tests, from the lines of a `[report]` table.
+#[cfg(test)]
+pub(crate) fn for_tests(report: &str) -> Redactor {
+    let toml = format!(
+        "[primary]\nurl = \"http://a\"\n[candidate]\nurl = \"http://b\"\n[report]\n{report}"
+    );
+    let config = config::Config::from_toml_str(&toml, &config::Overrides::default())
+        .unwrap_or_else(|e| panic!("a test's [report]: {e}"));
+    Redactor::new(&config.report).unwrap_or_else(|e| panic!("a test's [report]: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use diff_engine::ChangeKind;
@@ -284,13 +295,8 @@ mod tests {
 
     #[test]
     fn secrets_and_configured_paths_are_hidden_and_nothing_else() {
-        let report = config::Config::from_toml_str(
-            "[primary]\nurl = \"http://a\"\n[candidate]\nurl = \"http://b\"\n[report]\nredact_headers = [\"X-Api-Key\"]\nredact_paths = [\"/users/*/email\"]\n",
-            &config::Overrides::default(),
-        )
-        .unwrap()
-        .report;
-        let r = Redactor::new(&report).unwrap();
+        let r =
+            for_tests("redact_headers = [\"X-Api-Key\"]\nredact_paths = [\"/users/*/email\"]\n");
         for (part, path) in [
             (Part::Headers, "set-cookie"),
             (Part::Headers, "authorization"),
@@ -322,13 +328,7 @@ mod tests {
             assert!(r.hides_header(name), "{name}");
         }
         // Without any configuration: the usual API-key and token headers and parameters.
-        let bare = config::Config::from_toml_str(
-            "[primary]\nurl = \"http://a\"\n[candidate]\nurl = \"http://b\"\n",
-            &config::Overrides::default(),
-        )
-        .unwrap()
-        .report;
-        let bare = Redactor::new(&bare).unwrap();
+        let bare = for_tests("");
         for name in [
             "X-Api-Key",
             "x-auth-token",

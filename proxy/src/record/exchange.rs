@@ -103,12 +103,9 @@ mod tests {
     use crate::tee::ByteBudget;
 
     fn redactor() -> Arc<Redactor> {
-        let c = config::Config::from_toml_str(
-            "[primary]\nurl = \"http://a\"\n[candidate]\nurl = \"http://b\"\n[report]\nredact_paths = [\"/card/number\"]\n",
-            &config::Overrides::default(),
-        )
-        .unwrap();
-        Arc::new(Redactor::new(&c.report).unwrap())
+        Arc::new(crate::observe::redact::for_tests(
+            "redact_paths = [\"/card/number\"]\n",
+        ))
     }
 
     fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {

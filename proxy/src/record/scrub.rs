@@ -188,12 +188,9 @@ mod tests {
     use super::*;
 
     fn redactor() -> Redactor {
-        let c = config::Config::from_toml_str(
-            "[primary]\nurl = \"http://a\"\n[candidate]\nurl = \"http://b\"\n[report]\nredact_headers = [\"X-Api-Key\"]\nredact_paths = [\"/user/ssn\"]\nredact_query = [\"API_KEY\"]\n",
-            &config::Overrides::default(),
+        crate::observe::redact::for_tests(
+            "redact_headers = [\"X-Api-Key\"]\nredact_paths = [\"/user/ssn\"]\nredact_query = [\"API_KEY\"]\n",
         )
-        .unwrap();
-        Redactor::new(&c.report).unwrap()
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
